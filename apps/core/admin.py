@@ -1,0 +1,168 @@
+"""Admin building blocks: organisation scoping by role, cheap pagination, and actions that
+go through services."""
+
+from django.conf import settings
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpResponseRedirect
+from django.utils.functional import cached_property
+
+from apps.accounts.models import Role
+from apps.accounts.selectors import roles_by_organisation
+from apps.core.errors import TransitionError
+from apps.core.models import OrganisationOwned
+
+
+class CappedCountPaginator(Paginator):
+    """Counts at most ADMIN_COUNT_LIMIT + 1 rows, so a page of a million-row table costs a
+    bounded count; past the limit the admin says "more than N" (see admin/pagination.html)."""
+
+    @cached_property
+    def count(self):
+        return self.object_list[: settings.ADMIN_COUNT_LIMIT + 1].count()
+
+    @property
+    def is_capped(self) -> bool:
+        return self.count > settings.ADMIN_COUNT_LIMIT
+
+    @property
+    def limit(self) -> int:
+        return settings.ADMIN_COUNT_LIMIT
+
+
+class OrganisationScoping:
+    """Staff users see the objects of their organisations and change them where their role
+    there is at least `edit_role`. Superusers run the installation and see everything."""
+
+    edit_role = Role.EDITOR
+
+    def roles(self, request) -> dict[int, Role]:
+        if not hasattr(request, "_organisation_roles"):
+            request._organisation_roles = roles_by_organisation(request.user)
+        return request._organisation_roles
+
+    def editable_organisation_ids(self, request) -> list[int]:
+        return [org for org, role in self.roles(request).items() if role.includes(self.edit_role)]
+
+    def can_view(self, request, obj) -> bool:
+        if request.user.is_superuser:
+            return True
+        if obj is None:
+            return bool(self.roles(request))
+        return obj.owner_organisation_id in self.roles(request)
+
+    def can_edit(self, request, obj) -> bool:
+        if request.user.is_superuser:
+            return True
+        if obj is None:
+            return bool(self.editable_organisation_ids(request))
+        return obj.owner_organisation_id in self.editable_organisation_ids(request)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        related = db_field.related_model
+        if not request.user.is_superuser and issubclass(related, OrganisationOwned):
+            kwargs["queryset"] = related._default_manager.in_organisations(
+                self.editable_organisation_ids(request)
+            )
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+class OrganisationScopedAdmin(OrganisationScoping, admin.ModelAdmin):
+    paginator = CappedCountPaginator
+    show_full_result_count = False
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        """A rule a service enforces past the form's own checks (a state that changed
+        meanwhile, say) undoes the whole save and is shown, rather than failing the page."""
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except (TransitionError, ValidationError) as error:
+            self.message_user(request, f"Not saved — {_describe(error)}", messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if request.user.is_superuser:
+            return queryset
+        return queryset.in_organisations(list(self.roles(request)))
+
+    def has_module_permission(self, request):
+        return self.can_view(request, None)
+
+    def has_view_permission(self, request, obj=None):
+        return self.can_view(request, obj)
+
+    def has_add_permission(self, request):
+        return self.can_edit(request, None)
+
+    def has_change_permission(self, request, obj=None):
+        return self.can_edit(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return self.can_edit(request, obj)
+
+    def apply_service(self, request, queryset, service, done: str) -> None:
+        """Run an admin action through its service, object by object: what the user may
+        not change, or what its state refuses, is reported by name, not applied."""
+        succeeded, refused = 0, []
+        for obj in queryset:
+            if not self.can_edit(request, obj):
+                refused.append(f"{obj}: your role does not allow it")
+                continue
+            try:
+                service(obj)
+            except (TransitionError, ValidationError) as error:
+                refused.append(f"{obj}: {_describe(error)}")
+            else:
+                succeeded += 1
+        if succeeded:
+            self.message_user(request, f"{done}: {succeeded}.", messages.SUCCESS)
+        for reason in refused:
+            self.message_user(request, f"Refused — {reason}", messages.ERROR)
+
+
+def _describe(error: TransitionError | ValidationError) -> str:
+    if isinstance(error, TransitionError):
+        return error.message
+    if hasattr(error, "error_dict"):
+        return "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in error.message_dict.items())
+    return " ".join(error.messages)
+
+
+class OrganisationScopedInline(OrganisationScoping):
+    """For inlines, the parent object decides: its organisation and the user's role there."""
+
+    def has_view_permission(self, request, obj=None):
+        return self.can_view(request, obj)
+
+    def has_add_permission(self, request, obj=None):
+        return self.can_edit(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return self.can_edit(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return self.can_edit(request, obj)
+
+
+class ReadOnlyInline(OrganisationScopedInline, admin.TabularInline):
+    """A history shown under its object: never added to or changed by hand."""
+
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+def adopt_saved(obj, saved) -> None:
+    """Make the admin's unsaved `obj` the row a service saved, so the admin's redirect and
+    change log point at it."""
+    for field in saved._meta.concrete_fields:
+        setattr(obj, field.attname, getattr(saved, field.attname))
+    obj._state.adding = False
+    obj._state.db = saved._state.db

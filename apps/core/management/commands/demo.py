@@ -1,0 +1,125 @@
+"""Demo data for a first look: an organisation, its admin, the seed's example plugin, an
+instance on a cron and executions in every status. Safe to run again: it only adds what
+is missing."""
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+from django.contrib.auth import get_user_model
+from django.core.files import File
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.utils import timezone
+
+from apps.accounts.models import Membership, Organisation, Role
+from apps.plugins.models import Plugin, PluginType, PluginVersion
+from apps.plugins.services import plugin_create, plugin_version_create
+from apps.scheduling.models import CronStatus, Execution, ExecutionStatus, IntegrationBatchInstance
+from apps.scheduling.services import (
+    execution_cancel,
+    execution_claim,
+    execution_create_manual,
+    execution_fail,
+    execution_succeed,
+    instance_create,
+)
+
+DEMO_CODE = Path(__file__).resolve().parents[2] / "demo" / "import_data_for_customer.py"
+DEFAULT_PASSWORD = "batchworks-demo"
+DEMO_RUN_TIME = timedelta(minutes=7)
+PROPERTIES = [
+    {"technical_name": "one_more_property", "property_type": "STRING", "value": {"value": ""},
+     "origin": "PLUGIN", "writable": True, "deletable": True},
+    {"technical_name": "provider", "property_type": "STRING", "value": {"value": "mediarithmics"},
+     "origin": "PLUGIN_STATIC", "writable": False, "deletable": False},
+    {"technical_name": "name", "property_type": "STRING", "value": {"value": "My Plugin Name"},
+     "origin": "PLUGIN_STATIC", "writable": False, "deletable": False},
+    {"technical_name": "batch_size", "property_type": "INT", "value": {"value": 100},
+     "origin": "PLUGIN", "writable": True, "deletable": True},
+]
+
+
+class Command(BaseCommand):
+    help = "Create demo data (idempotent): organisation, admin user, plugin, instance, executions."
+
+    def handle(self, *args, **options):
+        with transaction.atomic():
+            organisation, _ = Organisation.objects.get_or_create(name="Demo Organisation")
+            user = self._admin_user(organisation)
+            version = self._plugin_version(organisation, user)
+            instance = self._instance(organisation, version, user)
+            self._executions(instance, user)
+        self.stdout.write(self.style.SUCCESS("Demo data ready."))
+
+    def _admin_user(self, organisation):
+        User = get_user_model()
+        user = User.objects.filter(username="admin").first()
+        if user is None:
+            password = os.environ.get("BATCHWORKS_DEMO_PASSWORD", DEFAULT_PASSWORD)
+            user = User.objects.create_superuser("admin", "admin@example.com", password)
+            self.stdout.write(f"Log in as admin / {password}")
+        else:
+            self.stdout.write("Log in as admin (user already present, password unchanged)")
+        Membership.objects.get_or_create(user=user, organisation=organisation, defaults={"role": Role.ADMIN})
+        return user
+
+    def _plugin_version(self, organisation, user):
+        plugin = Plugin.objects.filter(
+            organisation=organisation, artifact_id="import-data-for-customer"
+        ).first() or plugin_create(
+            organisation=organisation, plugin_type=PluginType.INTEGRATION_BATCH,
+            group_id="com.my-client.integration_batch", artifact_id="import-data-for-customer",
+            name="Import data for customer", user=user,
+        )
+        version = PluginVersion.objects.filter(plugin=plugin, version_id="1.0.0").first()
+        if version is None:
+            with DEMO_CODE.open("rb") as code:
+                version = plugin_version_create(
+                    plugin=plugin, version_id="1.0.0", artifact=File(code, name=DEMO_CODE.name),
+                    entry_point="import_data_for_customer:ImportDataForCustomer",
+                    properties=PROPERTIES, user=user,
+                )
+        return version
+
+    def _instance(self, organisation, version, user):
+        return IntegrationBatchInstance.objects.filter(
+            version=version, name="Nightly import"
+        ).first() or instance_create(
+            organisation=organisation, version=version, name="Nightly import", user=user,
+            cron="0 2 * * *", cron_timezone="Europe/Paris", cron_status=CronStatus.ACTIVE,
+            properties={"batch_size": {"value": 250}},
+        )
+
+    def _executions(self, instance, user):
+        """One execution in each status, their dates spread over the past days so the
+        history reads like a real one."""
+        if instance.executions.exists():
+            return
+        now = timezone.now()
+        finished = [
+            (3, execution_succeed, {"result": {"imported_rows": 500, "rejected_rows": 4}}),
+            (2, execution_fail, {"message": "Connection refused by sftp.customer.example"}),
+            (1, execution_succeed, {"result": {"imported_rows": 498, "rejected_rows": 2}}),
+        ]
+        for days_ago, finish, outcome in finished:
+            execution = self._started(instance, user)
+            finish(execution=execution, **outcome)
+            self._backdate(execution, now - timedelta(days=days_ago))
+        execution_cancel(execution=execution_create_manual(
+            instance=instance, user=user, expected_start_date=now + timedelta(hours=1)
+        ), user=user, reason="Scheduled by mistake.")
+        self._started(instance, user)
+        execution_create_manual(instance=instance, user=user, expected_start_date=now + timedelta(hours=6))
+
+    def _started(self, instance, user):
+        return execution_claim(execution=execution_create_manual(instance=instance, user=user))
+
+    def _backdate(self, execution, start):
+        """Move a finished demo execution into the past, as a seven-minute run."""
+        end = start + DEMO_RUN_TIME
+        Execution.objects.filter(pk=execution.pk).update(
+            expected_start_date=start, start_date=start, end_date=end
+        )
+        execution.status_changes.filter(to_status__in=ExecutionStatus.terminal()).update(created_at=end)
+        execution.status_changes.exclude(to_status__in=ExecutionStatus.terminal()).update(created_at=start)

@@ -1,0 +1,47 @@
+"""Organisation ownership, shared by every model that belongs to one organisation."""
+
+from django.core.exceptions import ValidationError
+from django.db import DEFAULT_DB_ALIAS, models
+
+
+class OrganisationScopedQuerySet(models.QuerySet):
+    """Rows of the given organisations only; the model says how it reaches its owner."""
+
+    def in_organisations(self, organisation_ids):
+        return self.filter(**{f"{self.model.organisation_lookup}__in": organisation_ids})
+
+
+class OrganisationOwned(models.Model):
+    """A model owned by one organisation, directly or through its parents.
+
+    `organisation_lookup` is the ORM path from the model to its Organisation, e.g.
+    "plugin__organisation" for a plugin version."""
+
+    organisation_lookup = "organisation"
+
+    objects = OrganisationScopedQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    @property
+    def owner_organisation_id(self) -> int | None:
+        *parents, last = self.organisation_lookup.split("__")
+        obj = self
+        for name in parents:
+            obj = getattr(obj, name, None)
+            if obj is None:
+                return None
+        return getattr(obj, f"{last}_id")
+
+
+class FieldUniqueConstraint(models.UniqueConstraint):
+    """A unique constraint over several fields whose violation is reported on its last
+    field: the one a user chose (a version_id within its plugin), so that forms and the
+    API point at it rather than at the whole object."""
+
+    def validate(self, model, instance, exclude=None, using=DEFAULT_DB_ALIAS):
+        try:
+            super().validate(model, instance, exclude=exclude, using=using)
+        except ValidationError as error:
+            raise ValidationError({self.fields[-1]: error.error_list}) from error

@@ -1,0 +1,174 @@
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import ValidationError
+from django.db.models import Count
+from django.http import FileResponse, Http404
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from apps.core.admin import OrganisationScopedAdmin, OrganisationScopedInline, adopt_saved
+from apps.plugins.artifacts import inspect_artifact
+from apps.plugins.models import (
+    BatchingConfiguration,
+    Plugin,
+    PluginProperty,
+    PluginType,
+    PluginVersion,
+)
+from apps.plugins.services import plugin_create, plugin_version_create
+
+
+@admin.register(Plugin)
+class PluginAdmin(OrganisationScopedAdmin):
+    list_display = ["group_id", "artifact_id", "plugin_type", "organisation", "version_count", "created_at"]
+    list_filter = ["plugin_type", "organisation"]
+    list_select_related = ["organisation"]
+    search_fields = ["group_id", "artifact_id", "name"]
+    readonly_fields = ["created_at", "created_by"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(version_count=Count("versions"))
+
+    @admin.display(description="versions", ordering="version_count")
+    def version_count(self, plugin):
+        return plugin.version_count
+
+    def get_readonly_fields(self, request, obj=None):
+        # The coordinates and type identify the plugin: fixed once created.
+        fixed = ["organisation", "plugin_type", "group_id", "artifact_id"] if obj else []
+        return [*fixed, *self.readonly_fields]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            obj.save(update_fields=["name"])
+            return
+        adopt_saved(obj, plugin_create(
+            organisation=obj.organisation, plugin_type=obj.plugin_type, group_id=obj.group_id,
+            artifact_id=obj.artifact_id, name=obj.name, user=request.user,
+        ))
+
+
+class PropertyFormSet(forms.BaseInlineFormSet):
+    def clean(self):
+        super().clean()
+        for form in self.deleted_forms:
+            if form.instance.pk:
+                try:
+                    form.instance.check_deletable()
+                except ValidationError as error:
+                    raise ValidationError(error.message_dict["technical_name"]) from None
+
+
+class PluginPropertyInline(OrganisationScopedInline, admin.TabularInline):
+    model = PluginProperty
+    formset = PropertyFormSet
+    extra = 0
+    fields = ["technical_name", "property_type", "value", "origin", "writable", "deletable"]
+
+
+class BatchingConfigurationInline(OrganisationScopedInline, admin.StackedInline):
+    model = BatchingConfiguration
+    max_num = 1
+    can_delete = True
+
+
+class PluginVersionAddForm(forms.ModelForm):
+    class Meta:
+        model = PluginVersion
+        fields = ["plugin", "version_id", "artifact", "entry_point"]
+
+    def _post_clean(self):
+        # The artifact's checks run in the service; here they become form errors.
+        super()._post_clean()
+        artifact = self.cleaned_data.get("artifact")
+        if artifact:
+            try:
+                inspect_artifact(artifact, self.cleaned_data.get("entry_point", ""))
+            except ValidationError as error:
+                self._update_errors(error)
+
+
+@admin.register(PluginVersion)
+class PluginVersionAdmin(OrganisationScopedAdmin):
+    list_display = ["plugin", "version_id", "artifact_name", "artifact_size", "short_sha256", "created_at"]
+    list_filter = ["plugin__plugin_type", "plugin__organisation"]
+    list_select_related = ["plugin"]
+    search_fields = ["version_id", "plugin__group_id", "plugin__artifact_id"]
+    readonly_fields = [
+        "plugin", "version_id", "download", "artifact_name", "artifact_size", "artifact_sha256",
+        "entry_point", "created_at", "created_by",
+    ]
+
+    @admin.display(description="sha256")
+    def short_sha256(self, version):
+        return version.artifact_sha256[:12]
+
+    @admin.display(description="code")
+    def download(self, version):
+        url = reverse("admin:plugins_pluginversion_artifact", args=[version.pk])
+        return format_html('<a href="{}">{}</a>', url, version.artifact_name)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = PluginVersionAddForm
+        return super().get_form(request, obj, change, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        return self.readonly_fields if obj else PluginVersionAddForm.Meta.fields
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.readonly_fields if obj else []
+
+    def get_inlines(self, request, obj):
+        if obj is None:
+            return [PluginPropertyInline]
+        if obj.plugin.plugin_type == PluginType.AUDIENCE_SEGMENT_EXTERNAL_FEED:
+            return [PluginPropertyInline, BatchingConfigurationInline]
+        return [PluginPropertyInline]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return  # a published version never changes; only its inlines are saved
+        adopt_saved(obj, plugin_version_create(
+            plugin=form.cleaned_data["plugin"], version_id=form.cleaned_data["version_id"],
+            artifact=form.cleaned_data["artifact"],
+            entry_point=form.cleaned_data.get("entry_point", ""), user=request.user,
+        ))
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:pk>/artifact/",
+                self.admin_site.admin_view(self.artifact_view),
+                name="plugins_pluginversion_artifact",
+            ),
+            *super().get_urls(),
+        ]
+
+    def artifact_view(self, request, pk):
+        version = self.get_queryset(request).filter(pk=pk).first()
+        if version is None or not self.has_view_permission(request, version):
+            raise Http404
+        return FileResponse(version.artifact.open("rb"), as_attachment=True, filename=version.artifact_name)
+
+
+@admin.register(PluginProperty)
+class PluginPropertyAdmin(OrganisationScopedAdmin):
+    list_display = ["technical_name", "property_type", "origin", "writable", "deletable", "version"]
+    list_filter = ["property_type", "origin", "writable"]
+    list_select_related = ["version__plugin"]
+    search_fields = ["technical_name", "version__plugin__artifact_id"]
+    raw_id_fields = ["version"]
+    actions = None  # bulk deletion would skip the per-property "deletable" rule
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and (obj is None or obj.deletable)
+
+
+@admin.register(BatchingConfiguration)
+class BatchingConfigurationAdmin(OrganisationScopedAdmin):
+    list_display = ["version", "enable_batching", "batch_flush_max_size"]
+    list_filter = ["enable_batching"]
+    list_select_related = ["version__plugin"]
+    search_fields = ["version__plugin__artifact_id"]
+    raw_id_fields = ["version"]

@@ -1,0 +1,128 @@
+"""Plugin property types and the shape of each type's value.
+
+Types and value shapes follow the public plugin SDK: most types hold `{"value": …}`,
+a few hold richer objects (`{"url": …}` for URL, `{"uri": …, "last_modified": …}` for
+DATA_FILE). Every key is optional and may be null, meaning "not set"."""
+
+import math
+from collections.abc import Callable
+
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
+from django.db import models
+from django.utils.text import Truncator
+
+INT_RANGE = (-(2**31), 2**31 - 1)
+LONG_RANGE = (-(2**63), 2**63 - 1)
+
+
+class PropertyType(models.TextChoices):
+    STRING = "STRING"
+    INT = "INT"
+    LONG = "LONG"
+    DOUBLE = "DOUBLE"
+    BOOLEAN = "BOOLEAN"
+    URL = "URL"
+    DATA_FILE = "DATA_FILE"
+    ASSET = "ASSET"
+    ASSET_FILE = "ASSET_FILE"
+    ASSET_FOLDER = "ASSET_FOLDER"
+    AD_LAYOUT = "AD_LAYOUT"
+    STYLE_SHEET = "STYLE_SHEET"
+    PIXEL_TAG = "PIXEL_TAG"
+    RECOMMENDER = "RECOMMENDER"
+    MODEL_ID = "MODEL_ID"
+    DATAMART_ID = "DATAMART_ID"
+
+
+def _is_string(value) -> bool:
+    return isinstance(value, str)
+
+
+def _is_integer_in(bounds: tuple[int, int]) -> Callable[[object], bool]:
+    low, high = bounds
+    return lambda value: (
+        isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+    )
+
+
+def _is_finite_number(value) -> bool:
+    return (
+        isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    )
+
+
+def _is_boolean(value) -> bool:
+    return isinstance(value, bool)
+
+
+def _is_http_url(value) -> bool:
+    try:
+        URLValidator(schemes=["http", "https"])(value)
+    except ValidationError:
+        return False
+    return True
+
+
+# For each key of a value: what it must be (said to the user) and the check.
+Shape = dict[str, tuple[str, Callable[[object], bool]]]
+STRING_VALUE: Shape = {"value": ("a string", _is_string)}
+ASSET_FILE_VALUE: Shape = {
+    "original_file_name": ("a string", _is_string),
+    "asset_id": ("a string", _is_string),
+    "file_path": ("a string", _is_string),
+}
+LAYOUT_VALUE: Shape = {"id": ("a string", _is_string), "version": ("a string", _is_string)}
+
+VALUE_SHAPES: dict[str, Shape] = {
+    PropertyType.STRING: STRING_VALUE,
+    PropertyType.INT: {"value": ("a 32-bit integer", _is_integer_in(INT_RANGE))},
+    PropertyType.LONG: {"value": ("a 64-bit integer", _is_integer_in(LONG_RANGE))},
+    PropertyType.DOUBLE: {"value": ("a finite number", _is_finite_number)},
+    PropertyType.BOOLEAN: {"value": ("true or false", _is_boolean)},
+    PropertyType.URL: {"url": ("an http or https URL", _is_http_url)},
+    PropertyType.DATA_FILE: {
+        "uri": ("a string", _is_string),
+        "last_modified": ("a timestamp in epoch milliseconds", _is_integer_in(LONG_RANGE)),
+    },
+    PropertyType.ASSET: ASSET_FILE_VALUE,
+    PropertyType.ASSET_FILE: ASSET_FILE_VALUE,
+    PropertyType.ASSET_FOLDER: {
+        "original_name": ("a string", _is_string),
+        "asset_id": ("a string", _is_string),
+        "path": ("a string", _is_string),
+    },
+    PropertyType.AD_LAYOUT: LAYOUT_VALUE,
+    PropertyType.STYLE_SHEET: LAYOUT_VALUE,
+    PropertyType.PIXEL_TAG: STRING_VALUE,
+    PropertyType.RECOMMENDER: {"recommender_id": ("a string", _is_string)},
+    PropertyType.MODEL_ID: STRING_VALUE,
+    PropertyType.DATAMART_ID: STRING_VALUE,
+}
+
+
+def validate_property_value(property_type: str, value) -> None:
+    """Raise ValidationError saying what is wrong if `value` does not fit `property_type`."""
+    shape = VALUE_SHAPES.get(property_type)
+    if shape is None:
+        raise ValidationError(f"Unknown property type {property_type!r}.", code="invalid_type")
+    expected_keys = ", ".join(shape)
+    if not isinstance(value, dict):
+        raise ValidationError(
+            f"A {property_type} value is an object with the keys {expected_keys}, "
+            f"e.g. {{{next(iter(shape))!r}: …}}.",
+            code="invalid_shape",
+        )
+    for key, item in value.items():
+        if key not in shape:
+            raise ValidationError(
+                f"Unknown key {key!r} for a {property_type} value (expected: {expected_keys}).",
+                code="unknown_key",
+            )
+        description, is_valid = shape[key]
+        if item is not None and not is_valid(item):
+            raise ValidationError(
+                f"{key!r} of a {property_type} value must be {description}, "
+                f"got {Truncator(repr(item)).chars(60)}.",
+                code="invalid_value",
+            )

@@ -1,0 +1,93 @@
+from collections.abc import Iterable
+
+from django.core.exceptions import ValidationError
+from django.core.files import File
+from django.db import transaction
+
+from apps.accounts.models import Organisation
+from apps.plugins.artifacts import inspect_artifact
+from apps.plugins.models import (
+    BatchingConfiguration,
+    Plugin,
+    PluginProperty,
+    PluginVersion,
+)
+
+
+def plugin_create(
+    *, organisation: Organisation, plugin_type: str, group_id: str, artifact_id: str,
+    name: str = "", user=None,
+) -> Plugin:
+    plugin = Plugin(
+        organisation=organisation,
+        plugin_type=plugin_type,
+        group_id=group_id,
+        artifact_id=artifact_id,
+        name=name,
+        created_by=user,
+    )
+    plugin.full_clean()
+    plugin.save()
+    return plugin
+
+
+@transaction.atomic
+def plugin_version_create(
+    *, plugin: Plugin, version_id: str, artifact: File, entry_point: str = "",
+    properties: Iterable[dict] = (), user=None,
+) -> PluginVersion:
+    """Publish a version: its code is checked and stored, its properties declared."""
+    code = inspect_artifact(artifact, entry_point)
+    version = PluginVersion(
+        plugin=plugin,
+        version_id=version_id,
+        artifact_name=code.name,
+        artifact_size=code.size,
+        artifact_sha256=code.sha256,
+        entry_point=code.entry_point,
+        created_by=user,
+    )
+    version.full_clean(exclude=["artifact"])
+    declared = [PluginProperty(version=version, **fields) for fields in properties]
+    _check_properties(declared)
+    version.artifact.save(code.name, artifact, save=False)
+    version.save()
+    for prop in declared:
+        prop.version = version
+    PluginProperty.objects.bulk_create(declared)
+    return version
+
+
+def _check_properties(declared: list[PluginProperty]) -> None:
+    """Each property valid and named once; errors keyed by position, as a client sent them."""
+    errors = {}
+    seen = set()
+    for index, prop in enumerate(declared):
+        try:
+            prop.full_clean(exclude=["version"], validate_constraints=False)
+            if prop.technical_name in seen:
+                raise ValidationError({"technical_name": "Declared twice in this version."})
+        except ValidationError as error:
+            for field, messages in error.message_dict.items():
+                errors[f"plugin_properties[{index}].{field}"] = messages
+        seen.add(prop.technical_name)
+    if errors:
+        raise ValidationError(errors)
+
+
+def plugin_property_delete(*, prop: PluginProperty) -> None:
+    prop.check_deletable()
+    prop.delete()
+
+
+def batching_configuration_set(
+    *, version: PluginVersion, enable_batching: bool, batch_flush_max_size: int
+) -> BatchingConfiguration:
+    """Create or replace the version's batching configuration."""
+    configuration = BatchingConfiguration.objects.filter(version=version).first()
+    configuration = configuration or BatchingConfiguration(version=version)
+    configuration.enable_batching = enable_batching
+    configuration.batch_flush_max_size = batch_flush_max_size
+    configuration.full_clean()
+    configuration.save()
+    return configuration

@@ -1,0 +1,198 @@
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import ValidationError
+
+from apps.core.admin import (
+    OrganisationScopedAdmin,
+    OrganisationScopedInline,
+    ReadOnlyInline,
+    adopt_saved,
+)
+from apps.scheduling.models import (
+    Execution,
+    ExecutionStatusChange,
+    InstanceEvent,
+    InstanceProperty,
+    IntegrationBatchInstance,
+)
+from apps.scheduling.services import (
+    EDITABLE_INSTANCE_FIELDS,
+    execution_cancel,
+    execution_create_manual,
+    validate_manual_execution,
+    instance_archive,
+    instance_create,
+    instance_pause,
+    instance_resume,
+    instance_update,
+)
+
+
+class InstancePropertyInline(OrganisationScopedInline, admin.TabularInline):
+    model = InstanceProperty
+    extra = 0
+    verbose_name = "property override"
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        # Only the version's writable properties can be overridden.
+        formset.form.base_fields["property"].queryset = obj.version.properties.filter(writable=True)
+        return formset
+
+
+class InstanceEventInline(ReadOnlyInline):
+    model = InstanceEvent
+    fields = ["created_at", "action", "user", "reason"]
+    readonly_fields = fields
+
+
+@admin.register(IntegrationBatchInstance)
+class IntegrationBatchInstanceAdmin(OrganisationScopedAdmin):
+    list_display = [
+        "name", "organisation", "version", "cron", "cron_timezone", "cron_status", "archived",
+        "ram_size", "cpu_size", "disk_size",
+    ]
+    list_filter = ["cron_status", "archived", "organisation", "ram_size", "cpu_size", "disk_size"]
+    list_select_related = ["organisation", "version__plugin"]
+    search_fields = ["name", "version__plugin__artifact_id", "version__plugin__group_id"]
+    readonly_fields = ["archived", "created_at", "updated_at", "created_by"]
+    actions = ["pause", "resume", "run_now", "archive"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["organisation", *self.readonly_fields] if obj else self.readonly_fields
+
+    def has_change_permission(self, request, obj=None):
+        # An archived instance is history: it is read, not edited.
+        return super().has_change_permission(request, obj) and not (obj and obj.archived)
+
+    def get_inlines(self, request, obj):
+        return [InstancePropertyInline, InstanceEventInline] if obj else []
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            changes = {f: form.cleaned_data[f] for f in form.changed_data if f in EDITABLE_INSTANCE_FIELDS}
+            obj.refresh_from_db()  # the service applies the changes, from the saved state
+            instance_update(instance=obj, user=request.user, **changes)
+            return
+        fields = {f: form.cleaned_data[f] for f in EDITABLE_INSTANCE_FIELDS if f in form.cleaned_data}
+        adopt_saved(obj, instance_create(organisation=obj.organisation, user=request.user, **fields))
+
+    @admin.action(description="Pause the selected instances")
+    def pause(self, request, queryset):
+        self.apply_service(
+            request, queryset, lambda i: instance_pause(instance=i, user=request.user), "Paused"
+        )
+
+    @admin.action(description="Resume the selected instances")
+    def resume(self, request, queryset):
+        self.apply_service(
+            request, queryset, lambda i: instance_resume(instance=i, user=request.user), "Resumed"
+        )
+
+    @admin.action(description="Run the selected instances now")
+    def run_now(self, request, queryset):
+        self.apply_service(
+            request, queryset,
+            lambda i: execution_create_manual(instance=i, user=request.user), "Runs requested",
+        )
+
+    @admin.action(description="Archive the selected instances")
+    def archive(self, request, queryset):
+        self.apply_service(
+            request, queryset, lambda i: instance_archive(instance=i, user=request.user), "Archived"
+        )
+
+
+class ExecutionStatusChangeInline(ReadOnlyInline):
+    model = ExecutionStatusChange
+    fields = ["created_at", "from_status", "to_status", "user", "reason"]
+    readonly_fields = fields
+
+
+class ExecutionAddForm(forms.ModelForm):
+    """A MANUAL execution: now, or at a later expected start date."""
+
+    class Meta:
+        model = Execution
+        fields = ["instance", "expected_start_date", "parameters"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["expected_start_date"].required = False
+        self.fields["expected_start_date"].help_text = "Leave empty to run now."
+
+    def clean(self):
+        cleaned = super().clean()
+        try:
+            validate_manual_execution(
+                expected_start_date=cleaned.get("expected_start_date"),
+                parameters=cleaned.get("parameters"),
+            )
+        except ValidationError as error:
+            for field, messages in error.message_dict.items():
+                self.add_error(field, messages)
+        return cleaned
+
+    def _post_clean(self):
+        pass  # the service builds and validates the execution itself
+
+
+@admin.register(Execution)
+class ExecutionAdmin(OrganisationScopedAdmin):
+    list_display = [
+        "pk", "instance", "organisation", "execution_type", "status", "expected_start_date",
+        "start_date", "end_date", "duration",
+    ]
+    list_filter = ["status", "execution_type", "organisation"]
+    list_select_related = ["instance", "organisation"]
+    date_hierarchy = "expected_start_date"
+    search_fields = ["instance__name"]
+    search_help_text = "Search by instance name."
+    readonly_fields = [
+        "instance", "organisation", "execution_type", "job_type", "status",
+        "expected_start_date", "start_date", "end_date", "duration", "error", "parameters",
+        "result", "user", "num_tasks", "completed_tasks", "erroneous_tasks",
+        "cancel_requested_at", "cancel_requested_by", "created_at",
+    ]
+    inlines = [ExecutionStatusChangeInline]
+    actions = ["cancel"]
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if db_field.name == "instance":
+            field.queryset = field.queryset.filter(archived=False)
+        return field
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = ExecutionAddForm
+        return super().get_form(request, obj, change, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        return self.readonly_fields if obj else ExecutionAddForm.Meta.fields
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.readonly_fields if obj else []
+
+    def get_inlines(self, request, obj):
+        return self.inlines if obj else []
+
+    def has_change_permission(self, request, obj=None):
+        # Executions change through their actions (cancel), never by editing fields.
+        return False if obj else super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # the record of what ran stays
+
+    def save_model(self, request, obj, form, change):
+        adopt_saved(obj, execution_create_manual(
+            instance=form.cleaned_data["instance"], user=request.user,
+            expected_start_date=form.cleaned_data.get("expected_start_date"),
+            parameters=form.cleaned_data.get("parameters"),
+        ))
+
+    @admin.action(description="Cancel the selected executions")
+    def cancel(self, request, queryset):
+        self.apply_service(
+            request, queryset, lambda e: execution_cancel(execution=e, user=request.user), "Canceled"
+        )

@@ -1,0 +1,312 @@
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+from apps.accounts.models import Organisation
+from apps.core.models import FieldUniqueConstraint, OrganisationOwned, OrganisationScopedQuerySet
+from apps.plugins.models import PluginProperty, PluginType, PluginVersion
+from apps.plugins.property_types import validate_property_value
+from apps.scheduling.cron import validate_cron, validate_time_zone
+
+
+class CronStatus(models.TextChoices):
+    ACTIVE = "ACTIVE"
+    PAUSED = "PAUSED"
+
+
+class ResourceSize(models.TextChoices):
+    LOW = "LOW"
+    MEDIUM = "MEDIUM"
+    LARGE = "LARGE"
+    EXTRA_LARGE = "EXTRA_LARGE"
+
+
+class IntegrationBatchInstance(OrganisationOwned):
+    """A version put to work: its schedule, its resource sizes and its property values."""
+
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.PROTECT, related_name="integration_batch_instances"
+    )
+    version = models.ForeignKey(PluginVersion, on_delete=models.PROTECT, related_name="instances")
+    name = models.CharField(max_length=255)
+    archived = models.BooleanField(default=False)
+    cron = models.CharField(
+        max_length=120, blank=True, validators=[validate_cron],
+        help_text="Five fields: minute hour day-of-month month day-of-week. Empty for "
+        "an instance that only runs when triggered.",
+    )
+    cron_timezone = models.CharField(
+        max_length=64, default="UTC", validators=[validate_time_zone],
+        help_text="The time zone the cron is read in, e.g. Europe/Paris.",
+    )
+    cron_status = models.CharField(
+        max_length=8, choices=CronStatus.choices, null=True, blank=True,
+        help_text="Required with a cron, absent without one.",
+    )
+    ram_size = models.CharField(max_length=12, choices=ResourceSize.choices, default=ResourceSize.LOW)
+    cpu_size = models.CharField(max_length=12, choices=ResourceSize.choices, default=ResourceSize.LOW)
+    disk_size = models.CharField(max_length=12, choices=ResourceSize.choices, default=ResourceSize.LOW)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["name", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(cron="") & Q(cron_status__isnull=True))
+                | (~Q(cron="") & Q(cron_status__in=CronStatus.values)),
+                name="instance_cron_status_iff_cron",
+                violation_error_message="cron_status is required with a cron and absent without one.",
+            ),
+            *(
+                models.CheckConstraint(
+                    condition=Q(**{f"{size}__in": ResourceSize.values}),
+                    name=f"instance_{size}_valid",
+                )
+                for size in ("ram_size", "cpu_size", "disk_size")
+            ),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def is_scheduled(self) -> bool:
+        return bool(self.cron) and self.cron_status == CronStatus.ACTIVE and not self.archived
+
+    def clean(self):
+        errors = {}
+        if self.cron and not self.cron_status:
+            errors["cron_status"] = "Required with a cron: ACTIVE or PAUSED."
+        if not self.cron and self.cron_status:
+            errors["cron_status"] = "Only an instance with a cron has a cron_status."
+        version = getattr(self, "version", None)
+        if version is not None:
+            if version.plugin.plugin_type != PluginType.INTEGRATION_BATCH:
+                errors["version"] = (
+                    f"Instances run INTEGRATION_BATCH plugins; this one is "
+                    f"{version.plugin.plugin_type}."
+                )
+            elif self.organisation_id and version.plugin.organisation_id != self.organisation_id:
+                errors["version"] = "This version belongs to another organisation."
+        if errors:
+            raise ValidationError(errors)
+
+
+class InstanceProperty(OrganisationOwned):
+    """An instance's own value for one of its version's writable properties."""
+
+    organisation_lookup = "instance__organisation"
+
+    instance = models.ForeignKey(
+        IntegrationBatchInstance, on_delete=models.CASCADE, related_name="property_overrides"
+    )
+    property = models.ForeignKey(PluginProperty, on_delete=models.CASCADE, related_name="+")
+    value = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        verbose_name_plural = "instance properties"
+        constraints = [
+            FieldUniqueConstraint(
+                fields=["instance", "property"],
+                name="instance_property_once_per_instance",
+                violation_error_message="This instance already overrides this property.",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.property.technical_name} of {self.instance}"
+
+    def clean(self):
+        prop = getattr(self, "property", None)
+        instance = getattr(self, "instance", None)
+        if prop is None:
+            return
+        if instance is not None and prop.version_id != instance.version_id:
+            raise ValidationError({"property": "Not a property of this instance's version."})
+        if not prop.writable:
+            raise ValidationError(
+                {"property": f"{prop.technical_name} is not writable: an instance cannot override it."}
+            )
+        try:
+            validate_property_value(prop.property_type, self.value)
+        except ValidationError as error:
+            raise ValidationError({"value": error.messages}) from None
+
+
+class ExecutionStatus(models.TextChoices):
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELED = "CANCELED"
+
+    @classmethod
+    def terminal(cls) -> list["ExecutionStatus"]:
+        return [cls.SUCCEEDED, cls.FAILED, cls.CANCELED]
+
+
+class ExecutionType(models.TextChoices):
+    MANUAL = "MANUAL"
+    CRON = "CRON"
+
+
+class JobType(models.TextChoices):
+    BATCH_INTEGRATION = "BATCH_INTEGRATION"
+
+
+class ExecutionQuerySet(OrganisationScopedQuerySet):
+    def pending(self):
+        return self.filter(status=ExecutionStatus.PENDING)
+
+    def coming_cron(self):
+        return self.pending().filter(execution_type=ExecutionType.CRON)
+
+    def due(self, now=None):
+        return self.pending().filter(expected_start_date__lte=now or timezone.now())
+
+
+class Execution(OrganisationOwned):
+    """One run of an instance's code, scheduled (CRON) or triggered by hand (MANUAL)."""
+
+    # The public API names the object an execution runs for, as the seed shows.
+    external_model_name = "PUBLIC_INTEGRATION_BATCH"
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="executions")
+    instance = models.ForeignKey(
+        IntegrationBatchInstance, on_delete=models.CASCADE, related_name="executions"
+    )
+    execution_type = models.CharField(max_length=8, choices=ExecutionType.choices)
+    job_type = models.CharField(
+        max_length=24, choices=JobType.choices, default=JobType.BATCH_INTEGRATION, editable=False
+    )
+    status = models.CharField(
+        max_length=12, choices=ExecutionStatus.choices, default=ExecutionStatus.PENDING
+    )
+    expected_start_date = models.DateTimeField()
+    start_date = models.DateTimeField(null=True, blank=True)
+    end_date = models.DateTimeField(null=True, blank=True)
+    error = models.JSONField(null=True, blank=True)
+    parameters = models.JSONField(default=dict, blank=True)
+    result = models.JSONField(null=True, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+", help_text="Who triggered a MANUAL execution.",
+    )
+    num_tasks = models.PositiveIntegerField(null=True, blank=True)
+    completed_tasks = models.PositiveIntegerField(default=0)
+    erroneous_tasks = models.PositiveIntegerField(default=0)
+    cancel_requested_at = models.DateTimeField(null=True, blank=True)
+    cancel_requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ExecutionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-expected_start_date", "-pk"]
+        indexes = [
+            models.Index(fields=["status", "expected_start_date"], name="execution_status_due"),
+            models.Index(fields=["instance", "-expected_start_date"], name="execution_instance_recent"),
+            models.Index(fields=["organisation", "-expected_start_date"], name="execution_org_recent"),
+        ]
+        constraints = [
+            # One CRON execution per fire time: concurrent scheduler ticks cannot double-fire.
+            models.UniqueConstraint(
+                fields=["instance", "expected_start_date"],
+                condition=Q(execution_type=ExecutionType.CRON),
+                name="execution_one_cron_run_per_fire_time",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=ExecutionStatus.values), name="execution_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(execution_type__in=ExecutionType.values), name="execution_type_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(end_date__isnull=True)
+                | Q(start_date__isnull=True)
+                | Q(end_date__gte=F("start_date")),
+                name="execution_ends_after_start",
+            ),
+            models.CheckConstraint(
+                condition=Q(end_date__isnull=False) | ~Q(status__in=ExecutionStatus.terminal()),
+                name="execution_terminal_has_end_date",
+            ),
+        ]
+
+    def __str__(self):
+        return f"Execution {self.pk} of {self.instance_id} ({self.status})"
+
+    @property
+    def external_model_id(self) -> str:
+        return str(self.instance_id)
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in ExecutionStatus.terminal()
+
+    @property
+    def duration(self) -> timedelta | None:
+        if self.start_date and self.end_date:
+            return self.end_date - self.start_date
+        return None
+
+
+class ExecutionStatusChange(OrganisationOwned):
+    """The history of an execution: every status it entered, when, by whom and why."""
+
+    organisation_lookup = "execution__organisation"
+
+    execution = models.ForeignKey(Execution, on_delete=models.CASCADE, related_name="status_changes")
+    from_status = models.CharField(max_length=12, choices=ExecutionStatus.choices, blank=True)
+    to_status = models.CharField(max_length=12, choices=ExecutionStatus.choices)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reason = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+
+    def __str__(self):
+        return f"{self.from_status or '∅'} → {self.to_status}"
+
+
+class InstanceAction(models.TextChoices):
+    CREATED = "CREATED"
+    UPDATED = "UPDATED"
+    PAUSED = "PAUSED"
+    RESUMED = "RESUMED"
+    ARCHIVED = "ARCHIVED"
+
+
+class InstanceEvent(OrganisationOwned):
+    """The history of an instance: who created, changed, paused, resumed or archived it."""
+
+    organisation_lookup = "instance__organisation"
+
+    instance = models.ForeignKey(
+        IntegrationBatchInstance, on_delete=models.CASCADE, related_name="events"
+    )
+    action = models.CharField(max_length=12, choices=InstanceAction.choices)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reason = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+
+    def __str__(self):
+        return f"{self.action} {self.instance}"

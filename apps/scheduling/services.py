@@ -1,0 +1,361 @@
+"""Every change of state of instances and executions, each in one function."""
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from apps.accounts.models import Organisation
+from apps.core.errors import TransitionError
+from apps.plugins.models import PluginVersion
+from apps.scheduling.models import (
+    CronStatus,
+    Execution,
+    ExecutionStatus,
+    ExecutionStatusChange,
+    ExecutionType,
+    InstanceAction,
+    InstanceEvent,
+    InstanceProperty,
+    IntegrationBatchInstance,
+    ResourceSize,
+)
+
+EDITABLE_INSTANCE_FIELDS = frozenset(
+    {"name", "version", "cron", "cron_timezone", "cron_status", "ram_size", "cpu_size", "disk_size"}
+)
+
+
+# --- Instances ---------------------------------------------------------------------------
+
+
+@transaction.atomic
+def instance_create(
+    *, organisation: Organisation, version: PluginVersion, name: str, user=None,
+    cron: str = "", cron_timezone: str = "UTC", cron_status: str | None = None,
+    ram_size: str = ResourceSize.LOW, cpu_size: str = ResourceSize.LOW,
+    disk_size: str = ResourceSize.LOW, properties: Mapping[str, dict | None] | None = None,
+) -> IntegrationBatchInstance:
+    instance = IntegrationBatchInstance(
+        organisation=organisation, version=version, name=name, cron=cron.strip(),
+        cron_timezone=cron_timezone, cron_status=cron_status or None, ram_size=ram_size,
+        cpu_size=cpu_size, disk_size=disk_size, created_by=user,
+    )
+    instance.full_clean()
+    instance.save()
+    _set_property_overrides(instance, properties or {})
+    _record(instance, InstanceAction.CREATED, user)
+    return instance
+
+
+@transaction.atomic
+def instance_update(
+    *, instance: IntegrationBatchInstance, user=None,
+    properties: Mapping[str, dict | None] | None = None, **changes,
+) -> IntegrationBatchInstance:
+    """Change an instance's settings. A cron_status change pauses or resumes it; a new
+    schedule cancels the runs the old one had planned."""
+    if unknown := set(changes) - EDITABLE_INSTANCE_FIELDS:
+        raise TypeError(f"Not editable: {', '.join(sorted(unknown))}")
+    _lock(instance)
+    _refuse_if_archived(instance)
+    if "cron" in changes:
+        changes["cron"] = changes["cron"].strip()
+        if not changes["cron"]:
+            changes.setdefault("cron_status", None)
+    new_status = changes.pop("cron_status", instance.cron_status) or None
+    pausing = instance.cron_status == CronStatus.ACTIVE and new_status == CronStatus.PAUSED
+    resuming = instance.cron_status == CronStatus.PAUSED and new_status == CronStatus.ACTIVE
+    if pausing:
+        instance_pause(instance=instance, user=user)
+
+    old_schedule = (instance.cron, instance.cron_timezone, instance.version_id)
+    old_version_id = instance.version_id
+    for field, value in changes.items():
+        setattr(instance, field, value)
+    if not (pausing or resuming):
+        instance.cron_status = new_status
+    instance.full_clean()
+    instance.save()
+    if instance.version_id != old_version_id:
+        _move_overrides_to_version(instance)
+    _set_property_overrides(instance, properties or {})
+    if (instance.cron, instance.cron_timezone, instance.version_id) != old_schedule:
+        _cancel_pending(
+            instance.executions.coming_cron(), user=user, reason="The instance's schedule changed."
+        )
+    _record(instance, InstanceAction.UPDATED, user)
+
+    if resuming:
+        instance_resume(instance=instance, user=user)
+    return instance
+
+
+@transaction.atomic
+def instance_pause(*, instance: IntegrationBatchInstance, user=None, reason: str = ""):
+    """Stop the cron: the coming CRON executions are canceled in the same transaction.
+    MANUAL executions and runs already started are left alone."""
+    _lock(instance)
+    _refuse_if_archived(instance)
+    if instance.cron_status != CronStatus.ACTIVE:
+        raise TransitionError(
+            "Only an ACTIVE scheduled instance can be paused; this one is "
+            f"{instance.cron_status or 'not scheduled (no cron)'}."
+        )
+    instance.cron_status = CronStatus.PAUSED
+    instance.save(update_fields=["cron_status", "updated_at"])
+    _cancel_pending(
+        instance.executions.coming_cron(), user=user, reason=reason or "The instance was paused."
+    )
+    _record(instance, InstanceAction.PAUSED, user, reason)
+    return instance
+
+
+@transaction.atomic
+def instance_resume(*, instance: IntegrationBatchInstance, user=None, reason: str = ""):
+    """Restart the cron from now on: fire times missed while paused are not run."""
+    _lock(instance)
+    _refuse_if_archived(instance)
+    if instance.cron_status != CronStatus.PAUSED:
+        raise TransitionError(
+            "Only a PAUSED instance can be resumed; this one is "
+            f"{instance.cron_status or 'not scheduled (no cron)'}."
+        )
+    instance.cron_status = CronStatus.ACTIVE
+    instance.save(update_fields=["cron_status", "updated_at"])
+    _record(instance, InstanceAction.RESUMED, user, reason)
+    return instance
+
+
+@transaction.atomic
+def instance_archive(*, instance: IntegrationBatchInstance, user=None, reason: str = ""):
+    """Retire an instance: it never runs again, and every pending execution is canceled.
+    Its history stays readable."""
+    _lock(instance)
+    _refuse_if_archived(instance)
+    instance.archived = True
+    instance.save(update_fields=["archived", "updated_at"])
+    _cancel_pending(
+        instance.executions.pending(), user=user, reason=reason or "The instance was archived."
+    )
+    _record(instance, InstanceAction.ARCHIVED, user, reason)
+    return instance
+
+
+def _lock(instance: IntegrationBatchInstance) -> None:
+    """Reload the instance under a row lock, so concurrent changes queue up behind us."""
+    instance.refresh_from_db(from_queryset=IntegrationBatchInstance.objects.select_for_update())
+
+
+def _refuse_if_archived(instance: IntegrationBatchInstance) -> None:
+    if instance.archived:
+        raise TransitionError("This instance is archived: it cannot change or run.", code="archived")
+
+
+def _record(instance, action: InstanceAction, user, reason: str = "") -> None:
+    InstanceEvent.objects.create(instance=instance, action=action, user=user, reason=reason)
+
+
+def _set_property_overrides(
+    instance: IntegrationBatchInstance, values: Mapping[str, dict | None]
+) -> None:
+    """Set (or, with None, remove) the instance's value of writable version properties."""
+    if not values:
+        return
+    declared = {prop.technical_name: prop for prop in instance.version.properties.all()}
+    existing = {o.property.technical_name: o for o in instance.property_overrides.select_related("property")}
+    errors = {}
+    for name, value in values.items():
+        key = f"properties.{name}"
+        if name not in declared:
+            errors[key] = [f"Version {instance.version.version_id} declares no property {name!r}."]
+            continue
+        if value is None:
+            if name in existing:
+                existing.pop(name).delete()
+            continue
+        override = existing.get(name) or InstanceProperty(instance=instance, property=declared[name])
+        override.value = value
+        try:
+            override.full_clean(validate_constraints=False)
+        except ValidationError as error:
+            errors[key] = error.messages
+            continue
+        override.save()
+    if errors:
+        raise ValidationError(errors)
+
+
+def _move_overrides_to_version(instance: IntegrationBatchInstance) -> None:
+    """Carry the instance's overrides to its new version's properties of the same name."""
+    declared = {prop.technical_name: prop for prop in instance.version.properties.all()}
+    errors = []
+    overrides = list(instance.property_overrides.select_related("property"))
+    for override in overrides:
+        name = override.property.technical_name
+        target = declared.get(name)
+        if target is None or not target.writable:
+            errors.append(
+                f"The instance overrides {name!r}, which version "
+                f"{instance.version.version_id} does not declare as writable."
+            )
+        override.property = target
+    if errors:
+        raise ValidationError({"version": errors})
+    InstanceProperty.objects.bulk_update(overrides, ["property"])
+
+
+# --- Executions --------------------------------------------------------------------------
+
+
+def validate_manual_execution(
+    *, expected_start_date: datetime | None, parameters
+) -> tuple[datetime, dict]:
+    """The start date and parameters of a MANUAL execution, checked: now or later (within
+    a small tolerance for clocks a little behind), and parameters as a JSON object."""
+    now = timezone.now()
+    tolerance = timedelta(seconds=settings.MANUAL_EXECUTION_PAST_TOLERANCE_SECONDS)
+    errors = {}
+    if expected_start_date is not None and expected_start_date < now - tolerance:
+        errors["expected_start_date"] = (
+            f"{expected_start_date:%Y-%m-%d %H:%M:%S %Z} is in the past; "
+            "choose now or a later time."
+        )
+    if parameters is not None and not isinstance(parameters, dict):
+        errors["parameters"] = "Parameters are a JSON object of names to values."
+    if errors:
+        raise ValidationError(errors)
+    start = now if expected_start_date is None else max(expected_start_date, now)
+    return start, parameters or {}
+
+
+@transaction.atomic
+def execution_create_manual(
+    *, instance: IntegrationBatchInstance, user=None, expected_start_date: datetime | None = None,
+    parameters: dict | None = None,
+) -> Execution:
+    """Ask for a run now, or at `expected_start_date`."""
+    _refuse_if_archived(instance)
+    expected_start_date, parameters = validate_manual_execution(
+        expected_start_date=expected_start_date, parameters=parameters
+    )
+    execution = Execution.objects.create(
+        organisation_id=instance.organisation_id,
+        instance=instance,
+        execution_type=ExecutionType.MANUAL,
+        expected_start_date=expected_start_date,
+        parameters=parameters,
+        user=user,
+    )
+    _history(execution, "", ExecutionStatus.PENDING, user, "Triggered by hand.")
+    return execution
+
+
+def execution_cancel(*, execution: Execution, user=None, reason: str = "") -> Execution:
+    """Cancel a PENDING execution at once; ask a RUNNING one to stop (the runner stops its
+    code, then ends it CANCELED)."""
+    if execution.status == ExecutionStatus.PENDING:
+        try:
+            return _transition(
+                execution, ExecutionStatus.PENDING, ExecutionStatus.CANCELED, user=user,
+                reason=reason or "Canceled.", end_date=timezone.now(),
+            )
+        except TransitionError:
+            pass  # claimed meanwhile: it is RUNNING now, so ask it to stop below
+    requested = Execution.objects.filter(
+        pk=execution.pk, status=ExecutionStatus.RUNNING, cancel_requested_at__isnull=True
+    ).update(cancel_requested_at=timezone.now(), cancel_requested_by=user)
+    execution.refresh_from_db()
+    if not requested:
+        if execution.status == ExecutionStatus.RUNNING:
+            raise TransitionError("A cancel was already asked for; the run is stopping.",
+                                  code="cancel_already_requested")
+        raise TransitionError(
+            f"This execution is already {execution.status}; only PENDING or RUNNING "
+            "executions can be canceled."
+        )
+    return execution
+
+
+def execution_claim(*, execution: Execution) -> Execution:
+    """Take a due PENDING execution to run it. The conditional update is the lock: of two
+    workers handed the same execution, exactly one gets it; the other gets TransitionError."""
+    now = timezone.now()
+    claimed = Execution.objects.due(now).filter(pk=execution.pk).update(
+        status=ExecutionStatus.RUNNING, start_date=now
+    )
+    execution.refresh_from_db()
+    if not claimed:
+        raise TransitionError(
+            f"Execution {execution.pk} is {execution.status}"
+            + (" and not yet due." if execution.status == ExecutionStatus.PENDING else "."),
+            code="not_claimable",
+        )
+    _history(execution, ExecutionStatus.PENDING, ExecutionStatus.RUNNING, None, "Started.")
+    return execution
+
+
+def execution_succeed(*, execution: Execution, result=None) -> Execution:
+    return _transition(
+        execution, ExecutionStatus.RUNNING, ExecutionStatus.SUCCEEDED,
+        reason="Finished.", end_date=timezone.now(), result=result,
+    )
+
+
+def execution_fail(*, execution: Execution, message: str) -> Execution:
+    return _transition(
+        execution, ExecutionStatus.RUNNING, ExecutionStatus.FAILED,
+        reason=message[:500], end_date=timezone.now(), error={"message": message},
+    )
+
+
+def execution_stopped(*, execution: Execution) -> Execution:
+    """A RUNNING execution whose code was stopped on request ends CANCELED."""
+    return _transition(
+        execution, ExecutionStatus.RUNNING, ExecutionStatus.CANCELED,
+        user=execution.cancel_requested_by, reason="Stopped on request.", end_date=timezone.now(),
+    )
+
+
+def _transition(
+    execution: Execution, from_status: str, to_status: str, *, user=None, reason: str = "",
+    **fields,
+) -> Execution:
+    with transaction.atomic():
+        changed = Execution.objects.filter(pk=execution.pk, status=from_status).update(
+            status=to_status, **fields
+        )
+        execution.refresh_from_db()
+        if not changed:
+            raise TransitionError(
+                f"Execution {execution.pk} is {execution.status}; "
+                f"only a {from_status} execution can become {to_status}."
+            )
+        _history(execution, from_status, to_status, user, reason)
+    return execution
+
+
+def _history(execution, from_status, to_status, user, reason) -> None:
+    ExecutionStatusChange.objects.create(
+        execution=execution, from_status=from_status, to_status=to_status, user=user, reason=reason
+    )
+
+
+def _cancel_pending(executions, *, user, reason: str) -> int:
+    """Cancel these PENDING executions, locking them first so no worker claims one meanwhile."""
+    ids = list(executions.select_for_update().values_list("pk", flat=True))
+    if not ids:
+        return 0
+    now = timezone.now()
+    Execution.objects.filter(pk__in=ids).update(status=ExecutionStatus.CANCELED, end_date=now)
+    ExecutionStatusChange.objects.bulk_create(
+        ExecutionStatusChange(
+            execution_id=pk, from_status=ExecutionStatus.PENDING,
+            to_status=ExecutionStatus.CANCELED, user=user, reason=reason, created_at=now,
+        )
+        for pk in ids
+    )
+    return len(ids)
