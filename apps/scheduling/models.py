@@ -35,21 +35,35 @@ class IntegrationBatchInstance(OrganisationOwned):
     name = models.CharField(max_length=255)
     archived = models.BooleanField(default=False)
     cron = models.CharField(
-        max_length=120, blank=True, validators=[validate_cron],
+        max_length=120,
+        blank=True,
+        validators=[validate_cron],
         help_text="Five fields: minute hour day-of-month month day-of-week. Empty for "
         "an instance that only runs when triggered.",
     )
     cron_timezone = models.CharField(
-        max_length=64, default="UTC", validators=[validate_time_zone],
+        max_length=64,
+        default="UTC",
+        validators=[validate_time_zone],
         help_text="The time zone the cron is read in, e.g. Europe/Paris.",
     )
-    cron_status = models.CharField(
-        max_length=8, choices=CronStatus.choices, null=True, blank=True,
+    # Absent (null), not empty, without a cron: the API shows null, as the seed does.
+    cron_status = models.CharField(  # noqa: DJ001
+        max_length=8,
+        choices=CronStatus.choices,
+        null=True,
+        blank=True,
         help_text="Required with a cron, absent without one.",
     )
-    ram_size = models.CharField(max_length=12, choices=ResourceSize.choices, default=ResourceSize.LOW)
-    cpu_size = models.CharField(max_length=12, choices=ResourceSize.choices, default=ResourceSize.LOW)
-    disk_size = models.CharField(max_length=12, choices=ResourceSize.choices, default=ResourceSize.LOW)
+    ram_size = models.CharField(
+        max_length=12, choices=ResourceSize.choices, default=ResourceSize.LOW
+    )
+    cpu_size = models.CharField(
+        max_length=12, choices=ResourceSize.choices, default=ResourceSize.LOW
+    )
+    disk_size = models.CharField(
+        max_length=12, choices=ResourceSize.choices, default=ResourceSize.LOW
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     created_by = models.ForeignKey(
@@ -61,9 +75,12 @@ class IntegrationBatchInstance(OrganisationOwned):
         constraints = [
             models.CheckConstraint(
                 condition=(Q(cron="") & Q(cron_status__isnull=True))
-                | (~Q(cron="") & Q(cron_status__in=CronStatus.values)),
+                # IN over a NULL is unknown, which a CHECK lets through: hence isnull.
+                | (~Q(cron="") & Q(cron_status__isnull=False, cron_status__in=CronStatus.values)),
                 name="instance_cron_status_iff_cron",
-                violation_error_message="cron_status is required with a cron and absent without one.",
+                violation_error_message=(
+                    "cron_status is required with a cron and absent without one."
+                ),
             ),
             *(
                 models.CheckConstraint(
@@ -133,7 +150,10 @@ class InstanceProperty(OrganisationOwned):
             raise ValidationError({"property": "Not a property of this instance's version."})
         if not prop.writable:
             raise ValidationError(
-                {"property": f"{prop.technical_name} is not writable: an instance cannot override it."}
+                {
+                    "property": f"{prop.technical_name} is not writable: "
+                    "an instance cannot override it."
+                }
             )
         try:
             validate_property_value(prop.property_type, self.value)
@@ -179,7 +199,9 @@ class Execution(OrganisationOwned):
     # The public API names the object an execution runs for, as the seed shows.
     external_model_name = "PUBLIC_INTEGRATION_BATCH"
 
-    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="executions")
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.PROTECT, related_name="executions"
+    )
     instance = models.ForeignKey(
         IntegrationBatchInstance, on_delete=models.CASCADE, related_name="executions"
     )
@@ -197,8 +219,12 @@ class Execution(OrganisationOwned):
     parameters = models.JSONField(default=dict, blank=True)
     result = models.JSONField(null=True, blank=True)
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-        related_name="+", help_text="Who triggered a MANUAL execution.",
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Who triggered a MANUAL execution.",
     )
     num_tasks = models.PositiveIntegerField(null=True, blank=True)
     completed_tasks = models.PositiveIntegerField(default=0)
@@ -215,8 +241,12 @@ class Execution(OrganisationOwned):
         ordering = ["-expected_start_date", "-pk"]
         indexes = [
             models.Index(fields=["status", "expected_start_date"], name="execution_status_due"),
-            models.Index(fields=["instance", "-expected_start_date"], name="execution_instance_recent"),
-            models.Index(fields=["organisation", "-expected_start_date"], name="execution_org_recent"),
+            models.Index(
+                fields=["instance", "-expected_start_date"], name="execution_instance_recent"
+            ),
+            models.Index(
+                fields=["organisation", "-expected_start_date"], name="execution_org_recent"
+            ),
         ]
         constraints = [
             # One CRON execution per fire time: concurrent scheduler ticks cannot double-fire.
@@ -266,7 +296,9 @@ class ExecutionStatusChange(OrganisationOwned):
 
     organisation_lookup = "execution__organisation"
 
-    execution = models.ForeignKey(Execution, on_delete=models.CASCADE, related_name="status_changes")
+    execution = models.ForeignKey(
+        Execution, on_delete=models.CASCADE, related_name="status_changes"
+    )
     from_status = models.CharField(max_length=12, choices=ExecutionStatus.choices, blank=True)
     to_status = models.CharField(max_length=12, choices=ExecutionStatus.choices)
     user = models.ForeignKey(
