@@ -95,11 +95,27 @@ class ApiTokenForm(UserByUsernameForm):
 class ApiTokenAdmin(OrganisationScopedAdmin):
     edit_role = Role.ADMIN
     form = ApiTokenForm
-    list_display = ["name", "prefix", "user", "organisation", "created_at", "last_used_at", "revoked_at"]
+    list_display = [
+        "name",
+        "prefix",
+        "user",
+        "organisation",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    ]
     list_filter = ["organisation", ("revoked_at", admin.EmptyFieldListFilter)]
     list_select_related = ["user", "organisation"]
     search_fields = ["name", "prefix", "user__username"]
-    readonly_fields = ["name", "prefix", "user", "organisation", "created_at", "last_used_at", "revoked_at"]
+    readonly_fields = [
+        "name",
+        "prefix",
+        "user",
+        "organisation",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    ]
     actions = ["revoke"]
 
     def get_fields(self, request, obj=None):

@@ -11,9 +11,9 @@ def organisation_ids_for(user: AbstractBaseUser, *, minimum_role: Role = Role.RE
     Superusers run the installation and see every organisation."""
     if user.is_superuser:
         return Organisation.objects.values("pk")
-    return Membership.objects.filter(
-        user_id=user.pk, role__in=Role.at_least(minimum_role)
-    ).values("organisation_id")
+    return Membership.objects.filter(user_id=user.pk, role__in=Role.at_least(minimum_role)).values(
+        "organisation_id"
+    )
 
 
 def roles_by_organisation(user: AbstractBaseUser) -> dict[int, Role]:

@@ -20,7 +20,14 @@ from apps.plugins.services import plugin_create, plugin_version_create
 
 @admin.register(Plugin)
 class PluginAdmin(OrganisationScopedAdmin):
-    list_display = ["group_id", "artifact_id", "plugin_type", "organisation", "version_count", "created_at"]
+    list_display = [
+        "group_id",
+        "artifact_id",
+        "plugin_type",
+        "organisation",
+        "version_count",
+        "created_at",
+    ]
     list_filter = ["plugin_type", "organisation"]
     list_select_related = ["organisation"]
     search_fields = ["group_id", "artifact_id", "name"]
@@ -42,10 +49,17 @@ class PluginAdmin(OrganisationScopedAdmin):
         if change:
             obj.save(update_fields=["name"])
             return
-        adopt_saved(obj, plugin_create(
-            organisation=obj.organisation, plugin_type=obj.plugin_type, group_id=obj.group_id,
-            artifact_id=obj.artifact_id, name=obj.name, user=request.user,
-        ))
+        adopt_saved(
+            obj,
+            plugin_create(
+                organisation=obj.organisation,
+                plugin_type=obj.plugin_type,
+                group_id=obj.group_id,
+                artifact_id=obj.artifact_id,
+                name=obj.name,
+                user=request.user,
+            ),
+        )
 
 
 class PropertyFormSet(forms.BaseInlineFormSet):
@@ -90,13 +104,27 @@ class PluginVersionAddForm(forms.ModelForm):
 
 @admin.register(PluginVersion)
 class PluginVersionAdmin(OrganisationScopedAdmin):
-    list_display = ["plugin", "version_id", "artifact_name", "artifact_size", "short_sha256", "created_at"]
+    list_display = [
+        "plugin",
+        "version_id",
+        "artifact_name",
+        "artifact_size",
+        "short_sha256",
+        "created_at",
+    ]
     list_filter = ["plugin__plugin_type", "plugin__organisation"]
     list_select_related = ["plugin"]
     search_fields = ["version_id", "plugin__group_id", "plugin__artifact_id"]
     readonly_fields = [
-        "plugin", "version_id", "download", "artifact_name", "artifact_size", "artifact_sha256",
-        "entry_point", "created_at", "created_by",
+        "plugin",
+        "version_id",
+        "download",
+        "artifact_name",
+        "artifact_size",
+        "artifact_sha256",
+        "entry_point",
+        "created_at",
+        "created_by",
     ]
 
     @admin.display(description="sha256")
@@ -129,11 +157,16 @@ class PluginVersionAdmin(OrganisationScopedAdmin):
     def save_model(self, request, obj, form, change):
         if change:
             return  # a published version never changes; only its inlines are saved
-        adopt_saved(obj, plugin_version_create(
-            plugin=form.cleaned_data["plugin"], version_id=form.cleaned_data["version_id"],
-            artifact=form.cleaned_data["artifact"],
-            entry_point=form.cleaned_data.get("entry_point", ""), user=request.user,
-        ))
+        adopt_saved(
+            obj,
+            plugin_version_create(
+                plugin=form.cleaned_data["plugin"],
+                version_id=form.cleaned_data["version_id"],
+                artifact=form.cleaned_data["artifact"],
+                entry_point=form.cleaned_data.get("entry_point", ""),
+                user=request.user,
+            ),
+        )
 
     def get_urls(self):
         return [
@@ -149,7 +182,9 @@ class PluginVersionAdmin(OrganisationScopedAdmin):
         version = self.get_queryset(request).filter(pk=pk).first()
         if version is None or not self.has_view_permission(request, version):
             raise Http404
-        return FileResponse(version.artifact.open("rb"), as_attachment=True, filename=version.artifact_name)
+        return FileResponse(
+            version.artifact.open("rb"), as_attachment=True, filename=version.artifact_name
+        )
 
 
 @admin.register(PluginProperty)

@@ -95,9 +95,7 @@ def _check_python_file(upload: File, name: str, entry_point: str) -> str:
 
 def _check_zip_package(upload: File, entry_point: str) -> str:
     if not entry_point:
-        raise ValidationError(
-            {"entry_point": f"Required for a .zip package: {ENTRY_POINT_HELP}."}
-        )
+        raise ValidationError({"entry_point": f"Required for a .zip package: {ENTRY_POINT_HELP}."})
     upload.seek(0)
     try:
         archive = zipfile.ZipFile(upload)
@@ -156,9 +154,7 @@ def _parse(source: str, name: str) -> ast.Module:
     try:
         return ast.parse(source, filename=name)
     except SyntaxError as error:
-        raise ValidationError(
-            {"artifact": f"{name}, line {error.lineno}: {error.msg}."}
-        ) from None
+        raise ValidationError({"artifact": f"{name}, line {error.lineno}: {error.msg}."}) from None
     except ValueError as error:  # e.g. a null byte in the source
         raise ValidationError({"artifact": f"{name}: {error}."}) from None
 

@@ -47,9 +47,7 @@ def _is_integer_in(bounds: tuple[int, int]) -> Callable[[object], bool]:
 
 
 def _is_finite_number(value) -> bool:
-    return (
-        isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    )
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _is_boolean(value) -> bool:
@@ -109,20 +107,20 @@ def validate_property_value(property_type: str, value) -> None:
     expected_keys = ", ".join(shape)
     if not isinstance(value, dict):
         raise ValidationError(
-            f"A {property_type} value is an object with the keys {expected_keys}, "
+            f"A value of type {property_type} is an object with the keys {expected_keys}, "
             f"e.g. {{{next(iter(shape))!r}: …}}.",
             code="invalid_shape",
         )
     for key, item in value.items():
         if key not in shape:
             raise ValidationError(
-                f"Unknown key {key!r} for a {property_type} value (expected: {expected_keys}).",
+                f"Unknown key {key!r} for type {property_type} (expected: {expected_keys}).",
                 code="unknown_key",
             )
         description, is_valid = shape[key]
         if item is not None and not is_valid(item):
             raise ValidationError(
-                f"{key!r} of a {property_type} value must be {description}, "
+                f"{key!r} must be {description} (type {property_type}), "
                 f"got {Truncator(repr(item)).chars(60)}.",
                 code="invalid_value",
             )

@@ -15,8 +15,13 @@ from apps.plugins.models import (
 
 
 def plugin_create(
-    *, organisation: Organisation, plugin_type: str, group_id: str, artifact_id: str,
-    name: str = "", user=None,
+    *,
+    organisation: Organisation,
+    plugin_type: str,
+    group_id: str,
+    artifact_id: str,
+    name: str = "",
+    user=None,
 ) -> Plugin:
     plugin = Plugin(
         organisation=organisation,
@@ -33,8 +38,13 @@ def plugin_create(
 
 @transaction.atomic
 def plugin_version_create(
-    *, plugin: Plugin, version_id: str, artifact: File, entry_point: str = "",
-    properties: Iterable[dict] = (), user=None,
+    *,
+    plugin: Plugin,
+    version_id: str,
+    artifact: File,
+    entry_point: str = "",
+    properties: Iterable[dict] = (),
+    user=None,
 ) -> PluginVersion:
     """Publish a version: its code is checked and stored, its properties declared."""
     code = inspect_artifact(artifact, entry_point)

@@ -19,12 +19,12 @@ from apps.scheduling.services import (
     EDITABLE_INSTANCE_FIELDS,
     execution_cancel,
     execution_create_manual,
-    validate_manual_execution,
     instance_archive,
     instance_create,
     instance_pause,
     instance_resume,
     instance_update,
+    validate_manual_execution,
 )
 
 
@@ -49,8 +49,16 @@ class InstanceEventInline(ReadOnlyInline):
 @admin.register(IntegrationBatchInstance)
 class IntegrationBatchInstanceAdmin(OrganisationScopedAdmin):
     list_display = [
-        "name", "organisation", "version", "cron", "cron_timezone", "cron_status", "archived",
-        "ram_size", "cpu_size", "disk_size",
+        "name",
+        "organisation",
+        "version",
+        "cron",
+        "cron_timezone",
+        "cron_status",
+        "archived",
+        "ram_size",
+        "cpu_size",
+        "disk_size",
     ]
     list_filter = ["cron_status", "archived", "organisation", "ram_size", "cpu_size", "disk_size"]
     list_select_related = ["organisation", "version__plugin"]
@@ -70,12 +78,18 @@ class IntegrationBatchInstanceAdmin(OrganisationScopedAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            changes = {f: form.cleaned_data[f] for f in form.changed_data if f in EDITABLE_INSTANCE_FIELDS}
+            changes = {
+                f: form.cleaned_data[f] for f in form.changed_data if f in EDITABLE_INSTANCE_FIELDS
+            }
             obj.refresh_from_db()  # the service applies the changes, from the saved state
             instance_update(instance=obj, user=request.user, **changes)
             return
-        fields = {f: form.cleaned_data[f] for f in EDITABLE_INSTANCE_FIELDS if f in form.cleaned_data}
-        adopt_saved(obj, instance_create(organisation=obj.organisation, user=request.user, **fields))
+        fields = {
+            f: form.cleaned_data[f] for f in EDITABLE_INSTANCE_FIELDS if f in form.cleaned_data
+        }
+        adopt_saved(
+            obj, instance_create(organisation=obj.organisation, user=request.user, **fields)
+        )
 
     @admin.action(description="Pause the selected instances")
     def pause(self, request, queryset):
@@ -92,8 +106,10 @@ class IntegrationBatchInstanceAdmin(OrganisationScopedAdmin):
     @admin.action(description="Run the selected instances now")
     def run_now(self, request, queryset):
         self.apply_service(
-            request, queryset,
-            lambda i: execution_create_manual(instance=i, user=request.user), "Runs requested",
+            request,
+            queryset,
+            lambda i: execution_create_manual(instance=i, user=request.user),
+            "Runs requested",
         )
 
     @admin.action(description="Archive the selected instances")
@@ -140,8 +156,15 @@ class ExecutionAddForm(forms.ModelForm):
 @admin.register(Execution)
 class ExecutionAdmin(OrganisationScopedAdmin):
     list_display = [
-        "pk", "instance", "organisation", "execution_type", "status", "expected_start_date",
-        "start_date", "end_date", "duration",
+        "pk",
+        "instance",
+        "organisation",
+        "execution_type",
+        "status",
+        "expected_start_date",
+        "start_date",
+        "end_date",
+        "duration",
     ]
     list_filter = ["status", "execution_type", "organisation"]
     list_select_related = ["instance", "organisation"]
@@ -149,10 +172,25 @@ class ExecutionAdmin(OrganisationScopedAdmin):
     search_fields = ["instance__name"]
     search_help_text = "Search by instance name."
     readonly_fields = [
-        "instance", "organisation", "execution_type", "job_type", "status",
-        "expected_start_date", "start_date", "end_date", "duration", "error", "parameters",
-        "result", "user", "num_tasks", "completed_tasks", "erroneous_tasks",
-        "cancel_requested_at", "cancel_requested_by", "created_at",
+        "instance",
+        "organisation",
+        "execution_type",
+        "job_type",
+        "status",
+        "expected_start_date",
+        "start_date",
+        "end_date",
+        "duration",
+        "error",
+        "parameters",
+        "result",
+        "user",
+        "num_tasks",
+        "completed_tasks",
+        "erroneous_tasks",
+        "cancel_requested_at",
+        "cancel_requested_by",
+        "created_at",
     ]
     inlines = [ExecutionStatusChangeInline]
     actions = ["cancel"]
@@ -185,14 +223,29 @@ class ExecutionAdmin(OrganisationScopedAdmin):
         return False  # the record of what ran stays
 
     def save_model(self, request, obj, form, change):
-        adopt_saved(obj, execution_create_manual(
-            instance=form.cleaned_data["instance"], user=request.user,
-            expected_start_date=form.cleaned_data.get("expected_start_date"),
-            parameters=form.cleaned_data.get("parameters"),
-        ))
+        adopt_saved(
+            obj,
+            execution_create_manual(
+                instance=form.cleaned_data["instance"],
+                user=request.user,
+                expected_start_date=form.cleaned_data.get("expected_start_date"),
+                parameters=form.cleaned_data.get("parameters"),
+            ),
+        )
 
     @admin.action(description="Cancel the selected executions")
     def cancel(self, request, queryset):
         self.apply_service(
-            request, queryset, lambda e: execution_cancel(execution=e, user=request.user), "Canceled"
+            request,
+            queryset,
+            lambda e: execution_cancel(execution=e, user=request.user),
+            "Canceled",
         )
+
+
+@admin.register(InstanceProperty)
+class InstancePropertyAdmin(OrganisationScopedAdmin):
+    list_display = ["property", "instance", "value"]
+    list_select_related = ["property", "instance"]
+    search_fields = ["property__technical_name", "instance__name"]
+    raw_id_fields = ["instance", "property"]

@@ -34,15 +34,30 @@ EDITABLE_INSTANCE_FIELDS = frozenset(
 
 @transaction.atomic
 def instance_create(
-    *, organisation: Organisation, version: PluginVersion, name: str, user=None,
-    cron: str = "", cron_timezone: str = "UTC", cron_status: str | None = None,
-    ram_size: str = ResourceSize.LOW, cpu_size: str = ResourceSize.LOW,
-    disk_size: str = ResourceSize.LOW, properties: Mapping[str, dict | None] | None = None,
+    *,
+    organisation: Organisation,
+    version: PluginVersion,
+    name: str,
+    user=None,
+    cron: str = "",
+    cron_timezone: str = "UTC",
+    cron_status: str | None = None,
+    ram_size: str = ResourceSize.LOW,
+    cpu_size: str = ResourceSize.LOW,
+    disk_size: str = ResourceSize.LOW,
+    properties: Mapping[str, dict | None] | None = None,
 ) -> IntegrationBatchInstance:
     instance = IntegrationBatchInstance(
-        organisation=organisation, version=version, name=name, cron=cron.strip(),
-        cron_timezone=cron_timezone, cron_status=cron_status or None, ram_size=ram_size,
-        cpu_size=cpu_size, disk_size=disk_size, created_by=user,
+        organisation=organisation,
+        version=version,
+        name=name,
+        cron=cron.strip(),
+        cron_timezone=cron_timezone,
+        cron_status=cron_status or None,
+        ram_size=ram_size,
+        cpu_size=cpu_size,
+        disk_size=disk_size,
+        created_by=user,
     )
     instance.full_clean()
     instance.save()
@@ -53,8 +68,11 @@ def instance_create(
 
 @transaction.atomic
 def instance_update(
-    *, instance: IntegrationBatchInstance, user=None,
-    properties: Mapping[str, dict | None] | None = None, **changes,
+    *,
+    instance: IntegrationBatchInstance,
+    user=None,
+    properties: Mapping[str, dict | None] | None = None,
+    **changes,
 ) -> IntegrationBatchInstance:
     """Change an instance's settings. A cron_status change pauses or resumes it; a new
     schedule cancels the runs the old one had planned."""
@@ -87,7 +105,8 @@ def instance_update(
         _cancel_pending(
             instance.executions.coming_cron(), user=user, reason="The instance's schedule changed."
         )
-    _record(instance, InstanceAction.UPDATED, user)
+    if changes or properties:
+        _record(instance, InstanceAction.UPDATED, user)
 
     if resuming:
         instance_resume(instance=instance, user=user)
@@ -152,7 +171,9 @@ def _lock(instance: IntegrationBatchInstance) -> None:
 
 def _refuse_if_archived(instance: IntegrationBatchInstance) -> None:
     if instance.archived:
-        raise TransitionError("This instance is archived: it cannot change or run.", code="archived")
+        raise TransitionError(
+            "This instance is archived: it cannot change or run.", code="archived"
+        )
 
 
 def _record(instance, action: InstanceAction, user, reason: str = "") -> None:
@@ -166,7 +187,9 @@ def _set_property_overrides(
     if not values:
         return
     declared = {prop.technical_name: prop for prop in instance.version.properties.all()}
-    existing = {o.property.technical_name: o for o in instance.property_overrides.select_related("property")}
+    existing = {
+        o.property.technical_name: o for o in instance.property_overrides.select_related("property")
+    }
     errors = {}
     for name, value in values.items():
         key = f"properties.{name}"
@@ -177,7 +200,9 @@ def _set_property_overrides(
             if name in existing:
                 existing.pop(name).delete()
             continue
-        override = existing.get(name) or InstanceProperty(instance=instance, property=declared[name])
+        override = existing.get(name) or InstanceProperty(
+            instance=instance, property=declared[name]
+        )
         override.value = value
         try:
             override.full_clean(validate_constraints=False)
@@ -234,7 +259,10 @@ def validate_manual_execution(
 
 @transaction.atomic
 def execution_create_manual(
-    *, instance: IntegrationBatchInstance, user=None, expected_start_date: datetime | None = None,
+    *,
+    instance: IntegrationBatchInstance,
+    user=None,
+    expected_start_date: datetime | None = None,
     parameters: dict | None = None,
 ) -> Execution:
     """Ask for a run now, or at `expected_start_date`."""
@@ -260,8 +288,12 @@ def execution_cancel(*, execution: Execution, user=None, reason: str = "") -> Ex
     if execution.status == ExecutionStatus.PENDING:
         try:
             return _transition(
-                execution, ExecutionStatus.PENDING, ExecutionStatus.CANCELED, user=user,
-                reason=reason or "Canceled.", end_date=timezone.now(),
+                execution,
+                ExecutionStatus.PENDING,
+                ExecutionStatus.CANCELED,
+                user=user,
+                reason=reason or "Canceled.",
+                end_date=timezone.now(),
             )
         except TransitionError:
             pass  # claimed meanwhile: it is RUNNING now, so ask it to stop below
@@ -271,8 +303,10 @@ def execution_cancel(*, execution: Execution, user=None, reason: str = "") -> Ex
     execution.refresh_from_db()
     if not requested:
         if execution.status == ExecutionStatus.RUNNING:
-            raise TransitionError("A cancel was already asked for; the run is stopping.",
-                                  code="cancel_already_requested")
+            raise TransitionError(
+                "A cancel was already asked for; the run is stopping.",
+                code="cancel_already_requested",
+            )
         raise TransitionError(
             f"This execution is already {execution.status}; only PENDING or RUNNING "
             "executions can be canceled."
@@ -284,8 +318,10 @@ def execution_claim(*, execution: Execution) -> Execution:
     """Take a due PENDING execution to run it. The conditional update is the lock: of two
     workers handed the same execution, exactly one gets it; the other gets TransitionError."""
     now = timezone.now()
-    claimed = Execution.objects.due(now).filter(pk=execution.pk).update(
-        status=ExecutionStatus.RUNNING, start_date=now
+    claimed = (
+        Execution.objects.due(now)
+        .filter(pk=execution.pk)
+        .update(status=ExecutionStatus.RUNNING, start_date=now)
     )
     execution.refresh_from_db()
     if not claimed:
@@ -300,28 +336,45 @@ def execution_claim(*, execution: Execution) -> Execution:
 
 def execution_succeed(*, execution: Execution, result=None) -> Execution:
     return _transition(
-        execution, ExecutionStatus.RUNNING, ExecutionStatus.SUCCEEDED,
-        reason="Finished.", end_date=timezone.now(), result=result,
+        execution,
+        ExecutionStatus.RUNNING,
+        ExecutionStatus.SUCCEEDED,
+        reason="Finished.",
+        end_date=timezone.now(),
+        result=result,
     )
 
 
 def execution_fail(*, execution: Execution, message: str) -> Execution:
     return _transition(
-        execution, ExecutionStatus.RUNNING, ExecutionStatus.FAILED,
-        reason=message[:500], end_date=timezone.now(), error={"message": message},
+        execution,
+        ExecutionStatus.RUNNING,
+        ExecutionStatus.FAILED,
+        reason=message[:500],
+        end_date=timezone.now(),
+        error={"message": message},
     )
 
 
 def execution_stopped(*, execution: Execution) -> Execution:
     """A RUNNING execution whose code was stopped on request ends CANCELED."""
     return _transition(
-        execution, ExecutionStatus.RUNNING, ExecutionStatus.CANCELED,
-        user=execution.cancel_requested_by, reason="Stopped on request.", end_date=timezone.now(),
+        execution,
+        ExecutionStatus.RUNNING,
+        ExecutionStatus.CANCELED,
+        user=execution.cancel_requested_by,
+        reason="Stopped on request.",
+        end_date=timezone.now(),
     )
 
 
 def _transition(
-    execution: Execution, from_status: str, to_status: str, *, user=None, reason: str = "",
+    execution: Execution,
+    from_status: str,
+    to_status: str,
+    *,
+    user=None,
+    reason: str = "",
     **fields,
 ) -> Execution:
     with transaction.atomic():
@@ -353,8 +406,12 @@ def _cancel_pending(executions, *, user, reason: str) -> int:
     Execution.objects.filter(pk__in=ids).update(status=ExecutionStatus.CANCELED, end_date=now)
     ExecutionStatusChange.objects.bulk_create(
         ExecutionStatusChange(
-            execution_id=pk, from_status=ExecutionStatus.PENDING,
-            to_status=ExecutionStatus.CANCELED, user=user, reason=reason, created_at=now,
+            execution_id=pk,
+            from_status=ExecutionStatus.PENDING,
+            to_status=ExecutionStatus.CANCELED,
+            user=user,
+            reason=reason,
+            created_at=now,
         )
         for pk in ids
     )

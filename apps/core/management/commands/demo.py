@@ -29,14 +29,38 @@ DEMO_CODE = Path(__file__).resolve().parents[2] / "demo" / "import_data_for_cust
 DEFAULT_PASSWORD = "batchworks-demo"
 DEMO_RUN_TIME = timedelta(minutes=7)
 PROPERTIES = [
-    {"technical_name": "one_more_property", "property_type": "STRING", "value": {"value": ""},
-     "origin": "PLUGIN", "writable": True, "deletable": True},
-    {"technical_name": "provider", "property_type": "STRING", "value": {"value": "mediarithmics"},
-     "origin": "PLUGIN_STATIC", "writable": False, "deletable": False},
-    {"technical_name": "name", "property_type": "STRING", "value": {"value": "My Plugin Name"},
-     "origin": "PLUGIN_STATIC", "writable": False, "deletable": False},
-    {"technical_name": "batch_size", "property_type": "INT", "value": {"value": 100},
-     "origin": "PLUGIN", "writable": True, "deletable": True},
+    {
+        "technical_name": "one_more_property",
+        "property_type": "STRING",
+        "value": {"value": ""},
+        "origin": "PLUGIN",
+        "writable": True,
+        "deletable": True,
+    },
+    {
+        "technical_name": "provider",
+        "property_type": "STRING",
+        "value": {"value": "mediarithmics"},
+        "origin": "PLUGIN_STATIC",
+        "writable": False,
+        "deletable": False,
+    },
+    {
+        "technical_name": "name",
+        "property_type": "STRING",
+        "value": {"value": "My Plugin Name"},
+        "origin": "PLUGIN_STATIC",
+        "writable": False,
+        "deletable": False,
+    },
+    {
+        "technical_name": "batch_size",
+        "property_type": "INT",
+        "value": {"value": 100},
+        "origin": "PLUGIN",
+        "writable": True,
+        "deletable": True,
+    },
 ]
 
 
@@ -61,24 +85,32 @@ class Command(BaseCommand):
             self.stdout.write(f"Log in as admin / {password}")
         else:
             self.stdout.write("Log in as admin (user already present, password unchanged)")
-        Membership.objects.get_or_create(user=user, organisation=organisation, defaults={"role": Role.ADMIN})
+        Membership.objects.get_or_create(
+            user=user, organisation=organisation, defaults={"role": Role.ADMIN}
+        )
         return user
 
     def _plugin_version(self, organisation, user):
         plugin = Plugin.objects.filter(
             organisation=organisation, artifact_id="import-data-for-customer"
         ).first() or plugin_create(
-            organisation=organisation, plugin_type=PluginType.INTEGRATION_BATCH,
-            group_id="com.my-client.integration_batch", artifact_id="import-data-for-customer",
-            name="Import data for customer", user=user,
+            organisation=organisation,
+            plugin_type=PluginType.INTEGRATION_BATCH,
+            group_id="com.my-client.integration_batch",
+            artifact_id="import-data-for-customer",
+            name="Import data for customer",
+            user=user,
         )
         version = PluginVersion.objects.filter(plugin=plugin, version_id="1.0.0").first()
         if version is None:
             with DEMO_CODE.open("rb") as code:
                 version = plugin_version_create(
-                    plugin=plugin, version_id="1.0.0", artifact=File(code, name=DEMO_CODE.name),
+                    plugin=plugin,
+                    version_id="1.0.0",
+                    artifact=File(code, name=DEMO_CODE.name),
                     entry_point="import_data_for_customer:ImportDataForCustomer",
-                    properties=PROPERTIES, user=user,
+                    properties=PROPERTIES,
+                    user=user,
                 )
         return version
 
@@ -86,8 +118,13 @@ class Command(BaseCommand):
         return IntegrationBatchInstance.objects.filter(
             version=version, name="Nightly import"
         ).first() or instance_create(
-            organisation=organisation, version=version, name="Nightly import", user=user,
-            cron="0 2 * * *", cron_timezone="Europe/Paris", cron_status=CronStatus.ACTIVE,
+            organisation=organisation,
+            version=version,
+            name="Nightly import",
+            user=user,
+            cron="0 2 * * *",
+            cron_timezone="Europe/Paris",
+            cron_status=CronStatus.ACTIVE,
             properties={"batch_size": {"value": 250}},
         )
 
@@ -106,11 +143,17 @@ class Command(BaseCommand):
             execution = self._started(instance, user)
             finish(execution=execution, **outcome)
             self._backdate(execution, now - timedelta(days=days_ago))
-        execution_cancel(execution=execution_create_manual(
-            instance=instance, user=user, expected_start_date=now + timedelta(hours=1)
-        ), user=user, reason="Scheduled by mistake.")
+        execution_cancel(
+            execution=execution_create_manual(
+                instance=instance, user=user, expected_start_date=now + timedelta(hours=1)
+            ),
+            user=user,
+            reason="Scheduled by mistake.",
+        )
         self._started(instance, user)
-        execution_create_manual(instance=instance, user=user, expected_start_date=now + timedelta(hours=6))
+        execution_create_manual(
+            instance=instance, user=user, expected_start_date=now + timedelta(hours=6)
+        )
 
     def _started(self, instance, user):
         return execution_claim(execution=execution_create_manual(instance=instance, user=user))
@@ -121,5 +164,9 @@ class Command(BaseCommand):
         Execution.objects.filter(pk=execution.pk).update(
             expected_start_date=start, start_date=start, end_date=end
         )
-        execution.status_changes.filter(to_status__in=ExecutionStatus.terminal()).update(created_at=end)
-        execution.status_changes.exclude(to_status__in=ExecutionStatus.terminal()).update(created_at=start)
+        execution.status_changes.filter(to_status__in=ExecutionStatus.terminal()).update(
+            created_at=end
+        )
+        execution.status_changes.exclude(to_status__in=ExecutionStatus.terminal()).update(
+            created_at=start
+        )
