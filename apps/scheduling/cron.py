@@ -1,7 +1,7 @@
 """Cron expressions as users write them: five fields, read in the instance's time zone."""
 
 import zoneinfo
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
 
 from croniter import CroniterBadDateError, croniter
@@ -38,3 +38,42 @@ def validate_cron(expression: str) -> None:
         croniter(expression, datetime(2000, 1, 1)).get_next(datetime)
     except CroniterBadDateError:
         raise ValidationError(f"{expression!r} never fires.", code="invalid_cron") from None
+
+
+def next_fire_time(expression: str, time_zone: str, after: datetime) -> datetime:
+    """The first fire time strictly after `after`, as an aware UTC datetime."""
+    return next(fire_times(expression, time_zone, after))
+
+
+def next_fire_times(expression: str, time_zone: str, after: datetime, count: int) -> list[datetime]:
+    times = fire_times(expression, time_zone, after)
+    return [next(times) for _ in range(count)]
+
+
+def fire_times(expression: str, time_zone: str, after: datetime):
+    """Fire times strictly after `after`, in order, as aware UTC datetimes.
+
+    The cron is matched against wall-clock time in `time_zone`, then each wall time is
+    placed on the timeline: a time that daylight saving skips (02:30 on the spring-forward
+    night) fires at the same moment shifted forward by the gap (03:30), so a daily job
+    never loses a day; a time that happens twice (02:30 on the fall-back night) fires at
+    its first occurrence only, so it never runs twice."""
+    zone = zoneinfo.ZoneInfo(time_zone)
+    wall_times = croniter(expression, after.astimezone(zone).replace(tzinfo=None))
+    last = after
+    while True:
+        moment = wall_times.get_next(datetime).replace(tzinfo=zone).astimezone(UTC)
+        if moment > last:
+            last = moment
+            yield moment
+
+
+def previous_fire_time(expression: str, time_zone: str, at_or_before: datetime) -> datetime:
+    """The last fire time at or before `at_or_before`, as an aware UTC datetime."""
+    zone = zoneinfo.ZoneInfo(time_zone)
+    start = (at_or_before + timedelta(microseconds=1)).astimezone(zone).replace(tzinfo=None)
+    wall_times = croniter(expression, start)
+    while True:
+        moment = wall_times.get_prev(datetime).replace(tzinfo=zone).astimezone(UTC)
+        if moment <= at_or_before:
+            return moment

@@ -2,6 +2,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
@@ -23,6 +24,17 @@ class ResourceSize(models.TextChoices):
     MEDIUM = "MEDIUM"
     LARGE = "LARGE"
     EXTRA_LARGE = "EXTRA_LARGE"
+
+
+class ConcurrencyPolicy(models.TextChoices):
+    ALLOW = "ALLOW", "Allow overlapping runs"
+    FORBID = "FORBID", "Skip a fire time while the previous run still runs"
+
+
+class InstanceQuerySet(OrganisationScopedQuerySet):
+    def scheduled(self):
+        """Instances whose cron runs: ACTIVE, not archived."""
+        return self.filter(archived=False, cron_status=CronStatus.ACTIVE).exclude(cron="")
 
 
 class IntegrationBatchInstance(OrganisationOwned):
@@ -64,6 +76,29 @@ class IntegrationBatchInstance(OrganisationOwned):
     disk_size = models.CharField(
         max_length=12, choices=ResourceSize.choices, default=ResourceSize.LOW
     )
+    concurrency_policy = models.CharField(
+        max_length=8, choices=ConcurrencyPolicy.choices, default=ConcurrencyPolicy.ALLOW
+    )
+    timeout_seconds = models.PositiveIntegerField(
+        default=3600,
+        validators=[MinValueValidator(1), MaxValueValidator(7 * 24 * 3600)],
+        help_text="A run still going after this long is stopped and fails.",
+    )
+    max_retries = models.PositiveSmallIntegerField(
+        default=0,
+        validators=[MaxValueValidator(10)],
+        help_text="How many times a failed run is tried again.",
+    )
+    retry_backoff_seconds = models.PositiveIntegerField(
+        default=60,
+        validators=[MinValueValidator(1), MaxValueValidator(24 * 3600)],
+        help_text="The wait before the first retry; it doubles for each next one.",
+    )
+    # Fire times at or before this moment are never run: the schedule starts (again) here
+    # when the instance is created, its cron changes or it is resumed.
+    scheduled_from = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = InstanceQuerySet.as_manager()
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     created_by = models.ForeignKey(
@@ -88,6 +123,10 @@ class IntegrationBatchInstance(OrganisationOwned):
                     name=f"instance_{size}_valid",
                 )
                 for size in ("ram_size", "cpu_size", "disk_size")
+            ),
+            models.CheckConstraint(
+                condition=Q(concurrency_policy__in=ConcurrencyPolicy.values),
+                name="instance_concurrency_policy_valid",
             ),
         ]
 
@@ -229,6 +268,22 @@ class Execution(OrganisationOwned):
     num_tasks = models.PositiveIntegerField(null=True, blank=True)
     completed_tasks = models.PositiveIntegerField(default=0)
     erroneous_tasks = models.PositiveIntegerField(default=0)
+    attempt = models.PositiveSmallIntegerField(default=1)
+    retry_of = models.OneToOneField(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="retry",
+        help_text="The failed attempt this execution tries again.",
+    )
+    # Set when a pause or a new schedule cancels a coming CRON run: its fire time is free
+    # to be scheduled again (resuming before it comes runs it after all). A run canceled
+    # by hand or skipped keeps its fire time, so the scheduler does not bring it back.
+    fire_time_released = models.BooleanField(default=False, editable=False)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=128, blank=True, help_text="host:pid of the runner.")
     cancel_requested_at = models.DateTimeField(null=True, blank=True)
     cancel_requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -247,12 +302,22 @@ class Execution(OrganisationOwned):
             models.Index(
                 fields=["organisation", "-expected_start_date"], name="execution_org_recent"
             ),
+            models.Index(
+                fields=["heartbeat_at"],
+                condition=Q(status="RUNNING"),
+                name="execution_running_heartbeat",
+            ),
         ]
         constraints = [
             # One CRON execution per fire time: concurrent scheduler ticks cannot double-fire.
+            # (A retry is a later attempt of a fire time, not a fire time of its own.)
             models.UniqueConstraint(
                 fields=["instance", "expected_start_date"],
-                condition=Q(execution_type=ExecutionType.CRON),
+                condition=Q(
+                    execution_type=ExecutionType.CRON,
+                    retry_of__isnull=True,
+                    fire_time_released=False,
+                ),
                 name="execution_one_cron_run_per_fire_time",
             ),
             models.CheckConstraint(

@@ -6,12 +6,15 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.accounts.models import Organisation
 from apps.core.errors import TransitionError
 from apps.plugins.models import PluginVersion
+from apps.runner.dispatch import dispatch_on_commit
 from apps.scheduling.models import (
+    ConcurrencyPolicy,
     CronStatus,
     Execution,
     ExecutionStatus,
@@ -21,12 +24,26 @@ from apps.scheduling.models import (
     InstanceEvent,
     InstanceProperty,
     IntegrationBatchInstance,
-    ResourceSize,
 )
+from apps.scheduling.scheduler import schedule_instances
 
 EDITABLE_INSTANCE_FIELDS = frozenset(
-    {"name", "version", "cron", "cron_timezone", "cron_status", "ram_size", "cpu_size", "disk_size"}
+    {
+        "name",
+        "version",
+        "cron",
+        "cron_timezone",
+        "cron_status",
+        "ram_size",
+        "cpu_size",
+        "disk_size",
+        "concurrency_policy",
+        "timeout_seconds",
+        "max_retries",
+        "retry_backoff_seconds",
+    }
 )
+SCHEDULE_FIELDS = ("cron", "cron_timezone", "version_id")
 
 
 # --- Instances ---------------------------------------------------------------------------
@@ -40,29 +57,30 @@ def instance_create(
     name: str,
     user=None,
     cron: str = "",
-    cron_timezone: str = "UTC",
     cron_status: str | None = None,
-    ram_size: str = ResourceSize.LOW,
-    cpu_size: str = ResourceSize.LOW,
-    disk_size: str = ResourceSize.LOW,
     properties: Mapping[str, dict | None] | None = None,
+    **settings_,
 ) -> IntegrationBatchInstance:
+    """Create an instance; with an ACTIVE cron, its first run is scheduled at once.
+
+    `settings_` are the other editable fields (cron_timezone, sizes, retries, timeout)."""
+    if unknown := set(settings_) - EDITABLE_INSTANCE_FIELDS:
+        raise TypeError(f"Not instance fields: {', '.join(sorted(unknown))}")
     instance = IntegrationBatchInstance(
         organisation=organisation,
         version=version,
         name=name,
         cron=cron.strip(),
-        cron_timezone=cron_timezone,
         cron_status=cron_status or None,
-        ram_size=ram_size,
-        cpu_size=cpu_size,
-        disk_size=disk_size,
         created_by=user,
+        scheduled_from=timezone.now(),
+        **settings_,
     )
     instance.full_clean()
     instance.save()
     _set_property_overrides(instance, properties or {})
     _record(instance, InstanceAction.CREATED, user)
+    _schedule(instance)
     return instance
 
 
@@ -90,7 +108,7 @@ def instance_update(
     if pausing:
         instance_pause(instance=instance, user=user)
 
-    old_schedule = (instance.cron, instance.cron_timezone, instance.version_id)
+    old_schedule = _schedule_of(instance)
     old_version_id = instance.version_id
     for field, value in changes.items():
         setattr(instance, field, value)
@@ -101,10 +119,16 @@ def instance_update(
     if instance.version_id != old_version_id:
         _move_overrides_to_version(instance)
     _set_property_overrides(instance, properties or {})
-    if (instance.cron, instance.cron_timezone, instance.version_id) != old_schedule:
+    if _schedule_of(instance) != old_schedule:
         _cancel_pending(
-            instance.executions.coming_cron(), user=user, reason="The instance's schedule changed."
+            instance.executions.coming_cron(),
+            user=user,
+            reason="The instance's schedule changed.",
+            release_fire_times=True,
         )
+        instance.scheduled_from = timezone.now()
+        instance.save(update_fields=["scheduled_from"])
+        _schedule(instance)
     if changes or properties:
         _record(instance, InstanceAction.UPDATED, user)
 
@@ -127,7 +151,10 @@ def instance_pause(*, instance: IntegrationBatchInstance, user=None, reason: str
     instance.cron_status = CronStatus.PAUSED
     instance.save(update_fields=["cron_status", "updated_at"])
     _cancel_pending(
-        instance.executions.coming_cron(), user=user, reason=reason or "The instance was paused."
+        instance.executions.coming_cron(),
+        user=user,
+        reason=reason or "The instance was paused.",
+        release_fire_times=True,
     )
     _record(instance, InstanceAction.PAUSED, user, reason)
     return instance
@@ -144,8 +171,10 @@ def instance_resume(*, instance: IntegrationBatchInstance, user=None, reason: st
             f"{instance.cron_status or 'not scheduled (no cron)'}."
         )
     instance.cron_status = CronStatus.ACTIVE
-    instance.save(update_fields=["cron_status", "updated_at"])
+    instance.scheduled_from = timezone.now()
+    instance.save(update_fields=["cron_status", "scheduled_from", "updated_at"])
     _record(instance, InstanceAction.RESUMED, user, reason)
+    _schedule(instance)
     return instance
 
 
@@ -158,7 +187,10 @@ def instance_archive(*, instance: IntegrationBatchInstance, user=None, reason: s
     instance.archived = True
     instance.save(update_fields=["archived", "updated_at"])
     _cancel_pending(
-        instance.executions.pending(), user=user, reason=reason or "The instance was archived."
+        instance.executions.pending(),
+        user=user,
+        reason=reason or "The instance was archived.",
+        release_fire_times=True,
     )
     _record(instance, InstanceAction.ARCHIVED, user, reason)
     return instance
@@ -167,6 +199,16 @@ def instance_archive(*, instance: IntegrationBatchInstance, user=None, reason: s
 def _lock(instance: IntegrationBatchInstance) -> None:
     """Reload the instance under a row lock, so concurrent changes queue up behind us."""
     instance.refresh_from_db(from_queryset=IntegrationBatchInstance.objects.select_for_update())
+
+
+def _schedule_of(instance: IntegrationBatchInstance) -> tuple:
+    return tuple(getattr(instance, field) for field in SCHEDULE_FIELDS)
+
+
+def _schedule(instance: IntegrationBatchInstance) -> None:
+    """Put the instance's coming run on the timeline now, rather than at the next tick."""
+    if instance.is_scheduled:
+        schedule_instances([instance], now=timezone.now())
 
 
 def _refuse_if_archived(instance: IntegrationBatchInstance) -> None:
@@ -278,7 +320,7 @@ def execution_create_manual(
         parameters=parameters,
         user=user,
     )
-    _history(execution, "", ExecutionStatus.PENDING, user, "Triggered by hand.")
+    dispatch_on_commit(execution)
     return execution
 
 
@@ -314,24 +356,62 @@ def execution_cancel(*, execution: Execution, user=None, reason: str = "") -> Ex
     return execution
 
 
-def execution_claim(*, execution: Execution) -> Execution:
+def execution_claim(*, execution: Execution, worker: str = "") -> Execution:
     """Take a due PENDING execution to run it. The conditional update is the lock: of two
-    workers handed the same execution, exactly one gets it; the other gets TransitionError."""
-    now = timezone.now()
-    claimed = (
-        Execution.objects.due(now)
-        .filter(pk=execution.pk)
-        .update(status=ExecutionStatus.RUNNING, start_date=now)
+    workers handed the same execution, exactly one gets it; the other gets TransitionError.
+
+    A CRON run of a FORBID instance whose previous run still runs is skipped instead:
+    ended CANCELED, saying so, its fire time spent."""
+    with transaction.atomic():
+        skipped = _skip_if_overlapping(execution)
+        if not skipped:
+            now = timezone.now()
+            claimed = (
+                Execution.objects.due(now)
+                .filter(pk=execution.pk)
+                .update(
+                    status=ExecutionStatus.RUNNING, start_date=now, heartbeat_at=now, worker=worker
+                )
+            )
+            execution.refresh_from_db()
+            if claimed:
+                _history(
+                    execution, ExecutionStatus.PENDING, ExecutionStatus.RUNNING, None, "Started."
+                )
+                return execution
+    if skipped:
+        raise TransitionError(skipped, code="skipped")
+    if execution.status == ExecutionStatus.PENDING:
+        raise TransitionError(f"Execution {execution.pk} is not yet due.", code="not_due")
+    raise TransitionError(f"Execution {execution.pk} is {execution.status}.", code="not_claimable")
+
+
+def _skip_if_overlapping(execution: Execution) -> str:
+    """Under FORBID, end a CRON run CANCELED when another run of its instance is running;
+    returns why, or "" to go ahead. The instance row lock makes the check and the claim
+    one step for concurrent workers."""
+    if execution.execution_type != ExecutionType.CRON:
+        return ""
+    instance = IntegrationBatchInstance.objects.select_for_update().get(pk=execution.instance_id)
+    if instance.concurrency_policy != ConcurrencyPolicy.FORBID:
+        return ""
+    running = instance.executions.filter(status=ExecutionStatus.RUNNING).exclude(pk=execution.pk)
+    running_pk = running.values_list("pk", flat=True).first()
+    if running_pk is None:
+        return ""
+    message = (
+        f"Skipped: execution {running_pk} was still running at this fire time "
+        "(concurrency policy FORBID)."
     )
-    execution.refresh_from_db()
-    if not claimed:
-        raise TransitionError(
-            f"Execution {execution.pk} is {execution.status}"
-            + (" and not yet due." if execution.status == ExecutionStatus.PENDING else "."),
-            code="not_claimable",
-        )
-    _history(execution, ExecutionStatus.PENDING, ExecutionStatus.RUNNING, None, "Started.")
-    return execution
+    _transition(
+        execution,
+        ExecutionStatus.PENDING,
+        ExecutionStatus.CANCELED,
+        reason=message,
+        end_date=timezone.now(),
+        error={"message": message},
+    )
+    return message
 
 
 def execution_succeed(*, execution: Execution, result=None) -> Execution:
@@ -346,7 +426,8 @@ def execution_succeed(*, execution: Execution, result=None) -> Execution:
 
 
 def execution_fail(*, execution: Execution, message: str) -> Execution:
-    return _transition(
+    """A RUNNING execution fails with `message`; the instance may try it again."""
+    _transition(
         execution,
         ExecutionStatus.RUNNING,
         ExecutionStatus.FAILED,
@@ -354,10 +435,76 @@ def execution_fail(*, execution: Execution, message: str) -> Execution:
         end_date=timezone.now(),
         error={"message": message},
     )
+    _retry_if_allowed(execution)
+    return execution
+
+
+def execution_reap(*, execution: Execution, silent_since: datetime) -> Execution:
+    """Fail (or retry) a RUNNING execution whose worker has not sent a heartbeat since
+    `silent_since`: the worker died or lost the database. A heartbeat that arrives
+    meanwhile wins: the execution is left running."""
+    message = (
+        f"Worker lost: no heartbeat from {execution.worker or 'its worker'} since "
+        f"{execution.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC."
+    )
+    _transition(
+        execution,
+        ExecutionStatus.RUNNING,
+        ExecutionStatus.FAILED,
+        only_if=Q(heartbeat_at__lt=silent_since),
+        reason=message,
+        end_date=timezone.now(),
+        error={"message": message},
+    )
+    _retry_if_allowed(execution)
+    return execution
+
+
+def _retry_if_allowed(execution: Execution) -> Execution | None:
+    """Another attempt, after an exponential back-off, while the instance allows it."""
+    instance = execution.instance
+    if execution.attempt > instance.max_retries or instance.archived:
+        return None
+    delay = timedelta(seconds=instance.retry_backoff_seconds * 2 ** (execution.attempt - 1))
+    retry = Execution.objects.create(
+        organisation_id=execution.organisation_id,
+        instance=instance,
+        execution_type=execution.execution_type,
+        expected_start_date=timezone.now() + delay,
+        parameters=execution.parameters,
+        user=execution.user,
+        attempt=execution.attempt + 1,
+        retry_of=execution,
+    )
+    dispatch_on_commit(retry)
+    return retry
+
+
+def executions_cancel_missed(*, now: datetime) -> int:
+    """Of each instance's due CRON runs, only the latest runs: older ones were missed while
+    the scheduler or the workers were down, and are canceled rather than run in a burst."""
+    due = (
+        Execution.objects.due(now)
+        .filter(execution_type=ExecutionType.CRON, retry_of__isnull=True)
+        .order_by("instance_id", "-expected_start_date")
+        .values_list("pk", "instance_id")
+    )
+    latest_seen, missed = set(), []
+    for pk, instance_id in due:
+        if instance_id in latest_seen:
+            missed.append(pk)
+        latest_seen.add(instance_id)
+    return _cancel_pending(
+        Execution.objects.filter(pk__in=missed).pending(),
+        user=None,
+        reason="Missed: a later fire time of this instance was already due; it runs instead.",
+    )
 
 
 def execution_stopped(*, execution: Execution) -> Execution:
-    """A RUNNING execution whose code was stopped on request ends CANCELED."""
+    """A RUNNING execution whose code was stopped on request ends CANCELED, in the name of
+    whoever asked."""
+    execution.refresh_from_db(fields=["cancel_requested_by"])
     return _transition(
         execution,
         ExecutionStatus.RUNNING,
@@ -375,12 +522,13 @@ def _transition(
     *,
     user=None,
     reason: str = "",
+    only_if: Q | None = None,
     **fields,
 ) -> Execution:
     with transaction.atomic():
-        changed = Execution.objects.filter(pk=execution.pk, status=from_status).update(
-            status=to_status, **fields
-        )
+        changed = Execution.objects.filter(
+            only_if or Q(), pk=execution.pk, status=from_status
+        ).update(status=to_status, **fields)
         execution.refresh_from_db()
         if not changed:
             raise TransitionError(
@@ -397,13 +545,15 @@ def _history(execution, from_status, to_status, user, reason) -> None:
     )
 
 
-def _cancel_pending(executions, *, user, reason: str) -> int:
+def _cancel_pending(executions, *, user, reason: str, release_fire_times: bool = False) -> int:
     """Cancel these PENDING executions, locking them first so no worker claims one meanwhile."""
     ids = list(executions.select_for_update().values_list("pk", flat=True))
     if not ids:
         return 0
     now = timezone.now()
-    Execution.objects.filter(pk__in=ids).update(status=ExecutionStatus.CANCELED, end_date=now)
+    Execution.objects.filter(pk__in=ids).update(
+        status=ExecutionStatus.CANCELED, end_date=now, fire_time_released=release_fire_times
+    )
     ExecutionStatusChange.objects.bulk_create(
         ExecutionStatusChange(
             execution_id=pk,
