@@ -4,6 +4,8 @@ environment (see the configuration table in README.md)."""
 import secrets
 from pathlib import Path
 
+from django.core.exceptions import ImproperlyConfigured
+
 from config.env import StrictEnv
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -23,6 +25,10 @@ def _persisted_secret_key(path: Path) -> str:
         path.chmod(0o600)
     return path.read_text().strip()
 
+
+# A deployment may keep its configuration in a .env file instead: processes started by cron
+# (see CRONJOBS) read it too, since cron passes them no environment of ours.
+env.read_env(env.str("BATCHWORKS_ENV_FILE", default=str(BASE_DIR / ".env")))
 
 SECRET_KEY = env.str("SECRET_KEY", default="") or _persisted_secret_key(DATA_DIR / "secret_key")
 DEBUG = env.bool("DEBUG", default=False)
@@ -50,10 +56,15 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "django_tasks_db",
+    "django_rq",
+    "django_tasks_rq",
+    "django_crontab",
     "apps.core",
     "apps.accounts",
     "apps.plugins",
     "apps.scheduling",
+    "apps.runner",
 ]
 
 MIDDLEWARE = [
@@ -151,3 +162,78 @@ MANUAL_EXECUTION_PAST_TOLERANCE_SECONDS = env.int(
 # Admin changelists count at most this many rows: past it they say "more than N" rather
 # than scanning a huge table on every page view.
 ADMIN_COUNT_LIMIT = env.int("BATCHWORKS_ADMIN_COUNT_LIMIT", default=10_000)
+
+# --- Tasks: how executions reach workers -------------------------------------------------
+
+# "database": django-tasks-db and `manage.py db_worker`, on the one database (the
+# embedded default). "rq": Redis at REDIS_URL and `manage.py rqworker --with-scheduler`,
+# for workers on several machines. The code is the same; only this setting differs.
+TASKS_BACKEND = env.str("BATCHWORKS_TASKS_BACKEND", default="database")
+_TASK_BACKENDS = {
+    "database": "django_tasks_db.DatabaseBackend",
+    "rq": "django_tasks_rq.RQBackend",
+}
+if TASKS_BACKEND not in _TASK_BACKENDS:
+    raise ImproperlyConfigured(
+        f"BATCHWORKS_TASKS_BACKEND must be one of {', '.join(_TASK_BACKENDS)}, "
+        f"not {TASKS_BACKEND!r}"
+    )
+TASKS = {"default": {"BACKEND": _TASK_BACKENDS[TASKS_BACKEND], "QUEUES": ["default"]}}
+RQ_QUEUES = {
+    "default": {
+        "URL": REDIS_URL or "redis://127.0.0.1:6379/0",
+        # The runner enforces each instance's own timeout; RQ must not kill a run first.
+        "DEFAULT_TIMEOUT": 8 * 24 * 3600,
+    }
+}
+
+# --- Scheduling and running ----------------------------------------------------------------
+
+# django-crontab: `manage.py crontab add` installs these in the user's crontab.
+CRONJOBS = [
+    ("* * * * *", "apps.scheduling.jobs.tick"),
+    ("* * * * *", "apps.scheduling.jobs.reap"),
+    ("17 3 * * *", "apps.scheduling.jobs.prune_task_results"),
+]
+CRONTAB_LOCK_JOBS = True  # a tick still running when the next minute comes is not doubled
+CRONTAB_COMMENT = "batchworks"  # how `crontab remove` recognises our lines
+CRONTAB_COMMAND_SUFFIX = f">> {DATA_DIR / 'cron.log'} 2>&1"
+
+# How often `run_scheduler` ticks; cron ticks every minute.
+SCHEDULER_INTERVAL_SECONDS = env.float("BATCHWORKS_SCHEDULER_INTERVAL_SECONDS", default=5)
+# Executions due within this window are handed to the workers ahead, each to start at
+# its time, so a tick once a minute still starts runs on the second.
+DISPATCH_HORIZON_SECONDS = env.int("BATCHWORKS_DISPATCH_HORIZON_SECONDS", default=90)
+# A due execution no worker took this long after it was handed over is handed over again
+# (a lost queue message); a duplicate is harmless, a worker claims each run once.
+REDISPATCH_AFTER_SECONDS = env.int("BATCHWORKS_REDISPATCH_AFTER_SECONDS", default=300)
+# A running execution proves its worker is alive this often...
+EXECUTION_HEARTBEAT_SECONDS = env.float("BATCHWORKS_EXECUTION_HEARTBEAT_SECONDS", default=5)
+# ...and is failed (or retried) as "worker lost" after this long without a heartbeat.
+EXECUTION_HEARTBEAT_TIMEOUT_SECONDS = env.int(
+    "BATCHWORKS_EXECUTION_HEARTBEAT_TIMEOUT_SECONDS", default=60
+)
+# A run asked to stop (cancel, timeout) gets SIGTERM, then SIGKILL this much later.
+EXECUTION_STOP_GRACE_SECONDS = env.float("BATCHWORKS_EXECUTION_STOP_GRACE_SECONDS", default=10)
+EXECUTION_LOG_MAX_CHARS = env.int("BATCHWORKS_EXECUTION_LOG_MAX_CHARS", default=5_000_000)
+# Each run gets a fresh folder here for its code and scratch files, removed afterwards.
+EXECUTION_WORK_DIR = Path(env.str("BATCHWORKS_EXECUTION_WORK_DIR", default=str(DATA_DIR / "runs")))
+
+# What each size means. JSON in BATCHWORKS_RESOURCE_LIMITS overrides any entry, e.g.
+# {"ram_size": {"LOW": 268435456}}.
+RESOURCE_LIMITS = {
+    "ram_size": {"LOW": 512 * 2**20, "MEDIUM": 2**30, "LARGE": 2 * 2**30, "EXTRA_LARGE": 4 * 2**30},
+    "cpu_size": {"LOW": 1, "MEDIUM": 2, "LARGE": 4, "EXTRA_LARGE": 8},
+    "disk_size": {
+        "LOW": 2**30,
+        "MEDIUM": 5 * 2**30,
+        "LARGE": 20 * 2**30,
+        "EXTRA_LARGE": 100 * 2**30,
+    },
+}
+for _size, _values in env.json("BATCHWORKS_RESOURCE_LIMITS", default={}).items():
+    if _size not in RESOURCE_LIMITS or not set(_values) <= set(RESOURCE_LIMITS[_size]):
+        raise ImproperlyConfigured(
+            f"BATCHWORKS_RESOURCE_LIMITS: unknown size {_size!r} or level in {_values!r}"
+        )
+    RESOURCE_LIMITS[_size].update(_values)

@@ -1,0 +1,63 @@
+"""An execution's log: written in chunks as the run goes, capped, and read from an offset."""
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.template.defaultfilters import filesizeformat
+
+from apps.runner.models import ExecutionLogChunk
+
+
+class LogWriter:
+    """Collects a run's output and stores it chunk by chunk, up to EXECUTION_LOG_MAX_CHARS;
+    past that it stores one notice saying so, and drops the rest."""
+
+    def __init__(self, execution_id: int):
+        self.execution_id = execution_id
+        self.limit = settings.EXECUTION_LOG_MAX_CHARS
+        self.stored = 0
+        self.pending: list[str] = []
+        self.pending_size = 0
+        self.truncated = False
+
+    def write(self, text: str) -> None:
+        if self.truncated or not text:
+            return
+        room = self.limit - self.stored - self.pending_size
+        if len(text) > room:
+            text = text[:room] + (
+                f"\n[log truncated: the {filesizeformat(self.limit)} log limit was reached; "
+                "the rest of this run's output is not kept]\n"
+            )
+            self.truncated = True
+        self.pending.append(text)
+        self.pending_size += len(text)
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        text = "".join(self.pending)
+        ExecutionLogChunk.objects.create(
+            execution_id=self.execution_id,
+            offset=self.stored,
+            end=self.stored + len(text),
+            text=text,
+        )
+        self.stored += len(text)
+        self.pending, self.pending_size = [], 0
+
+
+@dataclass(frozen=True)
+class LogSlice:
+    text: str
+    offset: int  # where `text` starts
+    next_offset: int  # ask for this next to continue
+
+
+def read_log(execution_id: int, *, offset: int = 0, limit: int = 65_536) -> LogSlice:
+    """Up to `limit` characters of the log from `offset` on."""
+    chunks = ExecutionLogChunk.objects.filter(
+        execution_id=execution_id, end__gt=offset, offset__lt=offset + limit
+    ).order_by("offset")
+    text = "".join(chunk.text[max(0, offset - chunk.offset) :] for chunk in chunks)[:limit]
+    return LogSlice(text=text, offset=offset, next_offset=offset + len(text))

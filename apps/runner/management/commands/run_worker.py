@@ -1,0 +1,27 @@
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+
+class Command(BaseCommand):
+    help = (
+        "Run a worker for the configured tasks backend: db_worker for the database backend, "
+        "an RQ worker (with its scheduler, for runs set to start later) for rq."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--burst", action="store_true", help="Run what is queued now, then exit."
+        )
+
+    def handle(self, *args, burst, **options):
+        if settings.TASKS_BACKEND == "rq":
+            call_command(
+                "rqworker",
+                "default",
+                with_scheduler=True,
+                burst=burst,
+                job_class="django_tasks_rq.Job",
+            )
+        else:
+            call_command("db_worker", batch=burst, reload=False)

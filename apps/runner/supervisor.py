@@ -1,0 +1,393 @@
+"""Running one execution: claim it, run the version's code in a child process under the
+instance's limits, store its log as it goes, keep its heartbeat, honour cancel and
+timeout, and record how it ended. Whatever happens, the execution does not stay RUNNING:
+either this supervisor records the end, or the reaper fails it when heartbeats stop."""
+
+import codecs
+import contextlib
+import ctypes
+import json
+import logging
+import os
+import resource
+import selectors
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.db import DatabaseError, connection
+from django.utils import timezone
+
+from apps.core.errors import TransitionError
+from apps.runner.dispatch import enqueue
+from apps.runner.limits import Limits
+from apps.runner.logs import LogWriter
+from apps.scheduling.models import Execution, ExecutionStatus
+from apps.scheduling.services import (
+    execution_claim,
+    execution_fail,
+    execution_stopped,
+    execution_succeed,
+)
+
+logger = logging.getLogger(__name__)
+
+SDK_DIR = settings.BASE_DIR / "sdk"
+WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
+# Bounds on what the child may send on its control channel, so it cannot exhaust the worker.
+MAX_CONTROL_LINE = 2**20
+FLUSH_SECONDS = 1.0
+DISK_CHECK_SECONDS = 2.0
+PR_SET_PDEATHSIG = 1
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def run(execution_id: int) -> str:
+    """The task body: claim the execution and run it. Returns what happened, in words."""
+    execution = Execution.objects.filter(pk=execution_id).first()
+    if execution is None:
+        return f"Execution {execution_id} no longer exists."
+    try:
+        execution_claim(execution=execution, worker=WORKER_ID)
+    except TransitionError as refusal:
+        if refusal.code == "not_due":  # handed over early: come back at its time
+            enqueue(execution, now=execution.expected_start_date - timedelta(seconds=1))
+        return refusal.message
+    return Supervisor(execution).run()
+
+
+@dataclass
+class Outcome:
+    """What the child reported, or why the supervisor stopped it."""
+
+    result: object = None
+    succeeded: bool = False
+    error_kind: str = ""
+    error_message: str = ""
+    stop_reason: str = ""  # cancel | timeout | disk | lost
+
+
+@dataclass
+class Streams:
+    """The child's log streams and control channel, decoded as they arrive."""
+
+    decoders: dict[int, codecs.IncrementalDecoder] = field(default_factory=dict)
+    control_buffer: bytes = b""
+
+
+class Supervisor:
+    def __init__(self, execution: Execution):
+        self.execution = execution
+        self.instance = execution.instance
+        self.limits = Limits.for_instance(self.instance)
+        self.log = LogWriter(execution.pk)
+        self.outcome = Outcome()
+        self.progress: dict | None = None
+
+    def run(self) -> str:
+        settings.EXECUTION_WORK_DIR.mkdir(parents=True, exist_ok=True)
+        workspace = Path(
+            tempfile.mkdtemp(
+                prefix=f"execution-{self.execution.pk}-", dir=settings.EXECUTION_WORK_DIR
+            )
+        )
+        process = None
+        try:
+            spec_path, channel_read, channel_write = self._prepare(workspace)
+            process = self._spawn(workspace, spec_path, channel_write)
+            rusage = self._supervise(process, channel_read, workspace)
+            return self._finish(process, rusage)
+        except BaseException as error:
+            # The worker itself is going (shutdown signal) or broke: stop the code and say
+            # so now rather than leave the reaper to find the execution later.
+            if process is not None and process.returncode is None:
+                _kill_group(process, signal.SIGKILL)
+            try:
+                self._record_failure(
+                    f"The worker stopped during the run ({type(error).__name__}: {error})."
+                )
+            except Exception:
+                logger.exception("Execution %s: could not record the failure", self.execution.pk)
+            raise
+        finally:
+            shutil.rmtree(workspace, ignore_errors=True)
+
+    # --- before -------------------------------------------------------------------------
+
+    def _prepare(self, workspace: Path) -> tuple[Path, int, int]:
+        """Lay out the code and the run's spec; returns the spec and the control pipe."""
+        version = self.instance.version
+        code_dir, scratch = workspace / "code", workspace / "scratch"
+        (scratch / "tmp").mkdir(parents=True)
+        code_dir.mkdir()
+        module = version.entry_point.partition(":")[0]
+        with version.artifact.open("rb") as artifact:
+            if version.artifact_name.lower().endswith(".zip"):
+                with zipfile.ZipFile(artifact) as package:
+                    package.extractall(code_dir)
+            else:
+                target = code_dir / (module.replace(".", "/") + ".py")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(artifact.read())
+        read_end, write_end = os.pipe()
+        spec = {
+            "entry_point": version.entry_point,
+            "channel_fd": write_end,
+            "execution_id": self.execution.pk,
+            "instance_id": self.instance.pk,
+            "organisation_id": self.execution.organisation_id,
+            "execution_type": self.execution.execution_type,
+            "expected_start_date": self.execution.expected_start_date.isoformat(),
+            "attempt": self.execution.attempt,
+            "parameters": self.execution.parameters,
+            "properties": merged_properties(self.instance),
+            "scratch_dir": str(scratch),
+        }
+        spec_path = workspace / "spec.json"
+        spec_path.write_text(json.dumps(spec))
+        return spec_path, read_end, write_end
+
+    def _spawn(self, workspace: Path, spec_path: Path, channel: int) -> subprocess.Popen:
+        scratch = workspace / "scratch"
+        # The child gets a clean environment: nothing of the worker's (database URL,
+        # secret key) leaks into plugin code.
+        environment = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "LANG": "C.UTF-8",
+            "HOME": str(scratch),
+            "TMPDIR": str(scratch / "tmp"),
+            "PYTHONPATH": os.pathsep.join([str(workspace / "code"), str(SDK_DIR)]),
+            "PYTHONNOUSERSITE": "1",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONUNBUFFERED": "1",
+        }
+        process = subprocess.Popen(
+            [sys.executable, "-m", "batchworks_sdk.child", str(spec_path)],
+            cwd=scratch,
+            env=environment,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            pass_fds=(channel,),
+            start_new_session=True,  # its own process group, stopped as a whole
+            preexec_fn=self._limit_child,
+        )
+        os.close(channel)
+        os.sched_setaffinity(process.pid, self.limits.cpu_set(spread_by=self.execution.pk))
+        return process
+
+    def _limit_child(self) -> None:
+        """Runs in the child between fork and exec."""
+        memory, disk = self.limits.memory_bytes, self.limits.disk_bytes
+        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (disk, disk))
+        # A file over the limit then fails the write (EFBIG) instead of killing silently.
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        # If the worker dies (even by SIGKILL), the kernel kills its plugin process too.
+        _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+    # --- during -------------------------------------------------------------------------
+
+    def _supervise(self, process: subprocess.Popen, channel: int, workspace: Path):
+        selector = selectors.DefaultSelector()
+        streams = Streams()
+        for fd in (process.stdout.fileno(), process.stderr.fileno()):
+            selector.register(fd, selectors.EVENT_READ, "log")
+            streams.decoders[fd] = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        selector.register(channel, selectors.EVENT_READ, "control")
+
+        started = time.monotonic()
+        deadline = started + self.instance.timeout_seconds
+        next_flush = started + FLUSH_SECONDS
+        next_heartbeat = started + settings.EXECUTION_HEARTBEAT_SECONDS
+        next_disk_check = started + DISK_CHECK_SECONDS
+        kill_at = None
+        while True:
+            if selector.get_map():
+                for key, _ in selector.select(timeout=0.2):
+                    self._read(key, selector, streams)
+            else:  # every stream closed: wait for the process itself to end
+                pid, status, rusage = os.wait4(process.pid, os.WNOHANG)
+                if pid:
+                    break
+                time.sleep(0.2)
+            now = time.monotonic()
+            if now >= next_flush:
+                self._flush()
+                next_flush = now + FLUSH_SECONDS
+            if now >= next_heartbeat:
+                self._check_in()
+                next_heartbeat = now + settings.EXECUTION_HEARTBEAT_SECONDS
+            if now >= deadline and not self.outcome.stop_reason:
+                self.outcome.stop_reason = "timeout"
+            if now >= next_disk_check:
+                if _folder_size(workspace / "scratch") > self.limits.disk_bytes:
+                    self.outcome.stop_reason = self.outcome.stop_reason or "disk"
+                next_disk_check = now + DISK_CHECK_SECONDS
+            if self.outcome.stop_reason and kill_at is None:
+                _kill_group(process, signal.SIGTERM)
+                kill_at = now + settings.EXECUTION_STOP_GRACE_SECONDS
+            if kill_at is not None and now >= kill_at:
+                _kill_group(process, signal.SIGKILL)
+        selector.close()
+        process.returncode = os.waitstatus_to_exitcode(status)
+        _kill_group(process, signal.SIGKILL)  # anything the plugin left behind
+        self._flush()
+        return rusage
+
+    def _read(self, key, selector, streams: Streams) -> None:
+        data = os.read(key.fd, 65536)
+        if not data:
+            selector.unregister(key.fd)
+            if key.data == "control":
+                os.close(key.fd)  # the log pipes belong to the Popen, which closes them
+            return
+        if key.data == "log":
+            self.log.write(streams.decoders[key.fd].decode(data))
+            return
+        streams.control_buffer += data
+        *lines, streams.control_buffer = streams.control_buffer.split(b"\n")
+        if len(streams.control_buffer) > MAX_CONTROL_LINE:
+            streams.control_buffer = b""
+            self._report_error("plugin", "The plugin sent a message larger than 1 MiB.")
+        for line in lines:
+            self._on_message(line)
+
+    def _on_message(self, line: bytes) -> None:
+        try:
+            message = json.loads(line)
+        except ValueError:
+            return
+        kind = message.get("type")
+        if kind == "progress":
+            self.progress = {k: message.get(k) for k in ("completed", "failed", "total")}
+        elif kind == "result":
+            self.outcome.result, self.outcome.succeeded = message.get("value"), True
+        elif kind == "error":
+            self._report_error(message.get("kind", "plugin"), str(message.get("message", "")))
+
+    def _report_error(self, kind: str, message: str) -> None:
+        self.outcome.error_kind, self.outcome.error_message = kind, message
+
+    def _flush(self) -> None:
+        """Store new log text and progress. A database hiccup is survived: what could not
+        be stored is kept and stored at the next flush."""
+        try:
+            self.log.flush()
+            if self.progress is not None:
+                progress, self.progress = self.progress, None
+                Execution.objects.filter(pk=self.execution.pk).update(**_progress_fields(progress))
+        except DatabaseError:
+            logger.exception("Execution %s: could not store log or progress", self.execution.pk)
+            connection.close()
+
+    def _check_in(self) -> None:
+        """Heartbeat, and learn whether the run was asked to stop or was taken away."""
+        try:
+            alive = Execution.objects.filter(
+                pk=self.execution.pk, status=ExecutionStatus.RUNNING
+            ).update(heartbeat_at=timezone.now())
+            cancel = Execution.objects.filter(
+                pk=self.execution.pk, cancel_requested_at__isnull=False
+            ).exists()
+        except DatabaseError:
+            logger.exception("Execution %s: heartbeat failed", self.execution.pk)
+            connection.close()
+            return
+        if not alive:
+            self.outcome.stop_reason = "lost"
+        elif cancel and not self.outcome.stop_reason:
+            self.outcome.stop_reason = "cancel"
+
+    # --- after --------------------------------------------------------------------------
+
+    def _finish(self, process: subprocess.Popen, rusage) -> str:
+        outcome = self.outcome
+        if outcome.stop_reason == "lost":
+            return "The execution was ended elsewhere (reaped or canceled) while running."
+        if outcome.stop_reason == "cancel":
+            return self._record(execution_stopped, "CANCELED")
+        if outcome.stop_reason == "timeout":
+            seconds = self.instance.timeout_seconds
+            return self._record_failure(
+                f"Timed out after {timedelta(seconds=seconds)} (timeout_seconds={seconds})."
+            )
+        if outcome.stop_reason == "disk" or outcome.error_kind == "disk":
+            return self._record_failure(self.limits.disk_exceeded())
+        if outcome.error_kind == "memory" or _memory_exhausted(process, rusage, self.limits):
+            return self._record_failure(self.limits.memory_exceeded())
+        if outcome.error_kind:
+            return self._record_failure(outcome.error_message)
+        if outcome.succeeded and process.returncode == 0:
+            return self._record(execution_succeed, "SUCCEEDED", result=outcome.result)
+        if process.returncode < 0:
+            name = signal.Signals(-process.returncode).name
+            return self._record_failure(f"The plugin process was killed by {name}.")
+        return self._record_failure(
+            f"The plugin process exited with status {process.returncode} without a result."
+        )
+
+    def _record(self, service, status: str, **fields) -> str:
+        try:
+            service(execution=self.execution, **fields)
+        except TransitionError as refusal:
+            return refusal.message
+        return status
+
+    def _record_failure(self, message: str) -> str:
+        self._record(execution_fail, "FAILED", message=message)
+        return f"FAILED: {message}"
+
+
+def merged_properties(instance) -> dict[str, dict]:
+    """The version's properties, each overridden by the instance's own value if it has one."""
+    merged = {
+        prop.technical_name: {
+            "property_type": prop.property_type,
+            "value": prop.value,
+            "origin": prop.origin,
+        }
+        for prop in instance.version.properties.all()
+    }
+    for override in instance.property_overrides.select_related("property"):
+        merged[override.property.technical_name].update(value=override.value, origin="INSTANCE")
+    return merged
+
+
+def _progress_fields(progress: dict) -> dict:
+    names = {"completed": "completed_tasks", "failed": "erroneous_tasks", "total": "num_tasks"}
+    return {
+        names[key]: value
+        for key, value in progress.items()
+        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**31
+    }
+
+
+def _memory_exhausted(process: subprocess.Popen, rusage, limits: Limits) -> bool:
+    """A child killed by a signal with its peak memory near the limit ran out of memory
+    (an allocation failed somewhere Python could not turn into MemoryError)."""
+    peak_bytes = rusage.ru_maxrss * 1024
+    return process.returncode < 0 and peak_bytes >= 0.9 * limits.memory_bytes
+
+
+def _kill_group(process: subprocess.Popen, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, sig)
+
+
+def _folder_size(path: Path) -> int:
+    total = 0
+    for root, _, files in os.walk(path):
+        for name in files:
+            with contextlib.suppress(FileNotFoundError):
+                total += os.lstat(os.path.join(root, name)).st_blocks * 512
+    return total
