@@ -1,10 +1,19 @@
-"""Test settings: the real settings, with what makes tests fast and self-contained."""
+"""Test settings: the real settings, with what makes tests fast and self-contained.
 
+Worker processes started by tests load these settings too, so the folders come from
+the environment when the test process has already chosen them."""
+
+import os
 import tempfile
 from pathlib import Path
 
 from config.settings import *  # noqa: F403
 from config.settings import STORAGES
+
+
+def _shared_temp_dir(variable: str, prefix: str) -> Path:
+    return Path(os.environ.setdefault(variable, tempfile.mkdtemp(prefix=prefix)))
+
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Tests render pages without running collectstatic first.
@@ -12,5 +21,9 @@ STORAGES = {
     **STORAGES,
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
-MEDIA_ROOT = Path(tempfile.mkdtemp(prefix="batchworks-test-media-"))
-STATIC_ROOT = Path(tempfile.mkdtemp(prefix="batchworks-test-static-"))
+MEDIA_ROOT = _shared_temp_dir("BATCHWORKS_TEST_MEDIA_ROOT", "batchworks-test-media-")
+STATIC_ROOT = _shared_temp_dir("BATCHWORKS_TEST_STATIC_ROOT", "batchworks-test-static-")
+EXECUTION_WORK_DIR = _shared_temp_dir("BATCHWORKS_TEST_WORK_DIR", "batchworks-test-runs-")
+# Runs report and react quickly, so tests of cancel, timeout and lost workers are short.
+EXECUTION_HEARTBEAT_SECONDS = 0.3
+EXECUTION_STOP_GRACE_SECONDS = 1.0

@@ -38,7 +38,8 @@ PROPERTIES = [{"technical_name": "batch_size", "property_type": "INT", "value": 
 
 
 def populate(organisation, user, count=1):
-    """`count` of every kind of object in `organisation`; returns one of each."""
+    """`count` of every kind of object in `organisation` (each instance with its coming
+    CRON run and a MANUAL one); returns one of each."""
     made = {}
     for _ in range(count):
         plugin = PluginFactory(organisation=organisation)
@@ -68,7 +69,6 @@ def populate(organisation, user, count=1):
             ApiToken: token,
             Membership: Membership.objects.filter(organisation=organisation).first(),
         }
-        ExecutionFactory(instance=instance)
     return made
 
 

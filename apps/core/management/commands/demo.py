@@ -15,7 +15,13 @@ from django.utils import timezone
 from apps.accounts.models import Membership, Organisation, Role
 from apps.plugins.models import Plugin, PluginType, PluginVersion
 from apps.plugins.services import plugin_create, plugin_version_create
-from apps.scheduling.models import CronStatus, Execution, ExecutionStatus, IntegrationBatchInstance
+from apps.scheduling.models import (
+    CronStatus,
+    Execution,
+    ExecutionStatus,
+    ExecutionType,
+    IntegrationBatchInstance,
+)
 from apps.scheduling.services import (
     execution_cancel,
     execution_claim,
@@ -131,7 +137,7 @@ class Command(BaseCommand):
     def _executions(self, instance, user):
         """One execution in each status, their dates spread over the past days so the
         history reads like a real one."""
-        if instance.executions.exists():
+        if instance.executions.filter(execution_type=ExecutionType.MANUAL).exists():
             return
         now = timezone.now()
         finished = [

@@ -1,0 +1,246 @@
+"""Real plugins run by the supervisor, in child processes, under real limits."""
+
+import io
+import os
+import time
+import zipfile
+
+import pytest
+from django.core.files.base import ContentFile
+from django_tasks_db.models import DBTaskResult
+
+from apps.plugins.services import plugin_version_create
+from apps.runner.logs import read_log
+from apps.runner.supervisor import run
+from apps.scheduling.models import ExecutionStatus
+from apps.scheduling.services import execution_cancel, execution_create_manual
+from tests.factories import PluginFactory, make_instance
+from tests.runner import plugins
+from tests.runner.conftest import Background, wait_for, wait_for_status
+
+MiB = 2**20
+JOB_IN_A_PACKAGE = """from batchworks_sdk import IntegrationBatchPlugin
+from customer.helpers import greet
+
+
+class Job(IntegrationBatchPlugin):
+    def run(self, context):
+        return greet()
+"""
+
+
+def finished(execution):
+    execution.refresh_from_db()
+    return execution
+
+
+@pytest.mark.django_db
+def test_a_plugin_succeeds_with_its_result_progress_and_log(execution_of):
+    execution = execution_of(
+        plugins.SUCCEEDS, parameters={"rows": 10}, properties={"batch_size": {"value": 250}}
+    )
+    assert run(execution.pk) == "SUCCEEDED"
+    execution = finished(execution)
+    assert execution.status == ExecutionStatus.SUCCEEDED
+    assert execution.result == {"provider": "mediarithmics", "batch_size": 250}
+    assert (execution.completed_tasks, execution.erroneous_tasks, execution.num_tasks) == (7, 1, 10)
+    assert execution.start_date <= execution.end_date and execution.duration.total_seconds() < 30
+    log = read_log(execution.pk).text
+    for line in ("hello from stdout", "hello from stderr", "INFO plugin: rows=10"):
+        assert line in log
+    assert [c.to_status for c in execution.status_changes.all()] == ["RUNNING", "SUCCEEDED"]
+
+
+@pytest.mark.django_db
+def test_an_exception_fails_with_its_message_and_the_traceback_in_the_log(execution_of):
+    execution = execution_of(plugins.RAISES)
+    run(execution.pk)
+    execution = finished(execution)
+    assert execution.status == ExecutionStatus.FAILED
+    assert execution.error == {"message": "ValueError: row 3: 'amount' is not a number"}
+    log = read_log(execution.pk).text
+    assert "about to fail" in log
+    assert "Traceback (most recent call last)" in log and 'raise ValueError("row 3' in log
+
+
+@pytest.mark.django_db
+def test_the_log_is_read_incrementally_from_an_offset(execution_of):
+    execution = execution_of(plugins.CHATTERS)
+    run(execution.pk)
+    whole = read_log(execution.pk, limit=10**7).text
+    assert whole.count("\n") == 2000
+    parts, offset = [], 0
+    while piece := read_log(execution.pk, offset=offset, limit=7_000):
+        if not piece.text:
+            break
+        parts.append(piece.text)
+        offset = piece.next_offset
+    assert "".join(parts) == whole
+    assert read_log(execution.pk, offset=offset).text == ""
+
+
+@pytest.mark.django_db
+def test_a_long_log_is_capped_with_a_notice(execution_of, settings):
+    settings.EXECUTION_LOG_MAX_CHARS = 5_000
+    execution = execution_of(plugins.CHATTERS)
+    run(execution.pk)
+    log = read_log(execution.pk, limit=10**6).text
+    assert log.startswith("line 00000")
+    assert "[log truncated: the 4.9\xa0KB log limit was reached" in log
+    assert len(log) < 5_200
+    assert finished(execution).status == ExecutionStatus.SUCCEEDED
+
+
+@pytest.mark.django_db
+def test_a_plugin_over_its_memory_size_fails_naming_the_limit(execution_of):
+    execution = execution_of(plugins.EATS_MEMORY, ram_size="LOW")
+    run(execution.pk)
+    execution = finished(execution)
+    assert execution.status == ExecutionStatus.FAILED
+    assert execution.error == {"message": "memory limit LOW = 512 MiB exceeded"}
+
+
+@pytest.mark.django_db
+def test_the_same_plugin_fits_in_a_larger_memory_size(execution_of):
+    execution = execution_of(plugins.EATS_MEMORY, ram_size="LARGE")
+    run(execution.pk)
+    assert finished(execution).result == 1024 * MiB
+
+
+@pytest.mark.django_db
+def test_a_file_over_the_disk_size_fails_naming_the_limit(execution_of, settings):
+    settings.RESOURCE_LIMITS = {
+        **settings.RESOURCE_LIMITS,
+        "disk_size": {**settings.RESOURCE_LIMITS["disk_size"], "LOW": 16 * MiB},
+    }
+    execution = execution_of(plugins.WRITES_A_BIG_FILE, disk_size="LOW")
+    run(execution.pk)
+    assert finished(execution).error == {"message": "disk limit LOW = 16 MiB exceeded"}
+
+
+@pytest.mark.django_db
+def test_scratch_files_over_the_disk_size_stop_the_run(execution_of, settings):
+    settings.RESOURCE_LIMITS = {
+        **settings.RESOURCE_LIMITS,
+        "disk_size": {**settings.RESOURCE_LIMITS["disk_size"], "LOW": 16 * MiB},
+    }
+    execution = execution_of(plugins.WRITES_MANY_FILES, disk_size="LOW")
+    started = time.monotonic()
+    run(execution.pk)
+    assert finished(execution).error == {"message": "disk limit LOW = 16 MiB exceeded"}
+    assert time.monotonic() - started < 15  # stopped, not left to sleep its 30 seconds
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("cpu_size", "wanted"), [("LOW", 1), ("MEDIUM", 2), ("EXTRA_LARGE", 8)])
+def test_cpu_size_is_the_number_of_cpus_the_plugin_may_use(execution_of, cpu_size, wanted):
+    execution = execution_of(plugins.COUNTS_CPUS, cpu_size=cpu_size)
+    run(execution.pk)
+    assert finished(execution).result == min(wanted, len(os.sched_getaffinity(0)))
+
+
+@pytest.mark.django_db
+def test_plugin_code_sees_none_of_the_workers_environment(execution_of, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "postgres://secret@db/prod")
+    monkeypatch.setenv("SECRET_KEY", "do-not-leak")
+    execution = execution_of(plugins.REPORTS_ENVIRONMENT)
+    run(execution.pk)
+    visible = set(finished(execution).result)
+    assert not visible & {"DATABASE_URL", "SECRET_KEY", "REDIS_URL"}
+    assert {"PATH", "PYTHONPATH", "HOME", "TMPDIR"} <= visible
+
+
+@pytest.mark.django_db
+def test_a_zip_package_runs_from_its_entry_point():
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as package:
+        package.writestr("customer/__init__.py", "")
+        package.writestr("customer/helpers.py", "def greet():\n    return 'hello from a package'\n")
+        package.writestr("customer/job.py", JOB_IN_A_PACKAGE)
+    version = plugin_version_create(
+        plugin=PluginFactory(),
+        version_id="1.0.0",
+        artifact=ContentFile(buffer.getvalue(), name="customer.zip"),
+        entry_point="customer.job:Job",
+    )
+    execution = execution_create_manual(instance=make_instance(version=version))
+    run(execution.pk)
+    assert finished(execution).result == "hello from a package"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        (
+            plugins.RETURNS_NON_JSON,
+            "The plugin's result is not JSON: Object of type set is not JSON serializable",
+        ),
+        (plugins.EXITS_HARD, "The plugin process exited with status 3 without a result."),
+    ],
+    ids=["non-JSON result", "hard exit"],
+)
+def test_a_run_without_a_usable_result_fails_saying_why(execution_of, code, message):
+    execution = execution_of(code)
+    run(execution.pk)
+    assert finished(execution).error == {"message": message}
+
+
+@pytest.mark.django_db
+def test_a_second_delivery_of_a_finished_execution_does_nothing(execution_of):
+    execution = execution_of(plugins.SUCCEEDS)
+    assert run(execution.pk) == "SUCCEEDED"
+    assert run(execution.pk) == f"Execution {execution.pk} is SUCCEEDED."
+    assert [c.to_status for c in finished(execution).status_changes.all()] == [
+        "RUNNING",
+        "SUCCEEDED",
+    ]
+
+
+@pytest.mark.django_db
+def test_an_execution_delivered_early_is_queued_again_for_its_time(execution_of):
+    execution = execution_of(plugins.SUCCEEDS)
+    later = execution.expected_start_date.replace(year=execution.expected_start_date.year + 1)
+    type(execution).objects.filter(pk=execution.pk).update(expected_start_date=later)
+    assert run(execution.pk) == f"Execution {execution.pk} is not yet due."
+    requeued = DBTaskResult.objects.get()
+    assert (requeued.args_kwargs["args"], requeued.run_after) == ([execution.pk], later)
+    assert finished(execution).status == ExecutionStatus.PENDING
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_past_its_timeout_is_stopped_and_fails(execution_of):
+    execution = execution_of(plugins.SLEEPS, timeout_seconds=1)
+    started = time.monotonic()
+    run(execution.pk)
+    execution = finished(execution)
+    assert execution.error == {"message": "Timed out after 0:00:01 (timeout_seconds=1)."}
+    assert time.monotonic() - started < 10
+    assert "sleeping" in read_log(execution.pk).text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_cancel_stops_a_running_plugin_and_ends_it_canceled(execution_of, world):
+    execution = execution_of(plugins.SLEEPS)
+    runner = Background(run, execution.pk)
+    runner.start()
+    wait_for(lambda: "sleeping" in read_log(execution.pk).text, message="the plugin to start")
+    execution_cancel(execution=finished(execution), user=world.editor_a)
+    runner.join(timeout=15)
+    assert runner.result == "CANCELED"
+    execution = finished(execution)
+    assert execution.status == ExecutionStatus.CANCELED
+    assert execution.status_changes.last().user == world.editor_a
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_plugin_ignoring_sigterm_is_killed_after_the_grace_period(execution_of):
+    execution = execution_of(plugins.IGNORES_SIGTERM)
+    runner = Background(run, execution.pk)
+    runner.start()
+    wait_for(lambda: "cannot stop me" in read_log(execution.pk).text, message="the plugin to start")
+    started = time.monotonic()
+    execution_cancel(execution=finished(execution))
+    runner.join(timeout=15)
+    assert wait_for_status(execution, ExecutionStatus.CANCELED)
+    assert time.monotonic() - started < 8

@@ -1,0 +1,108 @@
+"""Worker processes as deployed: db_worker on PostgreSQL, RQ workers on Redis."""
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from apps.runner.dispatch import enqueue
+from apps.runner.logs import read_log
+from apps.scheduling.jobs import reap
+from apps.scheduling.models import Execution, ExecutionStatus
+from apps.scheduling.services import execution_create_manual
+from tests.factories import make_instance, make_version
+from tests.processes import manage, running
+from tests.runner import plugins
+from tests.runner.conftest import wait_for, wait_for_status
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+COUNTS_ITS_RUNS = plugins.plugin("""
+with open(context.parameters["tally"], "a") as tally:
+    tally.write(f"{context.execution_id}\\n")
+time.sleep(0.5)
+return "counted"
+""")
+
+
+def plugin_processes_of(execution: Execution) -> list[int]:
+    """Live processes running this execution's plugin code."""
+    marker = f"execution-{execution.pk}-"
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+            state = Path(f"/proc/{pid}/stat").read_text().split()[2]
+        except OSError:
+            continue
+        if marker in command and "batchworks_sdk.child" in command and state != "Z":
+            found.append(int(pid))
+    return found
+
+
+def test_an_execution_handed_over_twice_to_two_workers_runs_once(tmp_path):
+    tally = tmp_path / "tally.txt"
+    instance = make_instance(version=make_version(code=COUNTS_ITS_RUNS))
+    executions = [
+        execution_create_manual(instance=instance, parameters={"tally": str(tally)})
+        for _ in range(3)
+    ]
+    for execution in executions * 2:
+        enqueue(execution, now=execution.expected_start_date)
+    with running("run_worker"), running("run_worker"):
+        for execution in executions:
+            wait_for_status(execution, ExecutionStatus.SUCCEEDED, timeout=60)
+    assert sorted(map(int, tally.read_text().split())) == sorted(e.pk for e in executions)
+    for execution in executions:
+        assert [c.to_status for c in execution.status_changes.all()] == ["RUNNING", "SUCCEEDED"]
+
+
+@pytest.mark.parametrize("max_retries", [0, 1], ids=["failed", "retried"])
+def test_a_worker_killed_mid_run_leaves_nothing_running(settings, max_retries):
+    settings.EXECUTION_HEARTBEAT_TIMEOUT_SECONDS = 2
+    instance = make_instance(version=make_version(code=plugins.SLEEPS), max_retries=max_retries)
+    execution = execution_create_manual(instance=instance)
+    enqueue(execution, now=execution.expected_start_date)
+    with running("run_worker") as worker:
+        wait_for(lambda: "sleeping" in read_log(execution.pk).text, timeout=60, message="the run")
+        assert plugin_processes_of(execution)
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.wait()
+    killed_at = time.monotonic()
+    wait_for(lambda: reap(), timeout=10, message="the reaper to find the lost run")
+    assert time.monotonic() - killed_at < 2 + 5  # within the heartbeat timeout, give or take a tick
+    execution.refresh_from_db()
+    assert execution.status == ExecutionStatus.FAILED
+    assert execution.error["message"].startswith("Worker lost: no heartbeat from")
+    wait_for(
+        lambda: not plugin_processes_of(execution),
+        timeout=5,
+        message="the plugin to die with its worker",
+    )
+    retry = Execution.objects.filter(retry_of=execution).first()
+    assert (retry is not None) == bool(max_retries)
+    if retry:
+        assert (retry.status, retry.attempt) == (ExecutionStatus.PENDING, 2)
+
+
+@pytest.mark.redis
+def test_the_rq_path_runs_an_execution_end_to_end(settings):
+    rq = {"BATCHWORKS_TASKS_BACKEND": "rq", "REDIS_URL": settings.REDIS_URL}
+    instance = make_instance(version=make_version(code=plugins.SUCCEEDS))
+    execution = execution_create_manual(instance=instance, parameters={"rows": 3})
+    # This test process dispatched it on its own (database) backend; leave it to the
+    # scheduler configured for RQ.
+    Execution.objects.filter(pk=execution.pk).update(dispatched_at=None)
+
+    scheduler = manage("run_scheduler", "--once", **rq)
+    assert scheduler.returncode == 0, scheduler.stderr
+    assert "dispatched=1" in scheduler.stdout
+    worker = manage("run_worker", "--burst", **rq)
+    assert worker.returncode == 0, worker.stderr
+
+    execution.refresh_from_db()
+    assert execution.status == ExecutionStatus.SUCCEEDED, worker.stderr
+    assert execution.result == {"provider": None, "batch_size": None}
+    assert "rows=3" in read_log(execution.pk).text

@@ -1,0 +1,78 @@
+"""The scheduler as operators run it: run_scheduler for the embedded default, and
+django-crontab's jobs in a real crontab for production."""
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+
+import pytest
+from django.core.management import call_command
+
+from apps.scheduling.models import CronStatus, ExecutionType
+from tests.factories import make_instance
+from tests.processes import manage, running
+
+CRONTAB = shutil.which("crontab")
+
+
+@pytest.mark.django_db
+def test_run_scheduler_once_schedules_and_hands_over(capsys, django_capture_on_commit_callbacks):
+    instance = make_instance(cron="*/5 * * * *", cron_status=CronStatus.ACTIVE)
+    instance.executions.all().delete()
+    call_command("run_scheduler", "--once")
+    assert "TickReport(instances=1" in capsys.readouterr().out
+    assert (
+        instance.executions.filter(execution_type=ExecutionType.CRON, status="PENDING").count() == 1
+    )
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_run_scheduler_stops_cleanly_on_sigterm():
+    with running("run_scheduler", "--interval", "0.5") as scheduler:
+        time.sleep(3)
+        scheduler.send_signal(signal.SIGTERM)
+        assert scheduler.wait(timeout=5) == 0
+
+
+def crontab_lines() -> list[str]:
+    listing = subprocess.run([CRONTAB, "-l"], capture_output=True, text=True)
+    return [line for line in listing.stdout.splitlines() if "crontab run" in line]
+
+
+@pytest.fixture
+def installed_crontab():
+    if CRONTAB is None:
+        message = "needs crontab (apt-get install cron)"
+        pytest.fail(message) if os.environ.get("CI") else pytest.skip(message)
+    yield
+    manage("crontab", "remove")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_crontab_add_show_and_run_the_tick(installed_crontab):
+    added = manage("crontab", "add")
+    assert added.returncode == 0, added.stderr
+    lines = crontab_lines()
+    assert len(lines) == 3
+    assert all(line.startswith(("* * * * * ", "17 3 * * * ")) for line in lines)
+    assert all(line.endswith("# batchworks") for line in lines)
+
+    shown = manage("crontab", "show")
+    jobs = dict(re.findall(r"^(\w{32}) -> \('[^']*', '([\w.]+)'\)$", shown.stdout, re.MULTILINE))
+    assert set(jobs.values()) == {
+        "apps.scheduling.jobs.tick",
+        "apps.scheduling.jobs.reap",
+        "apps.scheduling.jobs.prune_task_results",
+    }
+
+    instance = make_instance(cron="*/5 * * * *", cron_status=CronStatus.ACTIVE)
+    instance.executions.all().delete()
+    tick_hash = next(h for h, job in jobs.items() if job.endswith(".tick"))
+    ran = manage("crontab", "run", tick_hash)
+    assert ran.returncode == 0, ran.stderr
+    assert instance.executions.filter(execution_type=ExecutionType.CRON).count() == 1
