@@ -215,11 +215,11 @@ class Supervisor:
             if selector.get_map():
                 for key, _ in selector.select(timeout=0.2):
                     self._read(key, selector, streams)
-            else:  # every stream closed: wait for the process itself to end
+            else:  # every stream closed: the process is ending, or has closed them early
                 pid, status, rusage = os.wait4(process.pid, os.WNOHANG)
                 if pid:
                     break
-                time.sleep(0.2)
+                time.sleep(0.01)
             now = time.monotonic()
             if now >= next_flush:
                 self._flush()

@@ -3,7 +3,7 @@ execution, so that it shows, can be canceled by a pause, and is handed to a work
 
 Idempotent and safe to run concurrently: rows are inserted with ON CONFLICT DO NOTHING
 against the one-CRON-execution-per-fire-time constraint. Costs a fixed number of queries
-per batch of instances."""
+(three) per batch of instances."""
 
 from collections.abc import Iterable
 from datetime import datetime
@@ -34,7 +34,21 @@ def schedule_tick(*, now: datetime | None = None, batch_size: int = BATCH_SIZE) 
 
 def schedule_instances(instances: Iterable[IntegrationBatchInstance], *, now: datetime) -> None:
     """Insert, for each instance, its next fire time and, if one was missed since its
-    schedule began (the scheduler was down), the latest missed one: never a burst."""
+    schedule began (the scheduler was down), the latest missed one: never a burst.
+
+    An instance whose coming run is already PENDING needs nothing: that run was planned
+    by an earlier tick, which also planned every fire time up to it."""
+    instances = list(instances)
+    planned = set(
+        Execution.objects.pending()
+        .filter(
+            instance_id__in=[instance.pk for instance in instances],
+            execution_type=ExecutionType.CRON,
+            retry_of__isnull=True,
+            expected_start_date__gt=now,
+        )
+        .values_list("instance_id", flat=True)
+    )
     rows = [
         Execution(
             organisation_id=instance.organisation_id,
@@ -43,6 +57,7 @@ def schedule_instances(instances: Iterable[IntegrationBatchInstance], *, now: da
             expected_start_date=fire_time,
         )
         for instance in instances
+        if instance.pk not in planned
         for fire_time in _fire_times_to_keep(instance, now)
     ]
     Execution.objects.bulk_create(rows, ignore_conflicts=True)
