@@ -3,7 +3,10 @@ from django.core.management import call_command
 
 from apps.accounts.models import Membership, Organisation
 from apps.plugins.models import Plugin, PluginProperty, PluginVersion
+from apps.runner.logs import read_log
+from apps.runner.supervisor import run
 from apps.scheduling.models import Execution, ExecutionStatus, IntegrationBatchInstance
+from apps.scheduling.services import execution_create_manual
 
 pytestmark = pytest.mark.django_db
 MODELS = [
@@ -34,7 +37,22 @@ def test_demo_builds_the_seed_example_and_running_it_again_adds_nothing(client, 
     assert b"class ImportDataForCustomer(IntegrationBatchPlugin)" in version.artifact.read()
     instance = IntegrationBatchInstance.objects.get()
     assert (instance.cron, instance.cron_status) == ("0 2 * * *", "ACTIVE")
-    assert set(Execution.objects.values_list("status", flat=True)) == set(ExecutionStatus.values)
+    statuses = set(Execution.objects.values_list("status", flat=True))
+    assert statuses == {"PENDING", "SUCCEEDED", "FAILED", "CANCELED"}
+    backfill = Execution.objects.get(parameters__pause_seconds=1)
+    assert backfill.status == ExecutionStatus.PENDING and backfill.execution_type == "MANUAL"
 
     assert client.login(username="admin", password="batchworks-demo")
     assert client.get("/admin/scheduling/execution/").status_code == 200
+
+
+def test_the_demo_plugin_really_runs():
+    call_command("demo")
+    instance = IntegrationBatchInstance.objects.get()
+    execution = execution_create_manual(instance=instance, parameters={"rows": 1000})
+    assert run(execution.pk) == "SUCCEEDED"
+    execution.refresh_from_db()
+    imported, rejected = execution.result["imported_rows"], execution.result["rejected_rows"]
+    assert imported + rejected == 1000 and imported > 900
+    assert (execution.completed_tasks, execution.num_tasks) == (imported, 1000)
+    assert "Importing 1000 rows from mediarithmics" in read_log(execution.pk).text

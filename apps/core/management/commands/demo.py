@@ -1,6 +1,6 @@
 """Demo data for a first look: an organisation, its admin, the seed's example plugin, an
-instance on a cron and executions in every status. Safe to run again: it only adds what
-is missing."""
+instance on a cron, and executions: finished in every end status, coming, and a slow
+backfill that a worker runs live. Safe to run again: it only adds what is missing."""
 
 import os
 from datetime import timedelta
@@ -135,8 +135,9 @@ class Command(BaseCommand):
         )
 
     def _executions(self, instance, user):
-        """One execution in each status, their dates spread over the past days so the
-        history reads like a real one."""
+        """Finished executions in every end status, their dates spread over the past days
+        so the history reads like a real one; one for later; and a slow backfill due now,
+        which the first worker to start runs live."""
         if instance.executions.filter(execution_type=ExecutionType.MANUAL).exists():
             return
         now = timezone.now()
@@ -146,7 +147,9 @@ class Command(BaseCommand):
             (1, execution_succeed, {"result": {"imported_rows": 498, "rejected_rows": 2}}),
         ]
         for days_ago, finish, outcome in finished:
-            execution = self._started(instance, user)
+            execution = execution_claim(
+                execution=execution_create_manual(instance=instance, user=user)
+            )
             finish(execution=execution, **outcome)
             self._backdate(execution, now - timedelta(days=days_ago))
         execution_cancel(
@@ -156,13 +159,12 @@ class Command(BaseCommand):
             user=user,
             reason="Scheduled by mistake.",
         )
-        self._started(instance, user)
         execution_create_manual(
             instance=instance, user=user, expected_start_date=now + timedelta(hours=6)
         )
-
-    def _started(self, instance, user):
-        return execution_claim(execution=execution_create_manual(instance=instance, user=user))
+        execution_create_manual(
+            instance=instance, user=user, parameters={"rows": 50_000, "pause_seconds": 1}
+        )
 
     def _backdate(self, execution, start):
         """Move a finished demo execution into the past, as a seven-minute run."""
