@@ -1,6 +1,7 @@
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
+from django.utils.html import format_html
 
 from apps.core.admin import (
     OrganisationScopedAdmin,
@@ -8,6 +9,7 @@ from apps.core.admin import (
     ReadOnlyInline,
     adopt_saved,
 )
+from apps.runner.logs import read_log
 from apps.scheduling.models import (
     Execution,
     ExecutionStatusChange,
@@ -188,12 +190,24 @@ class ExecutionAdmin(OrganisationScopedAdmin):
         "num_tasks",
         "completed_tasks",
         "erroneous_tasks",
+        "attempt",
+        "retry_of",
+        "worker",
+        "dispatched_at",
+        "heartbeat_at",
         "cancel_requested_at",
         "cancel_requested_by",
         "created_at",
+        "log",
     ]
     inlines = [ExecutionStatusChangeInline]
     actions = ["cancel"]
+
+    @admin.display(description="log (first 64 KiB)")
+    def log(self, execution):
+        return format_html(
+            "<pre style='white-space: pre-wrap'>{}</pre>", read_log(execution.pk).text
+        )
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         field = super().formfield_for_foreignkey(db_field, request, **kwargs)
