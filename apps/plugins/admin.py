@@ -91,6 +91,10 @@ class PluginVersionAddForm(forms.ModelForm):
         model = PluginVersion
         fields = ["plugin", "version_id", "artifact", "entry_point"]
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["artifact"].required = True  # the admin publishes a version with its code
+
     def _post_clean(self):
         # The artifact's checks run in the service; here they become form errors.
         super()._post_clean()

@@ -65,17 +65,17 @@ class Plugin(OrganisationOwned):
 
 
 class PluginVersion(OrganisationOwned):
-    """A published version: its code and declared properties. The code never changes once
-    published; a fix is a new version."""
+    """A version: its declared properties and its code. The code is uploaded once, with
+    the version or after it, and never changes: a fix is a new version."""
 
     organisation_lookup = "plugin__organisation"
 
     plugin = models.ForeignKey(Plugin, on_delete=models.CASCADE, related_name="versions")
     version_id = models.CharField(max_length=64, validators=[semver_validator])
-    artifact = models.FileField(upload_to=artifact_upload_path, max_length=500)
-    artifact_name = models.CharField(max_length=255, editable=False)
-    artifact_size = models.PositiveBigIntegerField(editable=False)
-    artifact_sha256 = models.CharField(max_length=64, editable=False)
+    artifact = models.FileField(upload_to=artifact_upload_path, max_length=500, blank=True)
+    artifact_name = models.CharField(max_length=255, blank=True, editable=False)
+    artifact_size = models.PositiveBigIntegerField(null=True, blank=True, editable=False)
+    artifact_sha256 = models.CharField(max_length=64, blank=True, editable=False)
     entry_point = models.CharField(
         max_length=255,
         blank=True,
@@ -99,9 +99,14 @@ class PluginVersion(OrganisationOwned):
     def __str__(self):
         return f"{self.plugin} {self.version_id}"
 
+    @property
+    def has_code(self) -> bool:
+        return bool(self.artifact_sha256)
+
     def save(self, *args, **kwargs):
+        # Its code arrives by a conditional update (plugin_version_upload_code), never here.
         if not self._state.adding:
-            raise ValidationError("A published plugin version cannot be changed.")
+            raise ValidationError("A plugin version cannot be changed once created.")
         super().save(*args, **kwargs)
 
 

@@ -5,6 +5,7 @@ from django.core.files import File
 from django.db import transaction
 
 from apps.accounts.models import Organisation
+from apps.core.errors import TransitionError
 from apps.plugins.artifacts import inspect_artifact
 from apps.plugins.models import (
     BatchingConfiguration,
@@ -41,31 +42,61 @@ def plugin_version_create(
     *,
     plugin: Plugin,
     version_id: str,
-    artifact: File,
+    artifact: File | None = None,
     entry_point: str = "",
     properties: Iterable[dict] = (),
     user=None,
 ) -> PluginVersion:
-    """Publish a version: its code is checked and stored, its properties declared."""
-    code = inspect_artifact(artifact, entry_point)
-    version = PluginVersion(
-        plugin=plugin,
-        version_id=version_id,
-        artifact_name=code.name,
-        artifact_size=code.size,
-        artifact_sha256=code.sha256,
-        entry_point=code.entry_point,
-        created_by=user,
-    )
+    """Declare a version and its properties; its code comes with it or later, once."""
+    version = PluginVersion(plugin=plugin, version_id=version_id, created_by=user)
     version.full_clean(exclude=["artifact"])
     declared = [PluginProperty(version=version, **fields) for fields in properties]
     _check_properties(declared)
-    version.artifact.save(code.name, artifact, save=False)
+    code = inspect_artifact(artifact, entry_point) if artifact is not None else None
     version.save()
     for prop in declared:
         prop.version = version
     PluginProperty.objects.bulk_create(declared)
+    if code is not None:
+        _store_code(version, artifact, code)
     return version
+
+
+def plugin_version_upload_code(
+    *, version: PluginVersion, artifact: File, entry_point: str = ""
+) -> PluginVersion:
+    """Give a version its code: checked, stored, and never replaced."""
+    if version.has_code:
+        raise _code_already_uploaded(version)
+    _store_code(version, artifact, inspect_artifact(artifact, entry_point))
+    return version
+
+
+def _store_code(version: PluginVersion, artifact: File, code) -> None:
+    version.artifact_sha256 = code.sha256  # names the file's folder (artifact_upload_path)
+    stored_name = version.artifact.storage.save(
+        version.artifact.field.generate_filename(version, code.name), artifact
+    )
+    # The conditional update is the guard against a concurrent upload: one wins.
+    uploaded = PluginVersion.objects.filter(pk=version.pk, artifact_sha256="").update(
+        artifact=stored_name,
+        artifact_name=code.name,
+        artifact_size=code.size,
+        artifact_sha256=code.sha256,
+        entry_point=code.entry_point,
+    )
+    if not uploaded:
+        version.artifact.storage.delete(stored_name)
+        version.refresh_from_db()
+        raise _code_already_uploaded(version)
+    version.refresh_from_db()
+
+
+def _code_already_uploaded(version: PluginVersion) -> TransitionError:
+    return TransitionError(
+        f"Version {version.version_id} already has its code; publish a new version to change it.",
+        code="code_already_uploaded",
+    )
 
 
 def _check_properties(declared: list[PluginProperty]) -> None:

@@ -145,7 +145,11 @@ class IntegrationBatchInstance(OrganisationOwned):
             errors["cron_status"] = "Only an instance with a cron has a cron_status."
         version = getattr(self, "version", None)
         if version is not None:
-            if version.plugin.plugin_type != PluginType.INTEGRATION_BATCH:
+            if not version.has_code:
+                errors["version"] = (
+                    f"Version {version.version_id} has no code yet: upload it before running it."
+                )
+            elif version.plugin.plugin_type != PluginType.INTEGRATION_BATCH:
                 errors["version"] = (
                     f"Instances run INTEGRATION_BATCH plugins; this one is "
                     f"{version.plugin.plugin_type}."

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
@@ -9,13 +11,21 @@ from apps.plugins.models import (
     PluginType,
     PluginVersion,
 )
+from apps.core.errors import TransitionError
 from apps.plugins.services import (
     batching_configuration_set,
     plugin_create,
     plugin_property_delete,
     plugin_version_create,
+    plugin_version_upload_code,
 )
-from tests.factories import PLUGIN_CODE, OrganisationFactory, PluginFactory, make_version
+from tests.factories import (
+    PLUGIN_CODE,
+    OrganisationFactory,
+    PluginFactory,
+    make_instance,
+    make_version,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -198,3 +208,33 @@ def test_batch_flush_max_size_out_of_range_is_refused(size):
     with pytest.raises(ValidationError) as caught:
         batching_configuration_set(version=feed, enable_batching=True, batch_flush_max_size=size)
     assert list(caught.value.message_dict) == ["batch_flush_max_size"]
+
+
+def test_a_version_declared_without_code_gets_it_once():
+    version = plugin_version_create(
+        plugin=PluginFactory(), version_id="1.0.0", properties=SEED_PROPERTIES
+    )
+    assert not version.has_code
+    with pytest.raises(ValidationError) as caught:
+        make_instance(version=version)
+    assert caught.value.message_dict == {
+        "version": ["Version 1.0.0 has no code yet: upload it before running it."]
+    }
+
+    plugin_version_upload_code(version=version, artifact=ContentFile(PLUGIN_CODE, name="job.py"))
+    assert (version.has_code, version.entry_point, version.artifact.read()) == (
+        True,
+        "job",
+        PLUGIN_CODE,
+    )
+    make_instance(version=version)
+
+    with pytest.raises(TransitionError, match="already has its code; publish a new version"):
+        plugin_version_upload_code(
+            version=version, artifact=ContentFile(b"x = 2\n", name="other.py")
+        )
+    version.refresh_from_db()
+    assert version.artifact.read() == PLUGIN_CODE
+    assert sorted(p.name for p in Path(version.artifact.path).parent.parent.iterdir()) == [
+        version.artifact_sha256[:16]
+    ]
