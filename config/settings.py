@@ -60,6 +60,9 @@ INSTALLED_APPS = [
     "django_rq",
     "django_tasks_rq",
     "django_crontab",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "apps.core",
     "apps.accounts",
     "apps.plugins",
@@ -162,6 +165,55 @@ MANUAL_EXECUTION_PAST_TOLERANCE_SECONDS = env.int(
 # Admin changelists count at most this many rows: past it they say "more than N" rather
 # than scanning a huge table on every page view.
 ADMIN_COUNT_LIMIT = env.int("BATCHWORKS_ADMIN_COUNT_LIMIT", default=10_000)
+
+# --- REST API (/v1) -------------------------------------------------------------------------
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "apps.core.api.authentication.ApiTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",  # the browsable API
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "EXCEPTION_HANDLER": "apps.core.api.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Batchworks API",
+    "DESCRIPTION": (
+        "Plugins, versions, integration batch instances and their executions. Send your API "
+        'token as `Authorization: <token>`. Answers are `{"status": "ok", "data": …}`; '
+        'errors `{"status": "error", "error": …, "error_code": …, "fields": …}`. Ids '
+        "are strings, dates epoch milliseconds."
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",  # served from our static files: no CDN needed
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "ResourceSizeEnum": "apps.scheduling.models.ResourceSize",
+        "ExecutionStatusEnum": "apps.scheduling.models.ExecutionStatus",
+        "RoleEnum": "apps.accounts.models.Role",
+        "OkEnum": ["ok"],
+        "CancelEnum": ["CANCELED"],
+    },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "apps.core.api.schema.add_error_responses",
+    ],
+}
+# Lists answer at most this many items per page, from at most this far in.
+API_MAX_RESULTS = env.int("BATCHWORKS_API_MAX_RESULTS", default=1000)
+API_MAX_FIRST_RESULT = env.int("BATCHWORKS_API_MAX_FIRST_RESULT", default=100_000)
+# A list's `count` counts matching rows up to this, not a whole huge table.
+API_COUNT_LIMIT = env.int("BATCHWORKS_API_COUNT_LIMIT", default=10_000)
 
 # --- Tasks: how executions reach workers -------------------------------------------------
 

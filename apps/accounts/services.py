@@ -2,10 +2,11 @@ import secrets
 from datetime import timedelta
 
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from apps.accounts.models import ApiToken, Membership, Organisation
+from apps.accounts.models import ApiToken, Membership, Organisation, Role
 from apps.core.errors import TransitionError
 
 TOKEN_PREFIX = "bw_"
@@ -48,13 +49,14 @@ def api_token_revoke(*, token: ApiToken) -> ApiToken:
 
 
 def api_token_authenticate(raw_token: str) -> ApiToken | None:
-    """The active token for this secret, its user still a member of its organisation;
-    None otherwise. Records the use at most once a minute."""
+    """The active token for this secret, its user still a member of its organisation (with
+    `role`, the user's role there); None otherwise. Records the use at most once a minute."""
     token = (
         ApiToken.objects.active()
         .select_related("user", "organisation")
         .filter(digest=ApiToken.digest_of(raw_token), user__is_active=True)
         .filter(user__memberships__organisation=F("organisation"))
+        .annotate(role=F("user__memberships__role"))  # the user's role there, for this request
         .first()
     )
     if token is None:
@@ -64,3 +66,47 @@ def api_token_authenticate(raw_token: str) -> ApiToken | None:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
         token.last_used_at = now
     return token
+
+
+# --- Members -------------------------------------------------------------------------------
+
+
+def membership_add(*, organisation: Organisation, user, role: str) -> Membership:
+    membership = Membership(organisation=organisation, user=user, role=role)
+    membership.full_clean()
+    membership.save()
+    return membership
+
+
+@transaction.atomic
+def membership_set_role(*, membership: Membership, role: str) -> Membership:
+    _lock_admins(membership.organisation)
+    if role != Role.ADMIN:
+        _refuse_removing_last_admin(membership)
+    membership.role = role
+    membership.full_clean()
+    membership.save(update_fields=["role"])
+    return membership
+
+
+@transaction.atomic
+def membership_remove(*, membership: Membership) -> None:
+    """The member leaves; their tokens for this organisation stop working with it."""
+    _lock_admins(membership.organisation)
+    _refuse_removing_last_admin(membership)
+    membership.delete()
+
+
+def _lock_admins(organisation: Organisation) -> None:
+    """Two admins demoting each other at once must not leave the organisation without one."""
+    list(organisation.memberships.filter(role=Role.ADMIN).select_for_update())
+
+
+def _refuse_removing_last_admin(membership: Membership) -> None:
+    admins = membership.organisation.memberships.filter(role=Role.ADMIN)
+    if membership.role == Role.ADMIN and not admins.exclude(pk=membership.pk).exists():
+        raise TransitionError(
+            f"{membership.user} is the last admin of {membership.organisation}: "
+            "make another member admin first.",
+            code="last_admin",
+        )

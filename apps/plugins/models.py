@@ -134,7 +134,7 @@ class PluginProperty(OrganisationOwned):
     deletable = models.BooleanField(default=True)
 
     class Meta:
-        ordering = ["version", "technical_name"]
+        ordering = ["version", "pk"]  # as declared
         verbose_name_plural = "plugin properties"
         constraints = [
             FieldUniqueConstraint(

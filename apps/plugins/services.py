@@ -116,9 +116,81 @@ def _check_properties(declared: list[PluginProperty]) -> None:
         raise ValidationError(errors)
 
 
+def plugin_property_add(*, version: PluginVersion, **fields) -> PluginProperty:
+    prop = PluginProperty(version=version, **fields)
+    prop.full_clean()
+    prop.save()
+    return prop
+
+
+def plugin_property_update(*, prop: PluginProperty, **changes) -> PluginProperty:
+    """Change a property's default value or flags. Its name and type stay: instances
+    hold values of that type under that name."""
+    if fixed := set(changes) & {"technical_name", "property_type"}:
+        raise ValidationError({name: "Fixed once declared." for name in fixed})
+    if changes.get("writable") is False and prop.writable:
+        overriding = prop.instance_overrides.values_list("instance__name", flat=True)
+        if names := list(overriding[:5]):
+            raise ValidationError(
+                {
+                    "writable": f"Instances override it ({', '.join(names)}): "
+                    "remove their values first."
+                }
+            )
+    for field, value in changes.items():
+        setattr(prop, field, value)
+    prop.full_clean()
+    prop.save()
+    return prop
+
+
 def plugin_property_delete(*, prop: PluginProperty) -> None:
     prop.check_deletable()
     prop.delete()
+
+
+def plugin_delete(*, plugin: Plugin) -> None:
+    """Delete a plugin and its versions, unless an instance still uses one."""
+    in_use = plugin.versions.filter(instances__isnull=False).values_list("version_id", flat=True)
+    if versions := sorted(set(in_use)):
+        raise TransitionError(
+            f"Versions {', '.join(versions)} are used by instances: archive them first.",
+            code="in_use",
+        )
+    _delete_code_after_commit(plugin.versions.all())
+    plugin.delete()
+
+
+def plugin_version_delete(*, version: PluginVersion) -> None:
+    if version.instances.exists():
+        raise TransitionError(
+            f"Version {version.version_id} is used by instances: move them to another version "
+            "first.",
+            code="in_use",
+        )
+    _delete_code_after_commit([version])
+    version.delete()
+
+
+def _delete_code_after_commit(versions) -> None:
+    """Stored code goes with its version, once the deletion is committed."""
+    for version in versions:
+        if version.has_code:
+            storage, name = version.artifact.storage, version.artifact.name
+            transaction.on_commit(lambda storage=storage, name=name: storage.delete(name))
+
+
+def batching_configuration_create(
+    *, version: PluginVersion, enable_batching: bool, batch_flush_max_size: int
+) -> BatchingConfiguration:
+    if BatchingConfiguration.objects.filter(version=version).exists():
+        raise TransitionError(
+            "This version already has its batching configuration: change it instead.",
+            code="already_exists",
+        )
+    return batching_configuration_set(
+        version=version, enable_batching=enable_batching, batch_flush_max_size=batch_flush_max_size
+    )
 
 
 def batching_configuration_set(

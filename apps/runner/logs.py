@@ -54,6 +54,12 @@ class LogSlice:
     next_offset: int  # ask for this next to continue
 
 
+def log_size(execution_id: int) -> int:
+    """How many characters of the execution's log are stored so far."""
+    last = ExecutionLogChunk.objects.filter(execution_id=execution_id).order_by("-offset").first()
+    return last.end if last else 0
+
+
 def read_log(execution_id: int, *, offset: int = 0, limit: int = 65_536) -> LogSlice:
     """Up to `limit` characters of the log from `offset` on."""
     chunks = ExecutionLogChunk.objects.filter(

@@ -168,7 +168,9 @@ class InstanceProperty(OrganisationOwned):
     instance = models.ForeignKey(
         IntegrationBatchInstance, on_delete=models.CASCADE, related_name="property_overrides"
     )
-    property = models.ForeignKey(PluginProperty, on_delete=models.CASCADE, related_name="+")
+    property = models.ForeignKey(
+        PluginProperty, on_delete=models.CASCADE, related_name="instance_overrides"
+    )
     value = models.JSONField(default=dict, blank=True)
 
     class Meta:

@@ -4,6 +4,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 
+from apps.core.errors import TransitionError
 from apps.plugins.models import (
     BatchingConfiguration,
     Plugin,
@@ -11,7 +12,6 @@ from apps.plugins.models import (
     PluginType,
     PluginVersion,
 )
-from apps.core.errors import TransitionError
 from apps.plugins.services import (
     batching_configuration_set,
     plugin_create,

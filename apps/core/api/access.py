@@ -1,0 +1,73 @@
+"""What the caller of an API request may see and change: their organisations and roles.
+
+A token acts in its one organisation with its user's role there; a browser session acts
+in every organisation of its user; a superuser's session in every organisation, as admin.
+Objects outside these organisations are not found (404): their existence is not revealed."""
+
+from dataclasses import dataclass
+
+from rest_framework.exceptions import NotFound, PermissionDenied
+
+from apps.accounts.models import ApiToken, Organisation, Role
+from apps.accounts.selectors import roles_by_organisation
+from apps.core.api.inputs import as_id
+
+
+@dataclass
+class Access:
+    user: object
+    roles: dict[int, Role] | None  # None: every organisation, as ADMIN (superuser session)
+    token: ApiToken | None = None
+
+    @classmethod
+    def of(cls, request) -> "Access":
+        if not hasattr(request, "_access"):
+            token = request.auth if isinstance(request.auth, ApiToken) else None
+            if token is not None:
+                roles = {token.organisation_id: Role(token.role)}
+            elif request.user.is_superuser:
+                roles = None
+            else:
+                roles = roles_by_organisation(request.user)
+            request._access = cls(user=request.user, roles=roles, token=token)
+        return request._access
+
+    def organisation_ids(self, minimum: Role = Role.READER):
+        if self.roles is None:
+            return Organisation.objects.values("pk")
+        return [org for org, role in self.roles.items() if role.includes(minimum)]
+
+    def role_in(self, organisation_id: int) -> Role | None:
+        return Role.ADMIN if self.roles is None else self.roles.get(organisation_id)
+
+    def require(self, organisation_id: int, minimum: Role) -> None:
+        """Pass, or refuse: not found outside the caller's organisations, forbidden when the
+        caller's role there is too low."""
+        role = self.role_in(organisation_id)
+        if role is None:
+            raise NotFound()
+        if not role.includes(minimum):
+            raise PermissionDenied(
+                f"Your role in this organisation is {role}; this needs {minimum} or above."
+            )
+
+    def default_organisation_id(self) -> int | None:
+        """The organisation a request means when it names none: the token's, or the
+        user's only one."""
+        if self.token is not None:
+            return self.token.organisation_id
+        if self.roles is not None and len(self.roles) == 1:
+            return next(iter(self.roles))
+        return None
+
+    def scoped(self, queryset):
+        return queryset.in_organisations(self.organisation_ids())
+
+    def get(self, queryset, pk, minimum: Role = Role.READER):
+        """The object `pk` of `queryset` if the caller may act on it with `minimum`."""
+        pk = as_id(pk)
+        obj = self.scoped(queryset).filter(pk=pk).first() if pk is not None else None
+        if obj is None:
+            raise NotFound()
+        self.require(obj.owner_organisation_id, minimum)
+        return obj

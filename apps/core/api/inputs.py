@@ -1,0 +1,21 @@
+"""Reading what a request sends: validated through a serializer, ids as the API writes them."""
+
+from django.http import QueryDict
+
+
+def valid(serializer_class, data, *, partial: bool = False, **context) -> dict:
+    """The validated data, or a 400 naming each invalid field.
+
+    Query parameters are read as a plain dict: DRF would quietly skip an empty optional
+    one (`?status=`), where the caller should hear that it is not a status."""
+    if isinstance(data, QueryDict):
+        data = data.dict()
+    serializer = serializer_class(data=data, partial=partial, context=context)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def as_id(value) -> int | None:
+    """An id from a URL or a body ("42" or 42); None if it cannot be one."""
+    text = str(value)
+    return int(text) if text.isdigit() and len(text) < 19 else None

@@ -1,0 +1,339 @@
+"""/v1/integration_batch_instances, their executions, and executions across instances."""
+
+from django.db.models import OuterRef, Subquery
+from drf_spectacular.utils import extend_schema
+from rest_framework.exceptions import ValidationError
+from rest_framework.views import APIView
+
+from apps.accounts.models import Role
+from apps.core.api.access import Access
+from apps.core.api.errors import api_field_names
+from apps.core.api.inputs import as_id, valid
+from apps.core.api.responses import envelope, ok, page
+from apps.core.errors import TransitionError
+from apps.plugins.api import organisation_for_write, refuse_changes
+from apps.plugins.models import PluginVersion
+from apps.runner.logs import log_size, read_log
+from apps.scheduling.models import Execution, IntegrationBatchInstance
+from apps.scheduling.serializers import (
+    ExecutionCreateSerializer,
+    ExecutionFilterSerializer,
+    ExecutionSerializer,
+    ExecutionUpdateSerializer,
+    InstanceFilterSerializer,
+    InstanceSerializer,
+    InstanceWriteSerializer,
+    LogParametersSerializer,
+    LogSerializer,
+)
+from apps.scheduling.services import (
+    EDITABLE_INSTANCE_FIELDS,
+    execution_cancel,
+    execution_create_manual,
+    instance_archive,
+    instance_create,
+    instance_update,
+)
+
+VERSION_FIELDS = ("group_id", "artifact_id", "version_id", "plugin_version_id")
+
+# --- Instances -----------------------------------------------------------------------------
+
+
+def instances():
+    coming = (
+        Execution.objects.coming_cron()
+        .filter(instance=OuterRef("pk"), retry_of__isnull=True)
+        .order_by("expected_start_date")
+    )
+    return (
+        IntegrationBatchInstance.objects.select_related("version__plugin")
+        .prefetch_related("version__properties", "property_overrides")
+        .annotate(next_run_date=Subquery(coming.values("expected_start_date")[:1]))
+        .order_by("pk")
+    )
+
+
+class InstanceListView(APIView):
+    @extend_schema(
+        operation_id="integration_batch_instances_list",
+        parameters=[InstanceFilterSerializer],
+        responses=envelope(InstanceSerializer, many=True),
+    )
+    def get(self, request):
+        """Integration batch instances of your organisations, filtered."""
+        access = Access.of(request)
+        params = valid(InstanceFilterSerializer, request.query_params)
+        found = access.scoped(instances())
+        if "organisation_id" in params:
+            found = found.filter(organisation_id=as_id(params["organisation_id"]))
+        if "plugin_version_id" in params:
+            found = found.filter(version_id=as_id(params["plugin_version_id"]))
+        if "version_id" in params:
+            found = found.filter(version__version_id=params["version_id"])
+        if "cron_status" in params:
+            found = found.filter(cron_status=params["cron_status"])
+        if params["archived"] is not None:
+            found = found.filter(archived=params["archived"])
+        return page(found, InstanceSerializer, params)
+
+    @extend_schema(request=InstanceWriteSerializer, responses={201: envelope(InstanceSerializer)})
+    def post(self, request):
+        """Create an instance of an INTEGRATION_BATCH version (editors). With a cron and
+        cron_status ACTIVE, its first run is scheduled at once."""
+        access = Access.of(request)
+        data = valid(InstanceWriteSerializer, request.data)
+        organisation = organisation_for_write(access, data.get("organisation_id"))
+        version = resolve_version(access, data, organisation.pk)
+        if version is None:
+            raise ValidationError(
+                {
+                    "version_id": [
+                        "Name the version: group_id, artifact_id and version_id, "
+                        "or plugin_version_id."
+                    ]
+                }
+            )
+        if data.get("archived"):
+            raise ValidationError(
+                {"archived": ["An instance is created unarchived; DELETE archives it."]}
+            )
+        defaults = {prop.technical_name: prop.value for prop in version.properties.all()}
+        with api_field_names(version="plugin_version_id"):
+            instance = instance_create(
+                organisation=organisation,
+                version=version,
+                user=request.user,
+                **instance_changes(data, current_values=defaults),
+            )
+        return ok(InstanceSerializer(instances().get(pk=instance.pk)).data, status=201)
+
+
+class InstanceDetailView(APIView):
+    @extend_schema(responses=envelope(InstanceSerializer))
+    def get(self, request, instance_id):
+        return ok(InstanceSerializer(Access.of(request).get(instances(), instance_id)).data)
+
+    @extend_schema(request=InstanceWriteSerializer, responses=envelope(InstanceSerializer))
+    def put(self, request, instance_id):
+        """Change an instance (editors): the fields sent change. cron_status PAUSED pauses
+        it (its coming CRON runs are canceled), ACTIVE resumes it; archived true archives it."""
+        access = Access.of(request)
+        instance = access.get(instances(), instance_id, Role.EDITOR)
+        data = valid(InstanceWriteSerializer, request.data, partial=True)
+        refuse_changes(data, {"organisation_id": instance.organisation_id}, ["organisation_id"])
+        archive = data.get("archived")
+        if archive is False and instance.archived:
+            raise TransitionError("An archived instance stays archived.", code="archived")
+        current = InstanceSerializer(instance).data["properties"]
+        changes = instance_changes(
+            data, current_values={p["technical_name"]: p["value"] for p in current}
+        )
+        version = resolve_version(access, data, instance.organisation_id)
+        if version is not None and version.pk != instance.version_id:
+            changes["version"] = version
+        if changes and not (instance.archived and archive):
+            with api_field_names(version="plugin_version_id"):
+                instance_update(instance=instance, user=request.user, **changes)
+        if archive and not instance.archived:
+            instance_archive(instance=instance, user=request.user)
+        return ok(InstanceSerializer(instances().get(pk=instance.pk)).data)
+
+    @extend_schema(responses=envelope(InstanceSerializer))
+    def delete(self, request, instance_id):
+        """Archive the instance (editors): it never runs again and its pending executions
+        are canceled; it and its history stay readable."""
+        instance = Access.of(request).get(instances(), instance_id, Role.EDITOR)
+        instance_archive(instance=instance, user=request.user)
+        return ok(InstanceSerializer(instances().get(pk=instance.pk)).data)
+
+
+def resolve_version(access: Access, data: dict, organisation_id: int) -> PluginVersion | None:
+    """The version a request names, within the organisation; None if it names none."""
+    if not any(field in data for field in VERSION_FIELDS):
+        return None
+    versions = PluginVersion.objects.filter(plugin__organisation_id=organisation_id)
+    if "plugin_version_id" in data:
+        version, field = (
+            versions.filter(pk=as_id(data["plugin_version_id"])).first(),
+            "plugin_version_id",
+        )
+    elif "group_id" in data or "artifact_id" in data:
+        version = versions.filter(
+            plugin__group_id=data.get("group_id"),
+            plugin__artifact_id=data.get("artifact_id"),
+            version_id=data.get("version_id"),
+        ).first()
+        field = "version_id"
+    else:
+        version, field = versions.filter(pk=as_id(data["version_id"])).first(), "version_id"
+    if version is None:
+        raise ValidationError({field: ["No such plugin version in this organisation."]})
+    return version
+
+
+def instance_changes(data: dict, *, current_values: dict) -> dict:
+    """The editable settings a request sends, as the services take them. Property values
+    sent as they already are (as a GET shows them) are not overrides to set."""
+    changes = {
+        field: data[field] for field in EDITABLE_INSTANCE_FIELDS - {"version"} if field in data
+    }
+    if "cron" in changes:
+        changes["cron"] = changes["cron"] or ""
+    properties = {
+        sent["technical_name"]: sent["value"]
+        for sent in data.get("properties", [])
+        if sent["technical_name"] not in current_values
+        or sent["value"] != current_values[sent["technical_name"]]
+    }
+    if properties:
+        changes["properties"] = properties
+    return changes
+
+
+# --- Executions ----------------------------------------------------------------------------
+
+
+def executions():
+    return Execution.objects.select_related("instance")
+
+
+# Query parameter → (lookup, how to read it).
+EXECUTION_FILTERS = {
+    "organisation_id": ("organisation_id", as_id),
+    "instance_id": ("instance_id", as_id),
+    "status": ("status", str),
+    "execution_type": ("execution_type", str),
+    "from_date": ("expected_start_date__gte", None),
+    "to_date": ("expected_start_date__lt", None),
+}
+
+
+def filtered_executions(queryset, params: dict):
+    lookups = {
+        lookup: read(params[name]) if read else params[name]
+        for name, (lookup, read) in EXECUTION_FILTERS.items()
+        if name in params
+    }
+    ordering = params["order_by"].replace("creation_date", "created_at")
+    tie_breaker = "-pk" if ordering.startswith("-") else "pk"
+    return queryset.filter(**lookups).order_by(ordering, tie_breaker)
+
+
+def get_execution(
+    request, execution_id, minimum: Role = Role.READER, instance_id=None
+) -> Execution:
+    queryset = executions()
+    if instance_id is not None:
+        queryset = queryset.filter(instance_id=as_id(instance_id))
+    return Access.of(request).get(queryset, execution_id, minimum)
+
+
+class InstanceExecutionListView(APIView):
+    @extend_schema(
+        operation_id="integration_batch_instances_executions_list",
+        parameters=[ExecutionFilterSerializer],
+        responses=envelope(ExecutionSerializer, many=True),
+    )
+    def get(self, request, instance_id):
+        """The instance's executions, newest first by default."""
+        instance = Access.of(request).get(IntegrationBatchInstance.objects.all(), instance_id)
+        params = valid(ExecutionFilterSerializer, request.query_params)
+        return page(
+            filtered_executions(executions().filter(instance=instance), params),
+            ExecutionSerializer,
+            params,
+        )
+
+    @extend_schema(
+        request=ExecutionCreateSerializer, responses={201: envelope(ExecutionSerializer)}
+    )
+    def post(self, request, instance_id):
+        """Run the instance by hand (editors): now, or at expected_start_date."""
+        instance = Access.of(request).get(
+            IntegrationBatchInstance.objects.all(), instance_id, Role.EDITOR
+        )
+        data = valid(ExecutionCreateSerializer, request.data)
+        execution = execution_create_manual(
+            instance=instance,
+            user=request.user,
+            expected_start_date=data.get("expected_start_date"),
+            parameters=data["parameters"],
+        )
+        return ok(ExecutionSerializer(executions().get(pk=execution.pk)).data, status=201)
+
+
+class InstanceExecutionDetailView(APIView):
+    @extend_schema(responses=envelope(ExecutionSerializer))
+    def get(self, request, instance_id, execution_id):
+        return ok(
+            ExecutionSerializer(get_execution(request, execution_id, instance_id=instance_id)).data
+        )
+
+    @extend_schema(request=ExecutionUpdateSerializer, responses=envelope(ExecutionSerializer))
+    def put(self, request, instance_id, execution_id):
+        """Cancel the execution with {"status": "CANCELED"} (editors): at once if PENDING;
+        a RUNNING one is stopped, then ends CANCELED."""
+        execution = get_execution(request, execution_id, Role.EDITOR, instance_id=instance_id)
+        valid(ExecutionUpdateSerializer, request.data)
+        return ok(
+            ExecutionSerializer(execution_cancel(execution=execution, user=request.user)).data
+        )
+
+    @extend_schema(responses=envelope(ExecutionSerializer))
+    def delete(self, request, instance_id, execution_id):
+        """Cancel the execution (editors); its record stays."""
+        execution = get_execution(request, execution_id, Role.EDITOR, instance_id=instance_id)
+        return ok(
+            ExecutionSerializer(execution_cancel(execution=execution, user=request.user)).data
+        )
+
+
+class ExecutionListView(APIView):
+    @extend_schema(
+        operation_id="executions_list",
+        parameters=[ExecutionFilterSerializer],
+        responses=envelope(ExecutionSerializer, many=True),
+    )
+    def get(self, request):
+        """Executions across your organisations' instances, filtered and ordered."""
+        access = Access.of(request)
+        params = valid(ExecutionFilterSerializer, request.query_params)
+        return page(
+            filtered_executions(access.scoped(executions()), params), ExecutionSerializer, params
+        )
+
+
+class ExecutionDetailView(APIView):
+    @extend_schema(responses=envelope(ExecutionSerializer))
+    def get(self, request, execution_id):
+        return ok(ExecutionSerializer(get_execution(request, execution_id)).data)
+
+
+class ExecutionCancelView(APIView):
+    @extend_schema(request=None, responses=envelope(ExecutionSerializer))
+    def post(self, request, execution_id):
+        """Cancel the execution (editors)."""
+        execution = get_execution(request, execution_id, Role.EDITOR)
+        return ok(
+            ExecutionSerializer(execution_cancel(execution=execution, user=request.user)).data
+        )
+
+
+class ExecutionLogView(APIView):
+    @extend_schema(parameters=[LogParametersSerializer], responses=envelope(LogSerializer))
+    def get(self, request, execution_id):
+        """The execution's log from `offset` on: ask again from `next_offset` to follow a
+        running execution; `complete` says it has ended and nothing follows."""
+        execution = get_execution(request, execution_id)
+        params = valid(LogParametersSerializer, request.query_params)
+        piece = read_log(execution.pk, offset=params["offset"], limit=params["limit"])
+        complete = execution.is_terminal and piece.next_offset >= log_size(execution.pk)
+        return ok(
+            {
+                "text": piece.text,
+                "offset": piece.offset,
+                "next_offset": piece.next_offset,
+                "complete": complete,
+            }
+        )

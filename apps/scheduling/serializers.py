@@ -1,0 +1,229 @@
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from apps.core.api.fields import EpochMillisField, IdField, StrictSerializer
+from apps.core.api.responses import PageParameters
+from apps.plugins.models import PropertyOrigin
+from apps.plugins.property_types import PropertyType
+from apps.scheduling.models import (
+    ConcurrencyPolicy,
+    CronStatus,
+    ExecutionStatus,
+    ExecutionType,
+    JobType,
+    ResourceSize,
+)
+
+# --- Instances -----------------------------------------------------------------------------
+
+
+class InstancePropertySerializer(serializers.Serializer):
+    technical_name = serializers.CharField()
+    property_type = serializers.ChoiceField(choices=PropertyType.choices)
+    value = serializers.JSONField()
+    origin = serializers.ChoiceField(choices=PropertyOrigin.choices)
+    writable = serializers.BooleanField()
+
+
+class PropertyValueSerializer(StrictSerializer):
+    technical_name = serializers.CharField()
+    value = serializers.JSONField(
+        allow_null=True, help_text="The instance's value; null removes it (the version's applies)."
+    )
+    property_type = serializers.CharField(required=False)
+    origin = serializers.CharField(required=False)
+    writable = serializers.BooleanField(required=False)
+
+
+class InstanceSerializer(serializers.Serializer):
+    id = IdField(source="pk")
+    organisation_id = IdField()
+    plugin_id = IdField(source="version.plugin_id")
+    group_id = serializers.CharField(source="version.plugin.group_id")
+    artifact_id = serializers.CharField(source="version.plugin.artifact_id")
+    version_id = serializers.CharField(source="version.version_id")
+    plugin_version_id = IdField(source="version_id")
+    name = serializers.CharField()
+    archived = serializers.BooleanField()
+    cron = serializers.SerializerMethodField()
+    cron_timezone = serializers.CharField()
+    cron_status = serializers.ChoiceField(choices=CronStatus.choices, allow_null=True)
+    ram_size = serializers.ChoiceField(choices=ResourceSize.choices)
+    cpu_size = serializers.ChoiceField(choices=ResourceSize.choices)
+    disk_size = serializers.ChoiceField(choices=ResourceSize.choices)
+    concurrency_policy = serializers.ChoiceField(choices=ConcurrencyPolicy.choices)
+    timeout_seconds = serializers.IntegerField()
+    max_retries = serializers.IntegerField()
+    retry_backoff_seconds = serializers.IntegerField()
+    properties = serializers.SerializerMethodField()
+    next_run_date = EpochMillisField(allow_null=True, help_text="When the coming CRON run starts.")
+    created_at = EpochMillisField()
+    updated_at = EpochMillisField()
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_cron(self, instance):
+        return instance.cron or None
+
+    @extend_schema_field(InstancePropertySerializer(many=True))
+    def get_properties(self, instance):
+        """The version's properties, each with the instance's own value if it has one."""
+        own = {o.property_id: o.value for o in instance.property_overrides.all()}
+        return [
+            {
+                "technical_name": prop.technical_name,
+                "property_type": prop.property_type,
+                "value": own.get(prop.pk, prop.value),
+                "origin": PropertyOrigin.INSTANCE if prop.pk in own else prop.origin,
+                "writable": prop.writable,
+            }
+            for prop in instance.version.properties.all()
+        ]
+
+
+class InstanceWriteSerializer(StrictSerializer):
+    """The seed's shape: the version by group_id + artifact_id + version_id ("1.0.0"), or
+    by plugin_version_id (its id). Read-only fields of an instance may be sent back."""
+
+    organisation_id = serializers.CharField(required=False)
+    group_id = serializers.CharField(required=False)
+    artifact_id = serializers.CharField(required=False)
+    version_id = serializers.CharField(required=False)
+    plugin_version_id = serializers.CharField(required=False)
+    name = serializers.CharField(max_length=255)
+    archived = serializers.BooleanField(required=False)
+    cron = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=120)
+    cron_timezone = serializers.CharField(required=False, max_length=64)
+    cron_status = serializers.ChoiceField(
+        choices=CronStatus.choices, required=False, allow_null=True
+    )
+    ram_size = serializers.ChoiceField(choices=ResourceSize.choices, required=False)
+    cpu_size = serializers.ChoiceField(choices=ResourceSize.choices, required=False)
+    disk_size = serializers.ChoiceField(choices=ResourceSize.choices, required=False)
+    concurrency_policy = serializers.ChoiceField(choices=ConcurrencyPolicy.choices, required=False)
+    timeout_seconds = serializers.IntegerField(required=False)
+    max_retries = serializers.IntegerField(required=False)
+    retry_backoff_seconds = serializers.IntegerField(required=False)
+    properties = PropertyValueSerializer(many=True, required=False)
+    id = serializers.CharField(required=False)
+    plugin_id = serializers.CharField(required=False)
+    next_run_date = serializers.IntegerField(required=False, allow_null=True)
+    created_at = serializers.IntegerField(required=False)
+    updated_at = serializers.IntegerField(required=False)
+
+
+class InstanceFilterSerializer(PageParameters):
+    organisation_id = serializers.CharField(required=False)
+    plugin_version_id = serializers.CharField(required=False)
+    version_id = serializers.CharField(required=False, help_text="A semantic version, e.g. 1.0.0.")
+    cron_status = serializers.ChoiceField(choices=CronStatus.choices, required=False)
+    archived = serializers.BooleanField(required=False, allow_null=True, default=None)
+
+
+# --- Executions ----------------------------------------------------------------------------
+
+
+class ExecutionSerializer(serializers.Serializer):
+    id = IdField(source="pk")
+    organisation_id = IdField()
+    external_model_id = serializers.CharField()
+    external_model_name = serializers.CharField()
+    instance_name = serializers.CharField(source="instance.name")
+    user_id = IdField(allow_null=True)
+    execution_type = serializers.ChoiceField(choices=ExecutionType.choices)
+    job_type = serializers.ChoiceField(choices=JobType.choices)
+    status = serializers.ChoiceField(choices=ExecutionStatus.choices)
+    expected_start_date = EpochMillisField()
+    start_date = EpochMillisField(allow_null=True)
+    end_date = EpochMillisField(allow_null=True)
+    duration = serializers.SerializerMethodField(help_text="Milliseconds from start to end.")
+    parameters = serializers.JSONField()
+    error = serializers.JSONField(allow_null=True)
+    result = serializers.JSONField(allow_null=True)
+    num_tasks = serializers.IntegerField(allow_null=True)
+    completed_tasks = serializers.IntegerField()
+    erroneous_tasks = serializers.IntegerField()
+    attempt = serializers.IntegerField()
+    retry_of_id = IdField(allow_null=True)
+    cancel_requested_at = EpochMillisField(allow_null=True)
+    creation_date = EpochMillisField(source="created_at")
+
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
+    def get_duration(self, execution):
+        duration = execution.duration
+        return None if duration is None else round(duration.total_seconds() * 1000)
+
+
+class ExecutionCreateSerializer(StrictSerializer):
+    """A MANUAL execution, now or at expected_start_date. As in the public docs,
+    execution_type and expected_start_date may also come inside `parameters`; the server
+    sets the rest (status, dates, ids), which may be sent and are then ignored."""
+
+    execution_type = serializers.ChoiceField(choices=ExecutionType.choices, required=False)
+    expected_start_date = EpochMillisField(required=False)
+    parameters = serializers.DictField(required=False, default=dict)
+    organisation_id = serializers.CharField(required=False, allow_null=True)
+    user_id = serializers.CharField(required=False, allow_null=True)
+    error = serializers.JSONField(required=False, allow_null=True)
+    status = serializers.CharField(required=False, allow_null=True)
+    external_model_id = serializers.CharField(required=False, allow_null=True)
+    external_model_name = serializers.CharField(required=False, allow_null=True)
+    start_date = serializers.IntegerField(required=False, allow_null=True)
+    job_type = serializers.CharField(required=False, allow_null=True)
+
+    def validate(self, data):
+        parameters = dict(data["parameters"])
+        for key in ("execution_type", "expected_start_date"):
+            if key in parameters and key not in data:
+                field = self.fields[key]
+                try:
+                    data[key] = field.run_validation(parameters.pop(key))
+                except serializers.ValidationError as error:
+                    raise serializers.ValidationError({f"parameters.{key}": error.detail}) from None
+        if data.get("execution_type", ExecutionType.MANUAL) != ExecutionType.MANUAL:
+            raise serializers.ValidationError(
+                {
+                    "execution_type": [
+                        "Only MANUAL executions are created by hand; "
+                        "the scheduler creates CRON ones."
+                    ]
+                }
+            )
+        data["parameters"] = parameters
+        return data
+
+
+class ExecutionUpdateSerializer(StrictSerializer):
+    status = serializers.ChoiceField(
+        choices=[ExecutionStatus.CANCELED], help_text="CANCELED: cancel the execution."
+    )
+
+
+class ExecutionFilterSerializer(PageParameters):
+    ORDERINGS = [
+        "expected_start_date",
+        "-expected_start_date",
+        "start_date",
+        "-start_date",
+        "creation_date",
+        "-creation_date",
+    ]
+
+    organisation_id = serializers.CharField(required=False)
+    instance_id = serializers.CharField(required=False)
+    status = serializers.ChoiceField(choices=ExecutionStatus.choices, required=False)
+    execution_type = serializers.ChoiceField(choices=ExecutionType.choices, required=False)
+    from_date = EpochMillisField(required=False, help_text="expected_start_date at or after.")
+    to_date = EpochMillisField(required=False, help_text="expected_start_date before.")
+    order_by = serializers.ChoiceField(choices=ORDERINGS, default="-expected_start_date")
+
+
+class LogSerializer(serializers.Serializer):
+    text = serializers.CharField()
+    offset = serializers.IntegerField()
+    next_offset = serializers.IntegerField()
+    complete = serializers.BooleanField(help_text="The run has ended and nothing follows.")
+
+
+class LogParametersSerializer(StrictSerializer):
+    offset = serializers.IntegerField(min_value=0, default=0)
+    limit = serializers.IntegerField(min_value=1, max_value=1_048_576, default=65_536)

@@ -1,0 +1,71 @@
+"""The REST API, /v1: every route in one place."""
+
+from django.urls import path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from apps.accounts import api as accounts
+from apps.core.api.errors import not_found
+from apps.plugins import api as plugins
+from apps.scheduling import api as scheduling
+
+PLUGIN = "plugins/<str:plugin_id>"
+VERSION = f"{PLUGIN}/versions/<str:version_id>"
+INSTANCE = "integration_batch_instances/<str:instance_id>"
+
+urlpatterns = [
+    path(
+        "schema",
+        SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[]),
+        name="schema",
+    ),
+    path(
+        "docs",
+        SpectacularSwaggerView.as_view(
+            url_name="api:schema", authentication_classes=[], permission_classes=[]
+        ),
+        name="docs",
+    ),
+    path(
+        "redoc",
+        SpectacularRedocView.as_view(
+            url_name="api:schema", authentication_classes=[], permission_classes=[]
+        ),
+        name="redoc",
+    ),
+    path("organisations", accounts.OrganisationListView.as_view()),
+    path("organisations/<str:organisation_id>", accounts.OrganisationDetailView.as_view()),
+    path("organisations/<str:organisation_id>/members", accounts.MemberListView.as_view()),
+    path(
+        "organisations/<str:organisation_id>/members/<str:user_id>",
+        accounts.MemberDetailView.as_view(),
+    ),
+    path("organisations/<str:organisation_id>/api_tokens", accounts.ApiTokenListView.as_view()),
+    path(
+        "organisations/<str:organisation_id>/api_tokens/<str:token_id>",
+        accounts.ApiTokenDetailView.as_view(),
+    ),
+    path("plugins", plugins.PluginListView.as_view()),
+    path(PLUGIN, plugins.PluginDetailView.as_view()),
+    path(f"{PLUGIN}/versions", plugins.VersionListView.as_view()),
+    path(VERSION, plugins.VersionDetailView.as_view()),
+    path(f"{VERSION}/code", plugins.VersionCodeView.as_view()),
+    path(f"{VERSION}/properties", plugins.PropertyListView.as_view()),
+    path(f"{VERSION}/properties/<str:technical_name>", plugins.PropertyDetailView.as_view()),
+    path(f"{VERSION}/batching_configurations", plugins.BatchingConfigurationListView.as_view()),
+    path(
+        f"{VERSION}/batching_configurations/<str:configuration_id>",
+        plugins.BatchingConfigurationDetailView.as_view(),
+    ),
+    path("integration_batch_instances", scheduling.InstanceListView.as_view()),
+    path(INSTANCE, scheduling.InstanceDetailView.as_view()),
+    path(f"{INSTANCE}/executions", scheduling.InstanceExecutionListView.as_view()),
+    path(
+        f"{INSTANCE}/executions/<str:execution_id>",
+        scheduling.InstanceExecutionDetailView.as_view(),
+    ),
+    path("executions", scheduling.ExecutionListView.as_view()),
+    path("executions/<str:execution_id>", scheduling.ExecutionDetailView.as_view()),
+    path("executions/<str:execution_id>/cancel", scheduling.ExecutionCancelView.as_view()),
+    path("executions/<str:execution_id>/log", scheduling.ExecutionLogView.as_view()),
+    re_path(r"^.*$", not_found),
+]

@@ -1,0 +1,145 @@
+from dataclasses import dataclass
+
+import pytest
+from rest_framework.test import APIClient
+
+from apps.accounts.models import ApiToken, Membership, Role
+from apps.accounts.services import api_token_create
+from apps.plugins.models import (
+    BatchingConfiguration,
+    Plugin,
+    PluginProperty,
+    PluginType,
+    PluginVersion,
+)
+from apps.plugins.services import batching_configuration_set, plugin_version_create
+from apps.scheduling.models import Execution, IntegrationBatchInstance
+from apps.scheduling.services import execution_create_manual
+from tests.factories import (
+    MembershipFactory,
+    PluginFactory,
+    UserFactory,
+    make_instance,
+    make_version,
+)
+
+PROPERTIES = [
+    {
+        "technical_name": "provider",
+        "property_type": "STRING",
+        "value": {"value": "mediarithmics"},
+        "origin": "PLUGIN_STATIC",
+        "writable": False,
+        "deletable": False,
+    },
+    {"technical_name": "batch_size", "property_type": "INT", "value": {"value": 100}},
+]
+
+
+def client_with_token(user, organisation) -> APIClient:
+    _, raw = api_token_create(organisation=organisation, user=user, name="tests")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=raw)
+    return client
+
+
+@pytest.fixture
+def api(world):
+    """`api(Role.EDITOR)`: a client with a token of the org A member of that role."""
+    users = {Role.ADMIN: world.admin_a, Role.EDITOR: world.editor_a, Role.READER: world.reader_a}
+    return lambda role: client_with_token(users[role], world.org_a)
+
+
+@dataclass
+class Content:
+    """One of everything in an organisation, for tests to point URLs at."""
+
+    plugin: Plugin
+    version: PluginVersion
+    version_without_code: PluginVersion
+    spare_plugin: Plugin
+    spare_version: PluginVersion
+    feed_version: PluginVersion
+    bare_feed_version: PluginVersion
+    batching: BatchingConfiguration
+    instance: IntegrationBatchInstance
+    execution: Execution
+    member: Membership
+    token: ApiToken
+
+    def ids(self) -> dict[str, str]:
+        return {
+            "org": self.plugin.organisation_id,
+            "plugin": self.plugin.pk,
+            "version": self.version.pk,
+            "version_without_code": self.version_without_code.pk,
+            "spare_plugin": self.spare_plugin.pk,
+            "spare_version": self.spare_version.pk,
+            "feed_plugin": self.feed_version.plugin_id,
+            "feed_version": self.feed_version.pk,
+            "bare_feed_version": self.bare_feed_version.pk,
+            "batching": self.batching.pk,
+            "instance": self.instance.pk,
+            "execution": self.execution.pk,
+            "member": self.member.user_id,
+            "token": self.token.pk,
+        }
+
+
+def content_of(organisation, admin) -> Content:
+    plugin = PluginFactory(organisation=organisation)
+    version = make_version(plugin=plugin, properties=PROPERTIES)
+    feed = PluginFactory(
+        organisation=organisation, plugin_type=PluginType.AUDIENCE_SEGMENT_EXTERNAL_FEED
+    )
+    feed_version = make_version(plugin=feed)
+    spare_plugin = PluginFactory(organisation=organisation)
+    instance = make_instance(version=version, cron="0 2 * * *", cron_status="ACTIVE")
+    return Content(
+        plugin=plugin,
+        version=version,
+        version_without_code=plugin_version_create(plugin=plugin, version_id="3.0.0"),
+        spare_plugin=spare_plugin,
+        spare_version=make_version(plugin=plugin, version_id="2.0.0"),
+        feed_version=feed_version,
+        bare_feed_version=make_version(plugin=feed, version_id="1.1.0"),
+        batching=batching_configuration_set(
+            version=feed_version, enable_batching=True, batch_flush_max_size=10
+        ),
+        instance=instance,
+        execution=execution_create_manual(instance=instance, parameters={"rows": 1}),
+        member=MembershipFactory(organisation=organisation, role=Role.READER),
+        token=api_token_create(organisation=organisation, user=admin, name="existing")[0],
+    )
+
+
+@pytest.fixture
+def org_a(world) -> Content:
+    return content_of(world.org_a, world.admin_a)
+
+
+def fingerprint() -> tuple:
+    """Everything a request could change, to prove one changed nothing."""
+    return (
+        list(Plugin.objects.order_by("pk").values_list("pk", "name")),
+        list(PluginVersion.objects.order_by("pk").values_list("pk", "artifact_sha256")),
+        list(
+            PluginProperty.objects.order_by("pk").values_list(
+                "pk", "value", "writable", "deletable", "origin"
+            )
+        ),
+        list(
+            BatchingConfiguration.objects.order_by("pk").values_list(
+                "pk", "enable_batching", "batch_flush_max_size"
+            )
+        ),
+        list(
+            IntegrationBatchInstance.objects.order_by("pk").values_list(
+                "pk", "name", "cron_status", "archived", "version_id"
+            )
+        ),
+        list(Execution.objects.order_by("pk").values_list("pk", "status", "cancel_requested_at")),
+        list(Membership.objects.order_by("pk").values_list("pk", "role")),
+        list(ApiToken.objects.order_by("pk").values_list("pk", "revoked_at")),
+        UserFactory._meta.model.objects.count(),
+    )
