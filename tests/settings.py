@@ -27,3 +27,6 @@ EXECUTION_WORK_DIR = _shared_temp_dir("BATCHWORKS_TEST_WORK_DIR", "batchworks-te
 # Runs report and react quickly, so tests of cancel, timeout and lost workers are short.
 EXECUTION_HEARTBEAT_SECONDS = 0.3
 EXECUTION_STOP_GRACE_SECONDS = 1.0
+# Static files are served from the apps' folders, as collectstatic would gather them.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True

@@ -345,3 +345,13 @@ def test_the_log_is_read_incrementally(api, org_a):
         f"/v1/executions/{org_a.execution.pk}/log?offset={first['next_offset']}"
     ).json()["data"]
     assert rest["complete"] is True
+
+
+def test_the_schema_and_interactive_docs_are_served(client):
+    schema = client.get("/v1/schema?format=json").json()
+    assert schema["info"]["title"] == "Batchworks API"
+    assert "/v1/integration_batch_instances/{instance_id}/executions" in schema["paths"]
+    assert schema["components"]["securitySchemes"]["apiToken"]["name"] == "Authorization"
+    docs = client.get("/v1/docs")
+    assert docs.status_code == 200 and "drf_spectacular_sidecar/swagger-ui-dist" in docs.text
+    assert client.get("/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js").status_code == 200
