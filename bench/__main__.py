@@ -4,11 +4,12 @@ Each benchmark runs against a throwaway PostgreSQL database next to the one DATA
 names (its name + "_bench"), created, migrated and dropped here."""
 
 import argparse
+import importlib
 import sys
 
 from bench import setup
 
-BENCHMARKS = ("engine",)
+BENCHMARKS = ("engine", "pages")
 
 
 def main(argv: list[str]) -> None:
@@ -17,11 +18,11 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--instances", type=int, default=10_000)
     parser.add_argument("--executions", type=int, default=200)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--executions-total", type=int, default=100_000, help="pages: rows to list")
     options = parser.parse_args(argv)
     with setup.throwaway_database():
-        from bench import engine
-
-        engine.run(options)
+        module = importlib.import_module(f"bench.{options.benchmark}")
+        module.run(options)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ Types and value shapes follow the public plugin SDK: most types hold `{"value": 
 a few hold richer objects (`{"url": …}` for URL, `{"uri": …, "last_modified": …}` for
 DATA_FILE). Every key is optional and may be null, meaning "not set"."""
 
+import json
 import math
 from collections.abc import Callable
 
@@ -124,3 +125,58 @@ def validate_property_value(property_type: str, value) -> None:
                 f"got {Truncator(repr(item)).chars(60)}.",
                 code="invalid_value",
             )
+
+
+# --- Values typed in a form ------------------------------------------------------------------
+
+SINGLE_VALUE_KEYS = ("value", "url")
+NUMBER_READERS = {
+    PropertyType.INT: int,
+    PropertyType.LONG: int,
+    PropertyType.DOUBLE: float,
+}
+BOOLEAN_WORDS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+
+
+def single_key(property_type: str) -> str | None:
+    """The one key of types whose value is one thing ({"value": …} or {"url": …})."""
+    keys = list(VALUE_SHAPES.get(property_type, {}))
+    return keys[0] if len(keys) == 1 and keys[0] in SINGLE_VALUE_KEYS else None
+
+
+def value_from_text(property_type: str, text: str) -> dict:
+    """What a person types for a value: the plain value for one-value types ("42", "true",
+    "https://…"), a JSON object for the others."""
+    key = single_key(property_type)
+    if key is None:
+        try:
+            value = json.loads(text or "{}")
+        except ValueError:
+            raise ValidationError(
+                f"Type {property_type} takes a JSON object, e.g. "
+                f"{{{', '.join(f'{k!r}: …' for k in VALUE_SHAPES[property_type])}}}."
+            ) from None
+    elif property_type == PropertyType.BOOLEAN:
+        if text.strip().lower() not in BOOLEAN_WORDS:
+            raise ValidationError("Type BOOLEAN takes true or false.")
+        value = {key: BOOLEAN_WORDS[text.strip().lower()]}
+    elif property_type in NUMBER_READERS:
+        try:
+            value = {key: NUMBER_READERS[property_type](text.strip())}
+        except ValueError:
+            raise ValidationError(f"Type {property_type} takes a number, got {text!r}.") from None
+    else:
+        value = {key: text}
+    validate_property_value(property_type, value)
+    return value
+
+
+def value_as_text(property_type: str, value: dict) -> str:
+    """The inverse of value_from_text, to fill a form."""
+    key = single_key(property_type)
+    if key is None:
+        return json.dumps(value) if value else ""
+    item = (value or {}).get(key)
+    if item is None:
+        return ""
+    return str(item).lower() if isinstance(item, bool) else str(item)

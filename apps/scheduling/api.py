@@ -1,6 +1,5 @@
 """/v1/integration_batch_instances, their executions, and executions across instances."""
 
-from django.db.models import OuterRef, Subquery
 from drf_spectacular.utils import extend_schema
 from rest_framework.exceptions import ValidationError
 from rest_framework.views import APIView
@@ -41,15 +40,10 @@ VERSION_FIELDS = ("group_id", "artifact_id", "version_id", "plugin_version_id")
 
 
 def instances():
-    coming = (
-        Execution.objects.coming_cron()
-        .filter(instance=OuterRef("pk"), retry_of__isnull=True)
-        .order_by("expected_start_date")
-    )
     return (
         IntegrationBatchInstance.objects.select_related("version__plugin")
         .prefetch_related("version__properties", "property_overrides")
-        .annotate(next_run_date=Subquery(coming.values("expected_start_date")[:1]))
+        .with_next_run()
         .order_by("pk")
     )
 

@@ -4,6 +4,7 @@ import zoneinfo
 from datetime import UTC, datetime, timedelta
 from functools import cache
 
+from cron_descriptor import Options, get_description
 from croniter import CroniterBadDateError, croniter
 from django.core.exceptions import ValidationError
 
@@ -11,12 +12,17 @@ CRON_FIELDS = "minute hour day-of-month month day-of-week"
 
 
 @cache
-def _time_zone_names() -> frozenset[str]:
-    return frozenset(zoneinfo.available_timezones())
+def time_zone_names() -> list[str]:
+    return sorted(zoneinfo.available_timezones())
+
+
+@cache
+def _time_zone_set() -> frozenset[str]:
+    return frozenset(time_zone_names())
 
 
 def validate_time_zone(name: str) -> None:
-    if name not in _time_zone_names():
+    if name not in _time_zone_set():
         raise ValidationError(
             f"Unknown time zone {name!r}; use an IANA name such as UTC or Europe/Paris.",
             code="invalid_time_zone",
@@ -77,3 +83,14 @@ def previous_fire_time(expression: str, time_zone: str, at_or_before: datetime) 
         moment = wall_times.get_prev(datetime).replace(tzinfo=zone).astimezone(UTC)
         if moment <= at_or_before:
             return moment
+
+
+def describe_cron(expression: str) -> str:
+    """In words: "At 02:00, every day", "Every 15 minutes, Monday through Friday"."""
+    options = Options()
+    options.use_24hour_time_format = True
+    description = get_description(expression, options)
+    hour, *days = expression.split()[1:]
+    if days == ["*", "*", "*"] and "*" not in hour and "/" not in hour:
+        description += ", every day"
+    return description

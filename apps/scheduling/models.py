@@ -4,7 +4,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import F, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from apps.accounts.models import Organisation
@@ -27,14 +27,36 @@ class ResourceSize(models.TextChoices):
 
 
 class ConcurrencyPolicy(models.TextChoices):
-    ALLOW = "ALLOW", "Allow overlapping runs"
-    FORBID = "FORBID", "Skip a fire time while the previous run still runs"
+    ALLOW = "ALLOW", "Start the next one anyway"
+    FORBID = "FORBID", "Skip the next one"
 
 
 class InstanceQuerySet(OrganisationScopedQuerySet):
     def scheduled(self):
         """Instances whose cron runs: ACTIVE, not archived."""
         return self.filter(archived=False, cron_status=CronStatus.ACTIVE).exclude(cron="")
+
+    def with_next_run(self):
+        """`next_run_date`: when the coming CRON run is to start."""
+        coming = Execution.objects.filter(
+            instance=OuterRef("pk"),
+            status=ExecutionStatus.PENDING,
+            execution_type=ExecutionType.CRON,
+            retry_of__isnull=True,
+        ).order_by("expected_start_date")
+        return self.annotate(next_run_date=Subquery(coming.values("expected_start_date")[:1]))
+
+    def with_last_run(self):
+        """`last_run_status` and `last_run_end`: how the latest run that ran has ended.
+        (Latest by expected start: the (instance, expected_start_date) index answers it
+        without sorting an instance's whole history.)"""
+        finished = Execution.objects.filter(
+            instance=OuterRef("pk"), status__in=ExecutionStatus.terminal(), start_date__isnull=False
+        ).order_by("-expected_start_date")
+        return self.annotate(
+            last_run_status=Subquery(finished.values("status")[:1]),
+            last_run_end=Subquery(finished.values("end_date")[:1]),
+        )
 
 
 class IntegrationBatchInstance(OrganisationOwned):

@@ -1,0 +1,80 @@
+"""The browser console's frame: which organisation a page shows, with what role.
+
+A user works in one organisation at a time (kept in the session, switched from the
+header); every console page is scoped to it, and the role there decides what the page
+offers and what its actions allow."""
+
+from dataclasses import dataclass
+from functools import wraps
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import render
+
+from apps.accounts.models import Membership, Organisation, Role
+
+SESSION_KEY = "organisation_id"
+
+
+@dataclass(frozen=True)
+class Workspace:
+    organisation: Organisation
+    role: Role
+    choices: list[tuple[Organisation, Role]]  # every organisation the user may switch to
+
+    @property
+    def can_edit(self) -> bool:
+        return self.role.includes(Role.EDITOR)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role.includes(Role.ADMIN)
+
+
+def workspace_of(request) -> Workspace | None:
+    if not hasattr(request, "_workspace"):
+        request._workspace = _resolve(request) if request.user.is_authenticated else None
+    return request._workspace
+
+
+def _resolve(request) -> Workspace | None:
+    if request.user.is_superuser:
+        choices = [
+            (organisation, Role.ADMIN) for organisation in Organisation.objects.order_by("name")
+        ]
+    else:
+        memberships = Membership.objects.filter(user=request.user).select_related("organisation")
+        choices = [
+            (m.organisation, Role(m.role)) for m in memberships.order_by("organisation__name")
+        ]
+    if not choices:
+        return None
+    chosen = request.session.get(SESSION_KEY)
+    organisation, role = next(((o, r) for o, r in choices if o.pk == chosen), choices[0])
+    return Workspace(organisation=organisation, role=role, choices=choices)
+
+
+def workspace_context(request) -> dict:
+    return {"ws": workspace_of(request)}
+
+
+def console_view(minimum: Role = Role.READER):
+    """A console page: logged in, in an organisation, with at least `minimum` there. The
+    view gets the Workspace as its second argument."""
+
+    def decorate(view):
+        @login_required
+        @wraps(view)
+        def wrapped(request, *args, **kwargs):
+            ws = workspace_of(request)
+            if ws is None:
+                return render(request, "core/no_organisation.html", status=403)
+            if not ws.role.includes(minimum):
+                raise PermissionDenied(
+                    f"Your role in {ws.organisation} is {ws.role}; this needs {minimum}."
+                )
+            return view(request, ws, *args, **kwargs)
+
+        return wrapped
+
+    return decorate

@@ -1,0 +1,133 @@
+"""The console's plugin pages: list, detail with versions, create, publish a version."""
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db.models import Count
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
+
+from apps.accounts.models import Role
+from apps.core.console import console_view
+from apps.plugins.forms import PluginForm, PropertyFormSet, VersionForm, show_version_errors
+from apps.plugins.models import Plugin
+from apps.plugins.property_types import value_as_text
+from apps.plugins.services import plugin_create, plugin_version_create
+
+
+def _plugin_for(ws, pk) -> Plugin:
+    return get_object_or_404(Plugin, pk=pk, organisation=ws.organisation)
+
+
+@require_GET
+@console_view()
+def plugin_list(request, ws):
+    plugins = (
+        Plugin.objects.filter(organisation=ws.organisation)
+        .annotate(
+            version_count=Count("versions", distinct=True),
+            instance_count=Count("versions__instances", distinct=True),
+        )
+        .order_by("group_id", "artifact_id")
+    )
+    return render(request, "plugins/plugin_list.html", {"section": "plugins", "plugins": plugins})
+
+
+@require_http_methods(["GET", "POST"])
+@console_view(Role.EDITOR)
+def plugin_new(request, ws):
+    form = PluginForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            plugin = plugin_create(
+                organisation=ws.organisation, user=request.user, **form.cleaned_data
+            )
+        except ValidationError as refusal:
+            for field, errors in refusal.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            messages.success(request, f"{plugin} created: publish its first version.")
+            return redirect("version_new", plugin.pk)
+    return render(request, "plugins/plugin_form.html", {"section": "plugins", "form": form})
+
+
+@require_GET
+@console_view()
+def plugin_detail(request, ws, pk):
+    plugin = _plugin_for(ws, pk)
+    versions = (
+        plugin.versions.annotate(instance_count=Count("instances"))
+        .prefetch_related("properties")
+        .order_by("-created_at", "-pk")
+    )
+    rows = [
+        (
+            version,
+            [
+                (prop, value_as_text(prop.property_type, prop.value))
+                for prop in version.properties.all()
+            ],
+        )
+        for version in versions
+    ]
+    return render(
+        request,
+        "plugins/plugin_detail.html",
+        {"section": "plugins", "plugin": plugin, "versions": rows},
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@console_view(Role.EDITOR)
+def version_new(request, ws, pk):
+    """Publish a version: its code and the properties it declares."""
+    plugin = _plugin_for(ws, pk)
+    data = request.POST if request.method == "POST" else None
+    version_form = VersionForm(data, request.FILES or None)
+    properties = PropertyFormSet(data, prefix="properties")
+    if data is not None and version_form.is_valid() and properties.is_valid():
+        declared = [form.declaration() for form in properties if form.has_changed()]
+        try:
+            version = plugin_version_create(
+                plugin=plugin,
+                version_id=version_form.cleaned_data["version_id"],
+                artifact=version_form.cleaned_data["code"],
+                entry_point=version_form.cleaned_data["entry_point"],
+                properties=declared,
+                user=request.user,
+            )
+        except ValidationError as refusal:
+            show_version_errors(refusal, version_form, properties)
+        else:
+            messages.success(request, f"{plugin} {version.version_id} published.")
+            return redirect("plugin", plugin.pk)
+    return render(
+        request,
+        "plugins/version_form.html",
+        {
+            "section": "plugins",
+            "plugin": plugin,
+            "form": version_form,
+            "properties": properties,
+        },
+    )
+
+
+@require_GET
+@console_view(Role.EDITOR)
+def property_row(request, ws, pk):
+    """One more property row for the version form (and the form's new row count)."""
+    plugin = _plugin_for(ws, pk)
+    index = int(request.GET["index"]) if request.GET.get("index", "").isdigit() else 0
+    index = min(index, PropertyFormSet.max_num)
+    form = PropertyFormSet(prefix="properties").empty_form
+    form.prefix = f"properties-{index}"
+    return render(
+        request,
+        "plugins/version_form.html#property-row",
+        {
+            "plugin": plugin,
+            "form": form,
+            "next_index": index + 1,
+            "added": True,
+        },
+    )

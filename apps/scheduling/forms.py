@@ -1,0 +1,197 @@
+from zoneinfo import ZoneInfo
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from apps.plugins.models import PluginType, PluginVersion
+from apps.plugins.property_types import value_as_text, value_from_text
+from apps.scheduling.models import ExecutionStatus, ExecutionType, IntegrationBatchInstance
+from apps.scheduling.services import EDITABLE_INSTANCE_FIELDS
+
+PROPERTY_PREFIX = "property__"
+
+
+class InstanceForm(forms.ModelForm):
+    """An instance's settings, and a field for each writable property of its version (left
+    empty, the version's value applies)."""
+
+    class Meta:
+        model = IntegrationBatchInstance
+        fields = [
+            "name",
+            "version",
+            "cron",
+            "cron_timezone",
+            "cron_status",
+            "ram_size",
+            "cpu_size",
+            "disk_size",
+            "concurrency_policy",
+            "timeout_seconds",
+            "max_retries",
+            "retry_backoff_seconds",
+        ]
+        widgets = {"cron": forms.TextInput(attrs={"placeholder": "0 2 * * *", "class": "mono"})}
+        labels = {
+            "cron_timezone": "Time zone",
+            "cron_status": "Schedule",
+            "ram_size": "Memory",
+            "cpu_size": "CPUs",
+            "disk_size": "Disk",
+            "concurrency_policy": "When a run is still going",
+            "timeout_seconds": "Timeout (seconds)",
+            "max_retries": "Retries",
+            "retry_backoff_seconds": "First retry after (seconds)",
+        }
+
+    def __init__(self, *args, organisation, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.instance.organisation = organisation
+        self.fields["version"].queryset = (
+            PluginVersion.objects.filter(
+                plugin__organisation=organisation,
+                plugin__plugin_type=PluginType.INTEGRATION_BATCH,
+            )
+            .exclude(artifact_sha256="")
+            .select_related("plugin")
+            .order_by("plugin__artifact_id", "-created_at")
+        )
+        self.fields["version"].label_from_instance = lambda v: (
+            f"{v.plugin.artifact_id} {v.version_id}"
+        )
+        self.fields["cron_status"].choices = [("", "— no cron: runs only when triggered")] + [
+            choice for choice in self.fields["cron_status"].choices if choice[0]
+        ]
+        self._add_property_fields(self._chosen_version())
+
+    def _chosen_version(self) -> PluginVersion | None:
+        """The version whose properties the form offers: the one chosen, the instance's, or
+        the only one there is (then it is chosen already)."""
+        versions = self.fields["version"].queryset
+        if self.is_bound:
+            chosen = str(self.data.get("version", ""))
+            return versions.filter(pk=int(chosen)).first() if chosen.isdigit() else None
+        if self.instance.version_id:
+            return self.instance.version
+        only = list(versions[:2])
+        if len(only) == 1:
+            self.initial["version"] = only[0].pk
+            return only[0]
+        return None
+
+    def _add_property_fields(self, version: PluginVersion | None) -> None:
+        self.property_names = []
+        if version is None:
+            return
+        own = {}
+        if self.instance.pk and self.instance.version_id == version.pk:
+            overrides = self.instance.property_overrides.select_related("property")
+            own = {o.property.technical_name: o.value for o in overrides}
+        for prop in version.properties.filter(writable=True):
+            default = value_as_text(prop.property_type, prop.value) or "not set"
+            field = forms.CharField(
+                label=prop.technical_name,
+                required=False,
+                help_text=f"{prop.property_type}; empty: {default} (the version's value)",
+                initial=value_as_text(prop.property_type, own.get(prop.technical_name, {})),
+            )
+            field.property = prop
+            self.fields[PROPERTY_PREFIX + prop.technical_name] = field
+            self.property_names.append(PROPERTY_PREFIX + prop.technical_name)
+
+    def property_fields(self):
+        return [self[name] for name in self.property_names]
+
+    def clean(self):
+        cleaned = super().clean()
+        values = {}
+        for name in self.property_names:
+            prop, text = self.fields[name].property, cleaned.get(name, "")
+            try:
+                values[name] = value_from_text(prop.property_type, text) if text else None
+            except ValidationError as error:
+                self.add_error(name, error)
+        cleaned["properties"] = values
+        return cleaned
+
+    def settings(self) -> dict:
+        """The cleaned settings, as the services take them."""
+        fields = [f for f in self.Meta.fields if f in EDITABLE_INSTANCE_FIELDS]
+        settings = {f: self.cleaned_data[f] for f in fields}
+        settings["cron_status"] = settings["cron_status"] or None
+        settings["properties"] = self._properties(self.property_names)
+        return settings
+
+    def changed_settings(self) -> dict:
+        """Only what the person changed: a pause, a new cron, a property value."""
+        settings = self.settings()
+        changed = {f: settings[f] for f in self.changed_data if f in settings}
+        if properties := self._properties(
+            [n for n in self.property_names if n in self.changed_data]
+        ):
+            changed["properties"] = properties
+        return changed
+
+    def _properties(self, names) -> dict:
+        """{technical_name: value, or None to use the version's}."""
+        return {
+            name.removeprefix(PROPERTY_PREFIX): self.cleaned_data["properties"][name]
+            for name in names
+        }
+
+    def add_service_errors(self, error: ValidationError) -> None:
+        """Show a service's refusal on the field it names."""
+        for field, messages in error.message_dict.items():
+            name = (
+                PROPERTY_PREFIX + field.removeprefix("properties.")
+                if field.startswith("properties.")
+                else field
+            )
+            self.add_error(name if name in self.fields else None, messages)
+
+
+class RunAtForm(forms.Form):
+    """A MANUAL run: now, or at a wall time of the instance's time zone."""
+
+    expected_start_date = forms.DateTimeField(
+        required=False,
+        label="Run at",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"],
+    )
+
+    def __init__(self, *args, time_zone: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.time_zone = ZoneInfo(time_zone)
+        self.fields["expected_start_date"].help_text = f"In {time_zone} time; empty: now."
+
+    def clean_expected_start_date(self):
+        moment = self.cleaned_data["expected_start_date"]
+        if moment is None:
+            return None
+        return timezone.make_aware(timezone.make_naive(moment), self.time_zone)
+
+
+class ExecutionFilterForm(forms.Form):
+    status = forms.ChoiceField(
+        choices=[("", "Any status"), *ExecutionStatus.choices], required=False
+    )
+    execution_type = forms.ChoiceField(
+        choices=[("", "Any type"), *ExecutionType.choices], required=False, label="Type"
+    )
+    instance = forms.ModelChoiceField(
+        queryset=IntegrationBatchInstance.objects.none(), required=False, empty_label="Any instance"
+    )
+    from_date = forms.DateField(
+        required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    to_date = forms.DateField(
+        required=False, label="To (included)", widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    def __init__(self, *args, organisation, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["instance"].queryset = IntegrationBatchInstance.objects.filter(
+            organisation=organisation
+        ).order_by("name")

@@ -1,0 +1,339 @@
+"""The console's dashboard, instances and executions pages (htmx for the live parts)."""
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
+
+from apps.accounts.models import Role
+from apps.core.console import console_view
+from apps.core.errors import TransitionError
+from apps.runner.logs import log_size, read_log
+from apps.scheduling import selectors, services
+from apps.scheduling.charts import COLOURS, stacked_bars
+from apps.scheduling.cron import (
+    describe_cron,
+    next_fire_times,
+    time_zone_names,
+    validate_cron,
+    validate_time_zone,
+)
+from apps.scheduling.forms import ExecutionFilterForm, InstanceForm, RunAtForm
+from apps.scheduling.models import Execution, IntegrationBatchInstance
+
+POLL_SECONDS = 2
+
+
+def _instance_for(ws, pk) -> IntegrationBatchInstance:
+    return get_object_or_404(
+        IntegrationBatchInstance.objects.select_related("version__plugin"),
+        pk=pk,
+        organisation=ws.organisation,
+    )
+
+
+def _execution_for(ws, pk) -> Execution:
+    return get_object_or_404(
+        Execution.objects.select_related("instance"), pk=pk, organisation=ws.organisation
+    )
+
+
+# --- Dashboard -----------------------------------------------------------------------------
+
+
+@require_GET
+@console_view()
+def dashboard(request, ws):
+    summary = selectors.dashboard(ws.organisation, timezone.now())
+    bars, days = stacked_bars(summary.days, summary.per_day)
+    return render(
+        request,
+        "scheduling/dashboard.html",
+        {
+            "section": "dashboard",
+            "summary": summary,
+            "bars": bars,
+            "days": days,
+            "legend": COLOURS.items(),
+        },
+    )
+
+
+# --- Instances -----------------------------------------------------------------------------
+
+
+@require_GET
+@console_view()
+def instance_list(request, ws):
+    archived = request.GET.get("archived") == "1"
+    return render(
+        request,
+        "scheduling/instance_list.html",
+        {
+            "section": "instances",
+            "instances": selectors.instance_rows(ws.organisation, archived=archived),
+            "archived": archived,
+        },
+    )
+
+
+def _row(request, instance, refusal: str = ""):
+    """The instance's row in the list, as it is now (after a pause or a resume)."""
+    fresh = selectors.instance_rows(instance.organisation, archived=instance.archived).get(
+        pk=instance.pk
+    )
+    return render(
+        request, "scheduling/instance_list.html#row", {"instance": fresh, "refusal": refusal}
+    )
+
+
+def _act_on_instance(request, ws, pk, service, done: str):
+    """Pause, resume or archive. From the list (htmx), the row is swapped in place and says
+    so itself; otherwise the next page says what happened."""
+    instance = _instance_for(ws, pk)
+    refusal = ""
+    try:
+        service(instance=instance, user=request.user)
+    except TransitionError as error:
+        refusal = error.message
+    if request.htmx:
+        return _row(request, instance, refusal)
+    if refusal:
+        messages.error(request, refusal)
+    else:
+        messages.success(request, f"{instance.name}: {done}.")
+    return redirect(request.POST.get("next") or reverse("instance", args=[instance.pk]))
+
+
+@require_POST
+@console_view(Role.EDITOR)
+def instance_pause(request, ws, pk):
+    return _act_on_instance(
+        request, ws, pk, services.instance_pause, "paused, its coming runs canceled"
+    )
+
+
+@require_POST
+@console_view(Role.EDITOR)
+def instance_resume(request, ws, pk):
+    return _act_on_instance(request, ws, pk, services.instance_resume, "resumed")
+
+
+@require_POST
+@console_view(Role.EDITOR)
+def instance_archive(request, ws, pk):
+    return _act_on_instance(request, ws, pk, services.instance_archive, "archived")
+
+
+@require_POST
+@console_view(Role.EDITOR)
+def instance_run(request, ws, pk):
+    """Run now, or at the time given (in the instance's time zone)."""
+    instance = _instance_for(ws, pk)
+    form = RunAtForm(request.POST, time_zone=instance.cron_timezone)
+    try:
+        if not form.is_valid():
+            raise ValidationError(form.errors.as_data()["expected_start_date"])
+        execution = services.execution_create_manual(
+            instance=instance,
+            user=request.user,
+            expected_start_date=form.cleaned_data["expected_start_date"],
+        )
+    except (ValidationError, TransitionError) as refusal:
+        messages.error(request, getattr(refusal, "message", None) or " ".join(refusal.messages))
+        target = reverse("instance", args=[instance.pk])
+        return HttpResponseClientRedirect(target) if request.htmx else redirect(target)
+    target = reverse("execution", args=[execution.pk])
+    return HttpResponseClientRedirect(target) if request.htmx else redirect(target)
+
+
+@require_GET
+@console_view()
+def instance_detail(request, ws, pk):
+    instance = _instance_for(ws, pk)
+    annotated = selectors.instance_rows(ws.organisation, archived=instance.archived).get(pk=pk)
+    own = {o.property_id: o.value for o in instance.property_overrides.all()}
+    properties = [
+        {"prop": prop, "value": own.get(prop.pk, prop.value), "own": prop.pk in own}
+        for prop in instance.version.properties.all()
+    ]
+    return render(
+        request,
+        "scheduling/instance_detail.html",
+        {
+            "section": "instances",
+            "instance": annotated,
+            "properties": properties,
+            "recent": instance.executions.order_by("-expected_start_date", "-pk")[:10],
+            "events": instance.events.select_related("user").order_by("-created_at")[:10],
+            "run_form": RunAtForm(time_zone=instance.cron_timezone),
+            "description": describe_cron(instance.cron) if instance.cron else "",
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@console_view(Role.EDITOR)
+def instance_new(request, ws):
+    form = InstanceForm(request.POST or None, organisation=ws.organisation)
+    if request.method == "POST" and form.is_valid():
+        try:
+            instance = services.instance_create(
+                organisation=ws.organisation, user=request.user, **form.settings()
+            )
+        except ValidationError as refusal:
+            form.add_service_errors(refusal)
+        else:
+            messages.success(request, f"{instance.name} created.")
+            return redirect("instance", instance.pk)
+    return render(
+        request,
+        "scheduling/instance_form.html",
+        {
+            "section": "instances",
+            "form": form,
+            "time_zones": time_zone_names(),
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@console_view(Role.EDITOR)
+def instance_edit(request, ws, pk):
+    instance = _instance_for(ws, pk)
+    form = InstanceForm(request.POST or None, instance=instance, organisation=ws.organisation)
+    if request.method == "POST" and form.is_valid():
+        try:
+            instance.refresh_from_db()  # the service changes the saved instance, not the form's
+            services.instance_update(
+                instance=instance, user=request.user, **form.changed_settings()
+            )
+        except ValidationError as refusal:
+            form.add_service_errors(refusal)
+        except TransitionError as refusal:
+            form.add_error(None, refusal.message)
+        else:
+            messages.success(request, f"{instance.name} saved.")
+            return redirect("instance", instance.pk)
+    return render(
+        request,
+        "scheduling/instance_form.html",
+        {
+            "section": "instances",
+            "form": form,
+            "instance": instance,
+            "time_zones": time_zone_names(),
+        },
+    )
+
+
+@require_GET
+@console_view()
+def cron_preview(request, ws):
+    """The cron in words and its next five fire times, as it is typed."""
+    cron, zone = request.GET.get("cron", "").strip(), request.GET.get("cron_timezone", "UTC")
+    context = {"cron": cron, "zone": zone}
+    if cron:
+        try:
+            validate_cron(cron)
+            validate_time_zone(zone)
+        except ValidationError as error:
+            context["error"] = " ".join(error.messages)
+        else:
+            context["description"] = describe_cron(cron)
+            context["fire_times"] = next_fire_times(cron, zone, timezone.now(), 5)
+    return render(request, "scheduling/instance_form.html#cron-preview", context)
+
+
+@require_GET
+@console_view()
+def instance_property_fields(request, ws):
+    """The property fields of the version chosen in the instance form."""
+    form = InstanceForm(request.GET, organisation=ws.organisation)
+    return render(request, "scheduling/instance_form.html#property-fields", {"form": form})
+
+
+# --- Executions ----------------------------------------------------------------------------
+
+
+@require_GET
+@console_view()
+def execution_list(request, ws):
+    form = ExecutionFilterForm(request.GET or None, organisation=ws.organisation)
+    filters = form.cleaned_data if form.is_valid() else {}
+    page = selectors.executions_page(ws.organisation, filters, request.GET.get("before", ""))
+    query = request.GET.copy()
+    query.pop("before", None)
+    context = {"section": "executions", "form": form, "page": page, "query": query.urlencode()}
+    template = "scheduling/execution_list.html"
+    if request.htmx and request.htmx.target == "results":
+        template += "#results"
+    return render(request, template, context)
+
+
+@require_GET
+@console_view()
+def execution_row(request, ws, pk):
+    execution = _execution_for(ws, pk)
+    response = render(request, "scheduling/execution_list.html#row", {"execution": execution})
+    return _stop_polling_when_finished(execution, response)
+
+
+@require_GET
+@console_view()
+def execution_detail(request, ws, pk):
+    execution = _execution_for(ws, pk)
+    context = {"section": "executions", "execution": execution}
+    if request.htmx and request.htmx.target == f"summary-{pk}":
+        return _stop_polling_when_finished(
+            execution, render(request, "scheduling/execution_detail.html#summary", context)
+        )
+    log = read_log(execution.pk, limit=1_000_000)
+    context |= {"log": log, "retry": Execution.objects.filter(retry_of=execution).first()}
+    return render(request, "scheduling/execution_detail.html", context)
+
+
+@require_GET
+@console_view()
+def execution_log(request, ws, pk):
+    """What the log gained since `offset`, and the element that asks again (until the run
+    has ended and nothing follows)."""
+    execution = _execution_for(ws, pk)
+    offset = int(request.GET.get("offset", "0")) if request.GET.get("offset", "0").isdigit() else 0
+    piece = read_log(execution.pk, offset=offset, limit=1_000_000)
+    finished = execution.is_terminal and piece.next_offset >= log_size(execution.pk)
+    response = render(
+        request,
+        "scheduling/execution_detail.html#log-tail",
+        {
+            "execution": execution,
+            "text": piece.text,
+            "next_offset": piece.next_offset,
+            "finished": finished,
+        },
+    )
+    return HttpResponseStopPolling(response.content) if finished else response
+
+
+@require_POST
+@console_view(Role.EDITOR)
+def execution_cancel(request, ws, pk):
+    execution = _execution_for(ws, pk)
+    try:
+        services.execution_cancel(execution=execution, user=request.user)
+    except TransitionError as refusal:
+        messages.error(request, refusal.message)
+    else:
+        messages.success(
+            request, "Cancel asked for." if execution.status == "RUNNING" else "Canceled."
+        )
+    target = reverse("execution", args=[execution.pk])
+    return HttpResponseClientRedirect(target) if request.htmx else redirect(target)
+
+
+def _stop_polling_when_finished(execution: Execution, response):
+    """A finished execution's fragment is the last: 286 tells htmx to stop asking."""
+    return HttpResponseStopPolling(response.content) if execution.is_terminal else response

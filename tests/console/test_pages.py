@@ -1,0 +1,336 @@
+"""The console's pages and actions, through Django's test client."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from apps.accounts.models import Membership, Role
+from apps.scheduling.models import Execution, IntegrationBatchInstance
+from apps.scheduling.services import execution_create_manual
+from tests.factories import ExecutionFactory, PluginFactory, make_instance, make_version
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def instance(world):
+    version = make_version(
+        plugin=PluginFactory(organisation=world.org_a),
+        properties=[
+            {"technical_name": "region", "property_type": "STRING", "value": {"value": "eu"}},
+        ],
+    )
+    return make_instance(
+        version=version, name="Nightly import", cron="0 2 * * *", cron_status="ACTIVE"
+    )
+
+
+def as_user(client, user):
+    client.force_login(user)
+    return client
+
+
+def test_pages_need_a_login(client):
+    response = client.get("/instances/")
+    assert response.status_code == 302 and response.url.startswith("/login")
+
+
+def test_a_user_without_organisation_is_told_so(client, world):
+    from tests.factories import UserFactory
+
+    response = as_user(client, UserFactory()).get("/")
+    assert response.status_code == 403
+    assert "You are not in an organisation yet" in response.text
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/instances/{instance}/",
+        "/instances/{instance}/edit",
+        "/executions/{execution}/",
+        "/plugins/{plugin}/",
+        "/executions/{execution}/log",
+        "/executions/{execution}/row",
+    ],
+)
+def test_another_organisations_pages_are_not_found(client, world, instance, url):
+    execution = instance.executions.get()
+    response = as_user(client, world.admin_b).get(
+        url.format(instance=instance.pk, execution=execution.pk, plugin=instance.version.plugin_id)
+    )
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize("action", ["pause", "run", "archive"])
+def test_another_organisation_cannot_act_on_an_instance(client, world, instance, action):
+    response = as_user(client, world.admin_b).post(f"/instances/{instance.pk}/{action}")
+    assert response.status_code == 404
+    instance.refresh_from_db()
+    assert (
+        instance.cron_status,
+        instance.archived,
+        Execution.objects.filter(execution_type="MANUAL").count(),
+    ) == ("ACTIVE", False, 0)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/instances/{instance}/pause",
+        "/instances/{instance}/run",
+        "/instances/{instance}/archive",
+        "/executions/{execution}/cancel",
+        "/instances/new",
+        "/plugins/new",
+    ],
+)
+def test_a_reader_is_refused_every_change(client, world, instance, url):
+    execution = instance.executions.get()
+    response = as_user(client, world.reader_a).post(
+        url.format(instance=instance.pk, execution=execution.pk)
+    )
+    assert response.status_code == 403
+    assert "Your role in this organisation does not allow it" in response.text
+    execution.refresh_from_db()
+    instance.refresh_from_db()
+    assert (instance.cron_status, instance.archived, execution.status) == (
+        "ACTIVE",
+        False,
+        "PENDING",
+    )
+
+
+def test_pause_from_the_list_answers_the_row_for_htmx(client, world, instance):
+    response = as_user(client, world.editor_a).post(
+        f"/instances/{instance.pk}/pause", HTTP_HX_REQUEST="true"
+    )
+    assert response.status_code == 200
+    assert response.text.strip().startswith(f'<tr id="instance-{instance.pk}">')
+    assert "PAUSED" in response.text and "Resume" in response.text
+    again = client.post(f"/instances/{instance.pk}/pause", HTTP_HX_REQUEST="true")
+    assert "Only an ACTIVE scheduled instance can be paused" in again.text
+
+
+def test_pause_without_javascript_redirects_and_says_so(client, world, instance):
+    response = as_user(client, world.editor_a).post(
+        f"/instances/{instance.pk}/pause", {"next": "/instances/"}, follow=True
+    )
+    assert response.redirect_chain[-1][0] == "/instances/"
+    assert "Nightly import: paused, its coming runs canceled." in response.text
+
+
+def test_run_at_reads_the_time_in_the_instances_time_zone(client, world):
+    paris = make_instance(
+        version=make_version(plugin=PluginFactory(organisation=world.org_a)),
+        name="Paris",
+        cron_timezone="Europe/Paris",
+    )
+    response = as_user(client, world.editor_a).post(
+        f"/instances/{paris.pk}/run", {"expected_start_date": "2099-06-01T09:30"}
+    )
+    execution = paris.executions.get()
+    assert response.url == f"/executions/{execution.pk}/"
+    assert execution.expected_start_date == datetime(2099, 6, 1, 7, 30, tzinfo=UTC)
+
+
+def test_run_at_in_the_past_is_refused_with_the_reason(client, world, instance):
+    response = as_user(client, world.editor_a).post(
+        f"/instances/{instance.pk}/run", {"expected_start_date": "2001-01-01T10:00"}, follow=True
+    )
+    assert "is in the past; choose now or a later time." in response.text
+    assert not instance.executions.filter(execution_type="MANUAL").exists()
+
+
+def test_the_cron_preview_explains_the_cron_or_what_is_wrong(client, world):
+    client = as_user(client, world.reader_a)
+    good = client.get(
+        "/instances/cron-preview", {"cron": "30 4 * * 1-5", "cron_timezone": "Europe/Paris"}
+    )
+    assert "At 04:30, Monday through Friday" in good.text and good.text.count("<li>") == 5
+    bad = client.get("/instances/cron-preview", {"cron": "61 * * * *", "cron_timezone": "UTC"})
+    assert "is not a valid cron expression" in bad.text
+    zone = client.get(
+        "/instances/cron-preview", {"cron": "0 2 * * *", "cron_timezone": "Mars/Base"}
+    )
+    assert "Unknown time zone" in zone.text
+
+
+def test_creating_an_instance_shows_errors_inline_and_saves_nothing(client, world, instance):
+    response = as_user(client, world.editor_a).post(
+        "/instances/new",
+        {
+            "name": "Bad",
+            "version": instance.version_id,
+            "cron": "0 2 * * *",
+            "cron_status": "",
+            "cron_timezone": "UTC",
+            "ram_size": "LOW",
+            "cpu_size": "LOW",
+            "disk_size": "LOW",
+            "concurrency_policy": "ALLOW",
+            "timeout_seconds": 60,
+            "max_retries": 0,
+            "retry_backoff_seconds": 60,
+            "property__region": "",
+        },
+    )
+    assert response.status_code == 200
+    assert "Required with a cron: ACTIVE or PAUSED." in response.text
+    assert not IntegrationBatchInstance.objects.filter(name="Bad").exists()
+
+
+def test_editing_an_instance_changes_its_values_through_the_service(client, world, instance):
+    data = {
+        "name": "Nightly import (EU)",
+        "version": instance.version_id,
+        "cron": "30 3 * * *",
+        "cron_status": "ACTIVE",
+        "cron_timezone": "Europe/Paris",
+        "ram_size": "MEDIUM",
+        "cpu_size": "LOW",
+        "disk_size": "LOW",
+        "concurrency_policy": "FORBID",
+        "timeout_seconds": 600,
+        "max_retries": 2,
+        "retry_backoff_seconds": 30,
+        "property__region": "us",
+    }
+    old_run = instance.executions.get()
+    response = as_user(client, world.editor_a).post(f"/instances/{instance.pk}/edit", data)
+    assert response.status_code == 302
+    instance.refresh_from_db()
+    old_run.refresh_from_db()
+    assert (instance.name, instance.cron, instance.concurrency_policy, instance.max_retries) == (
+        "Nightly import (EU)",
+        "30 3 * * *",
+        "FORBID",
+        2,
+    )
+    assert instance.property_overrides.get().value == {"value": "us"}
+    assert old_run.status == "CANCELED"  # the old schedule's run
+    assert instance.events.last().user == world.editor_a
+
+
+def test_publishing_a_version_with_a_bad_property_value_shows_it_on_the_row(client, world):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from tests.factories import PLUGIN_CODE
+
+    plugin = PluginFactory(organisation=world.org_a)
+    response = as_user(client, world.editor_a).post(
+        f"/plugins/{plugin.pk}/versions/new",
+        {
+            "version_id": "1.0.0",
+            "code": SimpleUploadedFile("job.py", PLUGIN_CODE),
+            "entry_point": "",
+            "properties-TOTAL_FORMS": "1",
+            "properties-INITIAL_FORMS": "0",
+            "properties-0-technical_name": "rows",
+            "properties-0-property_type": "INT",
+            "properties-0-default": "many",
+            "properties-0-origin": "PLUGIN",
+            "properties-0-writable": "on",
+        },
+    )
+    assert "Type INT takes a number, got &#x27;many&#x27;." in response.text
+    assert not plugin.versions.exists()
+
+
+def test_the_executions_list_pages_by_keyset_without_gaps_or_repeats(client, world, instance):
+    start = timezone.now()
+    for i in range(120):  # same start date for some, to test the tie-breaker
+        ExecutionFactory(
+            instance=instance,
+            execution_type="MANUAL",
+            expected_start_date=start - timedelta(minutes=i // 3),
+        )
+    client = as_user(client, world.reader_a)
+    seen, url = [], "/executions/"
+    while url:
+        page = client.get(url).context["page"]
+        seen += [e.pk for e in page.rows]
+        url = f"/executions/?before={page.next_cursor}" if page.next_cursor else None
+    assert len(seen) == len(set(seen)) == Execution.objects.count()
+
+
+def test_filters_narrow_the_list_and_htmx_gets_only_the_results(client, world, instance):
+    manual = execution_create_manual(instance=instance)
+    response = as_user(client, world.reader_a).get(
+        "/executions/",
+        {"execution_type": "MANUAL"},
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_TARGET="results",
+    )
+    assert response.text.strip().startswith('<div id="results">')
+    assert [e.pk for e in response.context["page"].rows] == [manual.pk]
+
+
+def test_a_finished_executions_row_and_log_stop_the_polling(client, world, instance):
+    from apps.runner.supervisor import run
+
+    execution = execution_create_manual(instance=instance)
+    client = as_user(client, world.reader_a)
+    assert client.get(f"/executions/{execution.pk}/row").status_code == 200
+    run(execution.pk)
+    assert client.get(f"/executions/{execution.pk}/row").status_code == 286
+    assert client.get(f"/executions/{execution.pk}/log?offset=0").status_code == 286
+
+
+def test_switching_organisation_changes_what_pages_show(client, world, instance):
+    Membership.objects.create(user=world.editor_a, organisation=world.org_b, role=Role.READER)
+    client = as_user(client, world.editor_a)
+    assert "Nightly import" in client.get("/instances/").text
+    client.post("/organisation", {"organisation_id": world.org_b.pk})
+    assert "Nightly import" not in client.get("/instances/").text
+    client.post("/organisation", {"organisation_id": 999999})  # not theirs: ignored
+    assert client.get("/").context["ws"].organisation == world.org_b
+
+
+def page_queries(client, url) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(url).status_code == 200
+    return len(queries)
+
+
+@pytest.mark.parametrize(
+    "url", ["/", "/instances/", "/executions/", "/plugins/", "/executions/?status=PENDING"]
+)
+def test_list_pages_run_the_same_queries_for_few_or_many_rows(client, world, url):
+    client = as_user(client, world.admin_a)
+
+    def add(count):
+        version = make_version(plugin=PluginFactory(organisation=world.org_a))
+        instances = IntegrationBatchInstance.objects.bulk_create(
+            IntegrationBatchInstance(
+                organisation=world.org_a,
+                version=version,
+                name=f"i{n}",
+                cron="0 2 * * *",
+                cron_status="ACTIVE",
+            )
+            for n in range(count)
+        )
+        now = timezone.now()
+        Execution.objects.bulk_create(
+            Execution(
+                organisation=world.org_a,
+                instance=instances[n % count],
+                execution_type="MANUAL",
+                status=status,
+                expected_start_date=now - timedelta(hours=n),
+                start_date=now - timedelta(hours=n) if status != "PENDING" else None,
+                end_date=now - timedelta(hours=n) if status in ("SUCCEEDED", "FAILED") else None,
+                error={"message": "boom"} if status == "FAILED" else None,
+            )
+            for n in range(count * 4)
+            for status in ["PENDING", "SUCCEEDED", "FAILED", "RUNNING"][n % 4 : n % 4 + 1]
+        )
+
+    add(3)
+    few = page_queries(client, url)
+    add(120)
+    assert page_queries(client, url) == few
