@@ -11,6 +11,7 @@ from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 from apps.accounts.models import Role
 from apps.core.console import console_view
 from apps.core.errors import TransitionError
+from apps.plugins.property_types import value_as_text
 from apps.runner.logs import log_size, read_log
 from apps.scheduling import selectors, services
 from apps.scheduling.charts import COLOURS, stacked_bars
@@ -157,7 +158,11 @@ def instance_detail(request, ws, pk):
     annotated = selectors.instance_rows(ws.organisation, archived=instance.archived).get(pk=pk)
     own = {o.property_id: o.value for o in instance.property_overrides.all()}
     properties = [
-        {"prop": prop, "value": own.get(prop.pk, prop.value), "own": prop.pk in own}
+        {
+            "prop": prop,
+            "value": value_as_text(prop.property_type, own.get(prop.pk, prop.value)),
+            "own": prop.pk in own,
+        }
         for prop in instance.version.properties.all()
     ]
     return render(

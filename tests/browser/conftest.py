@@ -53,6 +53,7 @@ def log_in(page, username: str, password: str = "password") -> None:
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url("**/")
+    page.wait_for_load_state("load")
 
 
 def screenshot(page, name: str) -> None:

@@ -65,6 +65,9 @@ def test_a_new_user_publishes_schedules_pauses_and_runs_a_plugin(page, tmp_path)
         expect(page.get_by_text("import-orders 1.0.0 published.")).to_be_visible()
         expect(page.get_by_text("import_orders.py")).to_be_visible()
         screenshot(page, "plugin-detail")
+        go_to(page, "Plugins")
+        expect(page.get_by_role("link", name="import-orders")).to_be_visible()
+        screenshot(page, "plugins")
 
         go_to(page, "Instances")
         page.get_by_role("button", name="Create the first one").click()
@@ -83,6 +86,8 @@ def test_a_new_user_publishes_schedules_pauses_and_runs_a_plugin(page, tmp_path)
         screenshot(page, "instance-form")
         page.get_by_role("button", name="Create instance").click()
         expect(page.get_by_role("heading", name=re.compile("Hourly orders"))).to_be_visible()
+        expect(page.get_by_text("At 0 minutes past the hour")).to_be_hidden()  # it reads "Every hour"
+        screenshot(page, "instance-detail")
 
         go_to(page, "Instances")
         row = page.locator("tr", has_text="Hourly orders")
