@@ -86,7 +86,7 @@ def test_a_new_user_publishes_schedules_pauses_and_runs_a_plugin(page, tmp_path)
         screenshot(page, "instance-form")
         page.get_by_role("button", name="Create instance").click()
         expect(page.get_by_role("heading", name=re.compile("Hourly orders"))).to_be_visible()
-        expect(page.get_by_text("At 0 minutes past the hour")).to_be_hidden()  # it reads "Every hour"
+        expect(page.locator("dl.facts")).to_contain_text("0 * * * * — Every hour (UTC)")
         screenshot(page, "instance-detail")
 
         go_to(page, "Instances")
