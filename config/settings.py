@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "apps.plugins",
     "apps.scheduling",
     "apps.runner",
+    "apps.ingestion",
 ]
 
 MIDDLEWARE = [
@@ -296,3 +297,25 @@ for _size, _values in env.json("BATCHWORKS_RESOURCE_LIMITS", default={}).items()
             f"BATCHWORKS_RESOURCE_LIMITS: unknown size {_size!r} or level in {_values!r}"
         )
     RESOURCE_LIMITS[_size].update(_values)
+
+# --- Batch ingestion -------------------------------------------------------------------------
+
+# The batch ingestion docs' limits.
+INGESTION_MAX_FILES_PER_BATCH = env.int("BATCHWORKS_INGESTION_MAX_FILES_PER_BATCH", default=1500)
+INGESTION_MAX_BATCH_BYTES = env.int("BATCHWORKS_INGESTION_MAX_BATCH_BYTES", default=100 * 2**30)
+INGESTION_MAX_SMALL_FILE_BYTES = env.int(
+    "BATCHWORKS_INGESTION_MAX_SMALL_FILE_BYTES", default=512 * 2**20
+)
+INGESTION_MAX_FIELDS_PER_ROW = env.int("BATCHWORKS_INGESTION_MAX_FIELDS_PER_ROW", default=10_000)
+# A batch still loading this long after its creation is abandoned.
+INGESTION_ABANDON_AFTER_SECONDS = env.int(
+    "BATCHWORKS_INGESTION_ABANDON_AFTER_SECONDS", default=24 * 3600
+)
+# Processing that meets a transient error (storage, database) is retried this many times,
+# after a back-off that doubles; then the batch is stalled.
+INGESTION_MAX_ATTEMPTS = env.int("BATCHWORKS_INGESTION_MAX_ATTEMPTS", default=4)
+INGESTION_RETRY_BACKOFF_SECONDS = env.int("BATCHWORKS_INGESTION_RETRY_BACKOFF_SECONDS", default=30)
+# A failed batch lists this many errors, and counts the rest.
+INGESTION_MAX_ERRORS_LISTED = env.int("BATCHWORKS_INGESTION_MAX_ERRORS_LISTED", default=100)
+# Where plugin code reaches this platform's API (the SDK's ingestion client).
+BATCHWORKS_API_URL = env.str("BATCHWORKS_API_URL", default="http://127.0.0.1:8000")

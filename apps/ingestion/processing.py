@@ -1,0 +1,140 @@
+"""Staging a batch: every row of every file validated and converted against the dataset's
+schema, the good data written as one Parquet file. Errors name the file, the row (the
+n-th record of the file, from 1) and the field."""
+
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import default_storage
+
+from apps.ingestion.conversion import ConversionError, convert
+from apps.ingestion.models import Batch
+from apps.ingestion.readers import Block, UnreadableFile, format_of, read_blocks
+from apps.ingestion.schema import ARROW_TYPES, FieldType, arrow_schema
+from apps.ingestion.storage import unique_name
+
+# Types whose values, read as this type, need no conversion: Arrow passes them through.
+PASS_THROUGH = {
+    FieldType.STRING,
+    FieldType.BYTE,
+    FieldType.SHORT,
+    FieldType.INTEGER,
+    FieldType.LONG,
+    FieldType.DOUBLE,
+    FieldType.BOOLEAN,
+    FieldType.DATE,
+}
+
+
+@dataclass
+class ErrorLog:
+    limit: int
+    listed: list[dict] = field(default_factory=list)
+    count: int = 0
+
+    def add(self, file: str, row: int | None, field_name: str | None, message: str) -> None:
+        self.count += 1
+        if len(self.listed) < self.limit:
+            self.listed.append({"file": file, "row": row, "field": field_name, "message": message})
+
+
+@dataclass
+class Staged:
+    data: str  # the stored Parquet file, or "" when the batch failed
+    records_read: int
+    records_written: int
+    errors: ErrorLog
+
+
+def stage(batch: Batch, *, alive: Callable[[], None]) -> Staged:
+    """Convert the batch's files. `alive` is called between blocks (the heartbeat)."""
+    schema = batch.dataset.schema
+    errors = ErrorLog(settings.INGESTION_MAX_ERRORS_LISTED)
+    records_read = records_written = 0
+    with tempfile.NamedTemporaryFile(suffix=".parquet") as output:
+        writer = pq.ParquetWriter(output.name, arrow_schema(schema))
+        for batch_file in batch.files.filter(complete=True).order_by("name"):
+            for block, table in _tables(batch_file, batch.input_format, schema, errors):
+                records_read += block.rows
+                if not errors.count:
+                    writer.write_table(table)
+                    records_written += block.rows
+                alive()
+        writer.close()
+        if errors.count or not records_read:
+            if not records_read and not errors.count:
+                errors.add("", None, None, "The batch holds no records.")
+            return Staged("", records_read, 0, errors)
+        output.seek(0)
+        stored = default_storage.save(
+            unique_name(f"{batch.storage_folder}/data", "part-0") + ".parquet", File(output)
+        )
+    return Staged(stored, records_read, records_written, errors)
+
+
+def _tables(batch_file, declared_format: str, schema: list[dict], errors: ErrorLog):
+    """(block, its converted table) for each block of one file."""
+    fields = {f["name"]: f["type"] for f in schema}
+    file_format = format_of(batch_file.name, declared_format)
+    row_base = 0
+    unknown_reported: set[str] = set()
+    with default_storage.open(batch_file.stored, "rb") as stream:
+        try:
+            for block in read_blocks(stream, file_format, fields):
+                _check_columns(block, fields, batch_file.name, row_base, errors, unknown_reported)
+                table = pa.table(
+                    {
+                        f["name"]: _convert_column(block, f, batch_file.name, row_base, errors)
+                        for f in schema
+                    },
+                    schema=arrow_schema(schema),
+                )
+                yield block, table
+                row_base += block.rows
+        except UnreadableFile as error:
+            errors.add(batch_file.name, None, None, str(error))
+
+
+def _check_columns(block: Block, fields, file_name, row_base, errors, unknown_reported) -> None:
+    if len(block.columns) > settings.INGESTION_MAX_FIELDS_PER_ROW:
+        errors.add(
+            file_name,
+            row_base + 1,
+            None,
+            f"Rows have {len(block.columns)} fields; "
+            f"the limit is {settings.INGESTION_MAX_FIELDS_PER_ROW}.",
+        )
+    for name in sorted(set(block.columns) - set(fields) - unknown_reported):
+        unknown_reported.add(name)
+        errors.add(file_name, None, name, "Not a field of the dataset's schema.")
+
+
+def _convert_column(block: Block, schema_field: dict, file_name, row_base, errors) -> pa.Array:
+    name, target, required = schema_field["name"], schema_field["type"], schema_field["required"]
+    values, kind = block.columns.get(name), block.kinds.get(name)
+    arrow_type = ARROW_TYPES[target]
+    if values is None or (
+        isinstance(values, pa.Array) and kind == target and target in PASS_THROUGH
+    ):
+        converted = pa.nulls(block.rows, arrow_type) if values is None else values.cast(arrow_type)
+        if required and converted.null_count:
+            for index, missing in enumerate(converted.is_null().to_pylist()):
+                if missing:
+                    errors.add(file_name, row_base + index + 1, name, "Required, and missing.")
+        return converted
+    items = values.to_pylist() if isinstance(values, pa.Array) else values
+    converted_items = []
+    for index, value in enumerate(items):
+        try:
+            if value is None and required:
+                raise ConversionError("Required, and missing")
+            converted_items.append(convert(value, target, kind))
+        except ConversionError as error:
+            errors.add(file_name, row_base + index + 1, name, f"{error}.")
+            converted_items.append(None)
+    return pa.array(converted_items, type=arrow_type)

@@ -1,0 +1,155 @@
+"""Reading a batch's files as blocks of rows, whatever their format, without loading a
+file whole: each block is {field: [values…]} with the inbound type of each column when
+the format states it (Parquet), or None when each value says it (CSV, JSON)."""
+
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+import ijson
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+
+from apps.ingestion.schema import FieldType
+
+BLOCK_ROWS = 10_000
+CSV_BLOCK_BYTES = 4 << 20
+FORMATS = {
+    ".csv": "csv",
+    ".json": "json",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".parquet": "parquet",
+}
+# Parquet column types and the inbound types of the conversion table.
+ARROW_KINDS = [
+    (pa.types.is_int8, FieldType.BYTE),
+    (pa.types.is_int16, FieldType.SHORT),
+    (pa.types.is_int32, FieldType.INTEGER),
+    (pa.types.is_integer, FieldType.LONG),
+    (pa.types.is_floating, FieldType.DOUBLE),
+    (pa.types.is_boolean, FieldType.BOOLEAN),
+    (pa.types.is_string, FieldType.STRING),
+    (pa.types.is_large_string, FieldType.STRING),
+    (pa.types.is_date, FieldType.DATE),
+    (pa.types.is_timestamp, FieldType.DATE_TIME),
+    (pa.types.is_struct, FieldType.OBJECT),
+    (pa.types.is_map, FieldType.MAP),
+    (pa.types.is_list, FieldType.ARRAY),
+    (pa.types.is_large_list, FieldType.ARRAY),
+]
+
+
+class UnreadableFile(Exception):
+    """The file is not what its format says (bad CSV, malformed JSON, not Parquet)."""
+
+
+@dataclass
+class Block:
+    columns: dict[str, list | pa.Array]  # Arrow arrays as read (CSV, Parquet), or values
+    kinds: dict[str, str | None]
+    rows: int
+
+
+def format_of(name: str, declared: str = "") -> str:
+    """The file's format: the batch's declared one (json covers JSON Lines), or its name's."""
+    suffix = FORMATS.get(PurePosixPath(name).suffix.lower(), "")
+    if declared == "json" and suffix in ("json", "jsonl"):
+        return suffix
+    return declared or suffix
+
+
+def read_blocks(stream, file_format: str, fields: dict[str, str]) -> Iterator[Block]:
+    """Blocks of rows from an open binary stream. `fields` maps field names to their
+    types (CSV's text becomes a boolean only where a Boolean is wanted)."""
+    readers = {
+        "csv": _csv_blocks,
+        "json": _json_array_blocks,
+        "jsonl": _json_lines_blocks,
+        "parquet": _parquet_blocks,
+    }
+    if file_format not in readers:
+        raise UnreadableFile(
+            f"Unknown format {file_format!r}: name files .csv, .json, .jsonl or .parquet."
+        )
+    try:
+        yield from readers[file_format](stream, fields)
+    except (pa.ArrowInvalid, ijson.JSONError, json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise UnreadableFile(f"Not valid {file_format.upper()}: {error}") from None
+
+
+def _csv_blocks(stream, fields) -> Iterator[Block]:
+    reader = pa_csv.open_csv(
+        stream,
+        read_options=pa_csv.ReadOptions(block_size=CSV_BLOCK_BYTES),
+        convert_options=pa_csv.ConvertOptions(
+            column_types={name: pa.string() for name in fields},
+            strings_can_be_null=True,
+            null_values=[""],
+        ),
+    )
+    booleans = {name for name, kind in fields.items() if kind == FieldType.BOOLEAN}
+    for batch in reader:
+        columns = {name: batch.column(name) for name in batch.schema.names}
+        kinds = {name: FieldType.STRING for name in columns}
+        for name in booleans & set(columns):  # CSV has no booleans but its words for them
+            columns[name] = [_csv_boolean(value) for value in columns[name].to_pylist()]
+            kinds[name] = None
+        yield Block(columns, kinds, batch.num_rows)
+
+
+def _csv_boolean(text: str | None):
+    if text is None:
+        return None
+    return {"true": True, "false": False}.get(text.strip().lower(), text)
+
+
+def _json_array_blocks(stream, fields) -> Iterator[Block]:
+    yield from _blocks_of(ijson.items(stream, "item", use_float=True))
+
+
+def _json_lines_blocks(stream, fields) -> Iterator[Block]:
+    text = io.TextIOWrapper(stream, encoding="utf-8")
+    yield from _blocks_of(json.loads(line) for line in text if line.strip())
+
+
+def _blocks_of(rows) -> Iterator[Block]:
+    """JSON rows gathered into blocks of columns."""
+    buffer = []
+    for row in rows:
+        buffer.append(row)
+        if len(buffer) == BLOCK_ROWS:
+            yield _columns_of(buffer)
+            buffer = []
+    if buffer:
+        yield _columns_of(buffer)
+
+
+def _columns_of(rows: list) -> Block:
+    names = {}
+    for row in rows:
+        if not isinstance(row, dict):
+            raise UnreadableFile(
+                f"Each JSON record is an object of fields; found {type(row).__name__}."
+            )
+        names.update(dict.fromkeys(row))
+    columns = {name: [row.get(name) for row in rows] for name in names}
+    return Block(columns, dict.fromkeys(columns), len(rows))
+
+
+def _parquet_blocks(stream, fields) -> Iterator[Block]:
+    parquet = pq.ParquetFile(stream)
+    kinds = {field.name: _kind_of_arrow(field.type) for field in parquet.schema_arrow}
+    for batch in parquet.iter_batches(batch_size=BLOCK_ROWS):
+        columns = {name: batch.column(name) for name in batch.schema.names}
+        yield Block(columns, {name: kinds[name] for name in columns}, batch.num_rows)
+
+
+def _kind_of_arrow(arrow_type) -> str:
+    for matches, kind in ARROW_KINDS:
+        if matches(arrow_type):
+            return kind
+    raise UnreadableFile(f"Parquet columns of type {arrow_type} are not supported.")

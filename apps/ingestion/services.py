@@ -1,0 +1,491 @@
+"""Every change to datasets and batches, each in one function.
+
+A batch moves Loading → Loaded (COMPLETE) → Staging → Staged → Active, or to Failed (bad
+data), Retrying then Staging again (a transient error, after a back-off), Stalled (the
+retries ran out), Abandoned (never completed), Aborted (ABORT while loading), Inactive
+(reverted) and Deleted (its data removed). Every move is recorded with its time."""
+
+import logging
+import re
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F, Sum
+from django.utils import timezone
+
+from apps.accounts.models import Organisation
+from apps.core.errors import TransitionError
+from apps.ingestion import storage
+from apps.ingestion.models import (
+    Batch,
+    BatchFile,
+    BatchFileChunk,
+    BatchStatus,
+    BatchStatusChange,
+    Dataset,
+)
+from apps.ingestion.readers import FORMATS
+from apps.ingestion.schema import check_change_keeps_data
+
+logger = logging.getLogger(__name__)
+S = BatchStatus
+# Batches whose data is stored: the dataset's schema must keep fitting it.
+HOLDING_DATA = (S.STAGED, S.ACTIVE, S.INACTIVE)
+CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
+INPUT_FORMATS = ("csv", "json", "parquet")
+
+# --- Datasets ------------------------------------------------------------------------------
+
+
+def dataset_create(
+    *, organisation: Organisation, name: str, schema, description: str = ""
+) -> Dataset:
+    dataset = Dataset(organisation=organisation, name=name, schema=schema, description=description)
+    dataset.full_clean()
+    dataset.save()
+    return dataset
+
+
+@transaction.atomic
+def dataset_update(*, dataset: Dataset, **changes) -> Dataset:
+    """Rename, describe, or change the schema in ways the stored data still fits."""
+    dataset.refresh_from_db(from_queryset=Dataset.objects.select_for_update())
+    old_schema = dataset.schema
+    for field, value in changes.items():
+        setattr(dataset, field, value)
+    dataset.full_clean()
+    if "schema" in changes and dataset.batches.filter(status__in=HOLDING_DATA).exists():
+        try:
+            check_change_keeps_data(old_schema, dataset.schema)
+        except ValidationError as error:
+            raise ValidationError({"schema": error.messages}) from None
+    dataset.save()
+    return dataset
+
+
+def dataset_delete(*, dataset: Dataset) -> None:
+    if dataset.batches.exclude(status=S.DELETED).exists():
+        raise TransitionError(
+            "This dataset still has batches: delete them first.", code="dataset_in_use"
+        )
+    dataset.batches.all().delete()
+    dataset.delete()
+
+
+# --- Batches: loading ----------------------------------------------------------------------
+
+
+def batch_create(*, dataset: Dataset, user=None, execution=None, input_format: str = "") -> Batch:
+    if input_format and input_format not in INPUT_FORMATS:
+        raise ValidationError({"inputFormat": f"One of {', '.join(INPUT_FORMATS)}, or none."})
+    with transaction.atomic():
+        batch = Batch.objects.create(
+            organisation_id=dataset.organisation_id,
+            dataset=dataset,
+            execution=execution,
+            input_format=input_format,
+            created_by=user,
+            updated_by=user,
+        )
+        _history(batch, "", S.LOADING, user, "Created.")
+    return batch
+
+
+def batch_file_put(*, batch: Batch, name: str, body, user=None) -> BatchFile:
+    """A whole file in one request (at most INGESTION_MAX_SMALL_FILE_BYTES), streamed to
+    storage. A file of the same name is replaced."""
+    _refuse_unless_loading(batch)
+    _check_file_name(batch, name)
+    limit = min(settings.INGESTION_MAX_SMALL_FILE_BYTES, _bytes_left(batch, replacing=name))
+    stream = storage.BoundedStream(body, limit, _too_large_message(limit))
+    stored = storage.save_stream(
+        storage.unique_name(f"{batch.storage_folder}/files", "file"), stream
+    )
+    with transaction.atomic():
+        batch_file = _fresh_file(batch, name)
+        batch_file.stored, batch_file.size, batch_file.complete = stored, stream.size, True
+        batch_file.save()
+        _count_files(batch, user)
+    return batch_file
+
+
+def batch_file_initialize(*, batch: Batch, name: str, user=None) -> BatchFile:
+    """Start a file uploaded in chunks (PATCH with Content-Range, then COMPLETE)."""
+    _refuse_unless_loading(batch)
+    _check_file_name(batch, name)
+    with transaction.atomic():
+        batch_file = _fresh_file(batch, name)
+        batch_file.save()
+        _count_files(batch, user)
+    return batch_file
+
+
+def batch_file_chunk(*, batch_file: BatchFile, content_range: str, body) -> BatchFileChunk:
+    """Bytes start-end (inclusive, as HTTP says) of a file. Chunks come in order: one that
+    leaves a gap, overlaps another, or falls outside the declared size is refused; the
+    same range sent again replaces the first attempt."""
+    batch = batch_file.batch
+    _refuse_unless_loading(batch)
+    if batch_file.complete:
+        raise TransitionError(
+            f"{batch_file.name} is complete; initialize it again to re-upload.",
+            code="file_complete",
+        )
+    start, end, total = _parse_range(content_range)
+    length = end - start + 1
+    retried = batch_file.chunks.filter(start=start, end=end + 1).first()
+    if total is not None:
+        if batch_file.expected_size not in (None, total):
+            raise ValidationError(
+                {
+                    "Content-Range": f"The file was declared {batch_file.expected_size} bytes, "
+                    f"not {total}."
+                }
+            )
+        if end >= total:
+            raise ValidationError(
+                {"Content-Range": f"Bytes {start}-{end} fall outside a file of {total} bytes."}
+            )
+    if retried is None:
+        _check_in_order(batch_file, start, end)
+    room = _bytes_left(batch) + (retried.end - retried.start if retried else 0)
+    if length > room:
+        raise storage.TooLarge(_too_large_message(room))
+    stream = storage.BoundedStream(
+        body, length, f"The body is longer than its Content-Range ({length} bytes)."
+    )
+    stored = storage.save_stream(storage.unique_name(batch_file.chunk_folder, str(start)), stream)
+    if stream.size != length:
+        storage.delete_all([stored])
+        raise ValidationError(
+            {"Content-Range": f"Says {length} bytes; the body has {stream.size}."}
+        )
+    with transaction.atomic():
+        if retried is not None:
+            transaction.on_commit(lambda old=retried.stored: storage.delete_all([old]))
+            retried.delete()
+        chunk = BatchFileChunk.objects.create(
+            file=batch_file, start=start, end=end + 1, stored=stored
+        )
+        batch_file.size = batch_file.chunks.aggregate(size=Sum(F("end") - F("start")))["size"] or 0
+        if total is not None:
+            batch_file.expected_size = total
+        batch_file.save(update_fields=["size", "expected_size"])
+        _count_files(batch, None)
+    return chunk
+
+
+def batch_file_complete(*, batch_file: BatchFile) -> BatchFile:
+    """Join a chunked file's chunks: they must cover it from its first byte to its last."""
+    _refuse_unless_loading(batch_file.batch)
+    chunks = list(batch_file.chunks.order_by("start"))
+    covered = chunks[-1].end if chunks else 0
+    if not chunks:
+        raise ValidationError({"file": f"{batch_file.name} has no chunks yet."})
+    if batch_file.expected_size is not None and covered != batch_file.expected_size:
+        raise ValidationError(
+            {
+                "file": f"{batch_file.name} has bytes 0-{covered - 1} of "
+                f"{batch_file.expected_size}: send the rest."
+            }
+        )
+    stored = storage.concatenate(
+        storage.unique_name(f"{batch_file.batch.storage_folder}/files", "file"),
+        [c.stored for c in chunks],
+    )
+    with transaction.atomic():
+        batch_file.stored, batch_file.size, batch_file.complete = stored, covered, True
+        batch_file.expected_size = covered
+        batch_file.save()
+        pieces = [c.stored for c in chunks]
+        batch_file.chunks.all().delete()
+        transaction.on_commit(lambda: storage.delete_all(pieces))
+    return batch_file
+
+
+def _fresh_file(batch: Batch, name: str) -> BatchFile:
+    """The batch's file of this name, emptied (its old bytes removed after commit)."""
+    existing = BatchFile.objects.filter(batch=batch, name=name).first()
+    if existing is None:
+        return BatchFile(batch=batch, name=name)
+    old = [existing.stored, *existing.chunks.values_list("stored", flat=True)]
+    transaction.on_commit(lambda: storage.delete_all(old))
+    existing.chunks.all().delete()
+    existing.stored, existing.size, existing.expected_size, existing.complete = "", 0, None, False
+    return existing
+
+
+def _check_file_name(batch: Batch, name: str) -> None:
+    if not name or name.startswith("/") or ".." in name.split("/") or len(name) > 1024:
+        raise ValidationError({"file": "A file name is a relative path without '..'."})
+    if not batch.input_format and name.rsplit(".", 1)[-1].lower() not in {
+        s.lstrip(".") for s in FORMATS
+    }:
+        raise ValidationError(
+            {
+                "file": "Name the file .csv, .json, .jsonl or .parquet, "
+                "or give the batch an inputFormat."
+            }
+        )
+    known = batch.files.filter(name=name).exists()
+    if not known and batch.files.count() >= settings.INGESTION_MAX_FILES_PER_BATCH:
+        raise ValidationError(
+            {"file": f"A batch holds at most {settings.INGESTION_MAX_FILES_PER_BATCH} files."}
+        )
+
+
+def _bytes_left(batch: Batch, replacing: str = "") -> int:
+    used = batch.files.exclude(name=replacing).aggregate(size=Sum("size"))["size"] or 0
+    return max(0, settings.INGESTION_MAX_BATCH_BYTES - used)
+
+
+def _too_large_message(limit: int) -> str:
+    return (
+        f"Too large: at most {limit} more bytes fit (a single upload holds "
+        f"{settings.INGESTION_MAX_SMALL_FILE_BYTES} bytes, "
+        f"a batch {settings.INGESTION_MAX_BATCH_BYTES}); "
+        "upload large files in chunks."
+    )
+
+
+def _parse_range(content_range: str) -> tuple[int, int, int | None]:
+    match = CONTENT_RANGE.match((content_range or "").strip())
+    if match is None:
+        raise ValidationError(
+            {"Content-Range": "Expected 'bytes START-END/TOTAL' (TOTAL may be *)."}
+        )
+    start, end, total = int(match[1]), int(match[2]), match[3]
+    if end < start:
+        raise ValidationError(
+            {"Content-Range": f"The range ends ({end}) before it starts ({start})."}
+        )
+    return start, end, None if total == "*" else int(total)
+
+
+def _check_in_order(batch_file: BatchFile, start: int, end: int) -> None:
+    last = batch_file.chunks.order_by("-start").first()
+    next_byte = last.end if last else 0
+    if start > next_byte:
+        raise ValidationError(
+            {
+                "Content-Range": f"Bytes {next_byte}-{start - 1} are missing: "
+                f"send the chunk starting at {next_byte}."
+            }
+        )
+    if start < next_byte:
+        raise ValidationError(
+            {
+                "Content-Range": f"Bytes {start}-{end} overlap what was sent (up to "
+                f"{next_byte - 1}); resend a whole chunk to retry it."
+            }
+        )
+
+
+def _count_files(batch: Batch, user) -> None:
+    totals = batch.files.aggregate(size=Sum("size"))
+    Batch.objects.filter(pk=batch.pk).update(
+        file_count=batch.files.count(),
+        bytes=totals["size"] or 0,
+        updated_at=timezone.now(),
+        **({"updated_by": user} if user else {}),
+    )
+
+
+# --- Batches: transitions ------------------------------------------------------------------
+
+
+def batch_complete(*, batch: Batch, user=None) -> Batch:
+    """COMPLETE: the files are all there; the batch is queued for processing."""
+    if not batch.files.exists():
+        raise TransitionError(
+            "Upload at least one file before completing the batch.", code="no_files"
+        )
+    if unfinished := list(batch.files.filter(complete=False).values_list("name", flat=True)[:5]):
+        raise TransitionError(
+            f"Files still being uploaded in chunks: {', '.join(unfinished)}.",
+            code="files_incomplete",
+        )
+    batch = _transition(batch, [S.LOADING], S.LOADED, user, "Completed by the uploader.")
+    transaction.on_commit(lambda: dispatch(batch))
+    return batch
+
+
+def batch_abort(*, batch: Batch, user=None) -> Batch:
+    """ABORT: only while loading; once Loaded a batch cannot be aborted."""
+    batch = _transition(batch, [S.LOADING], S.ABORTED, user, "Aborted by the uploader.")
+    _remove_files(batch)
+    return batch
+
+
+def batch_revert(*, batch: Batch, user=None) -> Batch:
+    """Its data stops counting in the dataset; it stays stored until deleted."""
+    return _transition(batch, [S.ACTIVE], S.INACTIVE, user, "Reverted.")
+
+
+def batch_delete(*, batch: Batch, user=None) -> Batch:
+    """Remove the batch's data and files; its record stays, Deleted."""
+    batch = _transition(
+        batch,
+        [S.ACTIVE, S.INACTIVE, S.FAILED, S.STALLED, S.ABORTED, S.ABANDONED],
+        S.DELETED,
+        user,
+        "Deleted.",
+    )
+    _remove_files(batch)
+    return batch
+
+
+def batch_start_staging(*, batch: Batch, worker: str) -> Batch:
+    """A worker takes a Loaded (or Retrying) batch to process: one conditional move, so
+    only one worker gets it."""
+    return _transition(
+        batch,
+        [S.LOADED, S.RETRYING],
+        S.STAGING,
+        None,
+        f"Processing on {worker}.",
+        worker=worker,
+        heartbeat_at=timezone.now(),
+        attempts=batch.attempts + 1,
+    )
+
+
+def batch_promote(*, batch: Batch, data: str, records_read: int, records_written: int) -> Batch:
+    """Staged, then Active: its rows now count in the dataset."""
+    batch = _transition(
+        batch,
+        [S.STAGING],
+        S.STAGED,
+        None,
+        "Every row converted.",
+        data=data,
+        records_read=records_read,
+        records_written=records_written,
+        errors=[],
+        error_count=0,
+    )
+    return _transition(batch, [S.STAGED], S.ACTIVE, None, "Promoted: available in the dataset.")
+
+
+def batch_fail(*, batch: Batch, errors: list[dict], error_count: int, records_read: int) -> Batch:
+    first = errors[0] if errors else {"message": "unknown"}
+    where = ", ".join(f"{k} {first[k]}" for k in ("file", "row", "field") if first.get(k))
+    return _transition(
+        batch,
+        [S.STAGING],
+        S.FAILED,
+        None,
+        f"{error_count} error(s); first: {where + ': ' if where else ''}{first['message']}"[:500],
+        errors=errors,
+        error_count=error_count,
+        records_read=records_read,
+        records_written=0,
+    )
+
+
+def batch_retry_later(*, batch: Batch, reason: str, from_statuses=(S.STAGING,)) -> Batch:
+    """A transient error: try again after a back-off that doubles, or stall for good."""
+    batch.refresh_from_db()
+    if batch.attempts >= settings.INGESTION_MAX_ATTEMPTS:
+        return _transition(
+            batch,
+            list(from_statuses),
+            S.STALLED,
+            None,
+            f"Stalled after {batch.attempts} attempts; last error: {reason}"[:500],
+        )
+    delay = timedelta(seconds=settings.INGESTION_RETRY_BACKOFF_SECONDS * 2 ** (batch.attempts - 1))
+    batch = _transition(
+        batch,
+        list(from_statuses),
+        S.RETRYING,
+        None,
+        f"Attempt {batch.attempts} failed ({reason}); next in {delay}."[:500],
+    )
+    transaction.on_commit(lambda: dispatch(batch, after=delay))
+    return batch
+
+
+def batches_reap() -> dict[str, int]:
+    """Abandon batches never completed; retry those whose processing worker went silent;
+    queue again Loaded and Retrying batches whose queue message was lost."""
+    now = timezone.now()
+    abandoned = 0
+    for batch in Batch.objects.filter(
+        status=S.LOADING,
+        created_at__lt=now - timedelta(seconds=settings.INGESTION_ABANDON_AFTER_SECONDS),
+    ):
+        try:
+            _transition(batch, [S.LOADING], S.ABANDONED, None, "Not completed in time.")
+            _remove_files(batch)
+            abandoned += 1
+        except TransitionError:
+            pass
+    lost = 0
+    silent = now - timedelta(seconds=settings.EXECUTION_HEARTBEAT_TIMEOUT_SECONDS)
+    for batch in Batch.objects.filter(status=S.STAGING, heartbeat_at__lt=silent):
+        try:
+            batch_retry_later(
+                batch=batch,
+                reason=f"worker {batch.worker} lost: "
+                f"no heartbeat since {batch.heartbeat_at:%H:%M:%S} UTC",
+            )
+            lost += 1
+        except TransitionError:
+            pass
+    waiting = now - timedelta(seconds=settings.REDISPATCH_AFTER_SECONDS)
+    for batch in Batch.objects.filter(status__in=[S.LOADED, S.RETRYING], updated_at__lt=waiting):
+        dispatch(batch)
+    return {"abandoned": abandoned, "lost": lost}
+
+
+def dispatch(batch: Batch, after: timedelta | None = None) -> None:
+    from apps.ingestion.tasks import process_batch
+
+    task = process_batch.using(run_after=timezone.now() + after) if after else process_batch
+    task.enqueue(batch.pk)
+
+
+def _refuse_unless_loading(batch: Batch) -> None:
+    batch.refresh_from_db(fields=["status"])
+    if batch.status != S.LOADING:
+        raise TransitionError(
+            f"Batch {batch.pk} is {batch.status}: files are added only while it is loading.",
+            code="not_loading",
+        )
+
+
+def _transition(
+    batch: Batch, from_statuses: list[str], to_status: str, user, reason: str, **fields
+) -> Batch:
+    with transaction.atomic():
+        locked = Batch.objects.select_for_update().get(pk=batch.pk)
+        if locked.status not in from_statuses:
+            raise TransitionError(
+                f"Batch {batch.pk} is {locked.status}; only a "
+                f"{' or '.join(from_statuses)} batch can become {to_status}."
+            )
+        Batch.objects.filter(pk=batch.pk).update(
+            status=to_status,
+            updated_at=timezone.now(),
+            **({"updated_by": user} if user else {}),
+            **fields,
+        )
+        _history(batch, locked.status, to_status, user, reason)
+    batch.refresh_from_db()
+    return batch
+
+
+def _history(batch, from_status, to_status, user, reason) -> None:
+    BatchStatusChange.objects.create(
+        batch=batch, from_status=from_status, to_status=to_status, user=user, reason=reason
+    )
+
+
+def _remove_files(batch: Batch) -> None:
+    names = [batch.data]
+    for batch_file in batch.files.all():
+        names += [batch_file.stored, *batch_file.chunks.values_list("stored", flat=True)]
+    transaction.on_commit(lambda: storage.delete_all(names))

@@ -1,0 +1,87 @@
+"""Files of batches in the Django storage: written as they stream in, never held whole in
+memory, and bounded as they are written."""
+
+import hashlib
+import io
+import uuid
+
+from django.core.files import File
+from django.core.files.storage import default_storage
+
+READ_SIZE = 1 << 20  # 1 MiB at a time
+
+
+class TooLarge(Exception):
+    """More bytes arrived than allowed: says the limit, in words."""
+
+
+class BoundedStream(io.RawIOBase):
+    """Reads a request body (or any stream) a piece at a time, counting and hashing, and
+    refusing to go past `limit` bytes."""
+
+    def __init__(self, source, limit: int, too_large: str):
+        self.source, self.limit, self.too_large = source, limit, too_large
+        self.size = 0
+        self.sha256 = hashlib.sha256()
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.source.read(READ_SIZE if size is None or size < 0 else size)
+        self.size += len(data)
+        if self.size > self.limit:
+            raise TooLarge(self.too_large)
+        self.sha256.update(data)
+        return data
+
+
+def unique_name(folder: str, stem: str) -> str:
+    """A storage name no other upload takes, so a partial write is ours alone to remove."""
+    return f"{folder}/{stem}-{uuid.uuid4().hex}"
+
+
+def save_stream(name: str, stream: BoundedStream) -> str:
+    """Store what the stream gives under `name` (from unique_name); nothing is kept if it
+    breaks its limit (file storage writes as it goes, so the partial file is removed)."""
+    try:
+        return default_storage.save(name, File(stream, name=name))
+    except TooLarge:
+        if default_storage.exists(name):
+            default_storage.delete(name)
+        raise
+
+
+class Concatenation(io.RawIOBase):
+    """Stored pieces read one after the other, as one stream."""
+
+    def __init__(self, names: list[str]):
+        self.names = list(names)
+        self.current = None
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        size = READ_SIZE if size is None or size < 0 else size
+        while True:
+            if self.current is None:
+                if not self.names:
+                    return b""
+                self.current = default_storage.open(self.names.pop(0), "rb")
+            data = self.current.read(size)
+            if data:
+                return data
+            self.current.close()
+            self.current = None
+
+
+def concatenate(name: str, pieces: list[str]) -> str:
+    """Store `pieces` joined into one file, streamed through."""
+    return default_storage.save(name, File(Concatenation(pieces), name=name))
+
+
+def delete_all(names) -> None:
+    for name in names:
+        if name and default_storage.exists(name):
+            default_storage.delete(name)

@@ -1,0 +1,54 @@
+"""A worker's part in a batch's life: take it, stage it, promote or fail it. Whatever
+goes wrong, the batch does not stay Staging: a transient error retries it, and a worker
+that dies is found by the reaper (its heartbeat stops)."""
+
+import logging
+
+from django.db import DatabaseError, connection
+from django.utils import timezone
+
+from apps.core.errors import TransitionError
+from apps.ingestion import processing, services
+from apps.ingestion.models import Batch, BatchStatus
+from apps.runner.supervisor import WORKER_ID
+
+logger = logging.getLogger(__name__)
+
+
+def process(batch_id: int) -> str:
+    batch = Batch.objects.select_related("dataset").filter(pk=batch_id).first()
+    if batch is None:
+        return f"Batch {batch_id} no longer exists."
+    try:
+        batch = services.batch_start_staging(batch=batch, worker=WORKER_ID)
+    except TransitionError as refusal:
+        return refusal.message
+    try:
+        staged = processing.stage(batch, alive=lambda: _heartbeat(batch))
+    except (OSError, DatabaseError) as error:
+        logger.exception("Batch %s: transient error while staging", batch.pk)
+        connection.close()
+        return services.batch_retry_later(
+            batch=batch, reason=f"{type(error).__name__}: {error}"
+        ).status
+    if staged.errors.count:
+        services.batch_fail(
+            batch=batch,
+            errors=staged.errors.listed,
+            error_count=staged.errors.count,
+            records_read=staged.records_read,
+        )
+        return BatchStatus.FAILED
+    services.batch_promote(
+        batch=batch,
+        data=staged.data,
+        records_read=staged.records_read,
+        records_written=staged.records_written,
+    )
+    return BatchStatus.ACTIVE
+
+
+def _heartbeat(batch: Batch) -> None:
+    Batch.objects.filter(pk=batch.pk, status=BatchStatus.STAGING).update(
+        heartbeat_at=timezone.now()
+    )

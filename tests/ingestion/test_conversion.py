@@ -1,0 +1,124 @@
+"""The batch ingestion docs' conversion table, every cell of it."""
+
+from datetime import UTC, date, datetime
+
+import pytest
+
+from apps.ingestion.conversion import ConversionError, convert
+from apps.ingestion.schema import FieldType as T
+
+TYPES = list(T)
+# The docs' table, restated: inbound type -> the types it converts to.
+DOCUMENTED = {
+    T.STRING: {T.STRING, T.BYTE, T.SHORT, T.INTEGER, T.LONG, T.DOUBLE, T.DATE, T.DATE_TIME},
+    T.BYTE: {T.STRING, T.BYTE, T.SHORT, T.INTEGER, T.LONG, T.DOUBLE},
+    T.SHORT: {T.STRING, T.BYTE, T.SHORT, T.INTEGER, T.LONG, T.DOUBLE},
+    T.INTEGER: {T.STRING, T.BYTE, T.SHORT, T.INTEGER, T.LONG, T.DOUBLE},
+    T.LONG: {T.STRING, T.BYTE, T.SHORT, T.INTEGER, T.LONG, T.DOUBLE, T.DATE, T.DATE_TIME},
+    T.DOUBLE: {T.STRING, T.BYTE, T.SHORT, T.INTEGER, T.LONG, T.DOUBLE},
+    T.DATE: {T.DATE},
+    T.DATE_TIME: {T.DATE_TIME},
+    T.OBJECT: {T.OBJECT, T.MAP},
+    T.MAP: {T.OBJECT, T.MAP},
+    T.BOOLEAN: {T.BOOLEAN},  # "Booleans and arrays cannot be converted to other types."
+    T.ARRAY: {T.ARRAY},
+}
+MOMENT = datetime(2018, 7, 10, 23, 5, 59, tzinfo=UTC)  # 2018-07-10T15:05:59-08:00
+# A value of each inbound type that converts to each target it may, and what it gives.
+STRING_FOR = {
+    T.STRING: ("hello", "hello"),
+    T.DATE: ("2018-07-10", date(2018, 7, 10)),
+    T.DATE_TIME: ("2018-07-10T15:05:59.000-08:00", MOMENT),
+}
+NUMBER_RESULTS = {
+    T.STRING: "42",
+    T.BYTE: 42,
+    T.SHORT: 42,
+    T.INTEGER: 42,
+    T.LONG: 42,
+    T.DOUBLE: 42.0,
+}
+SAMPLES = {
+    T.BYTE: 42,
+    T.SHORT: 42,
+    T.INTEGER: 42,
+    T.LONG: 1531263959000,
+    T.DOUBLE: 42.0,
+    T.DATE: date(2018, 7, 10),
+    T.DATE_TIME: MOMENT,
+    T.OBJECT: {"a": 1},
+    T.MAP: {"a": "1"},
+    T.BOOLEAN: True,
+    T.ARRAY: [1, "two"],
+}
+
+
+def sample(inbound: str, target: str):
+    """(value, expected) for a documented conversion."""
+    if inbound == T.STRING:
+        return STRING_FOR.get(target, ("42", NUMBER_RESULTS.get(target)))
+    if inbound == T.LONG:
+        long_results = {T.DATE: date(2018, 7, 10), T.DATE_TIME: MOMENT}
+        if target in long_results:
+            return 1531263959000, long_results[target]
+        return 42, NUMBER_RESULTS[target]
+    if inbound in NUMBER_RESULTS:
+        return SAMPLES[inbound], NUMBER_RESULTS[
+            target
+        ] if target != T.STRING or inbound != T.DOUBLE else "42.0"
+    results = {
+        T.OBJECT: '{"a": 1}' if inbound == T.OBJECT else '{"a": "1"}',
+        T.MAP: {"a": "1"},
+        T.ARRAY: '[1, "two"]',
+    }
+    return SAMPLES[inbound], results.get(target, SAMPLES[inbound])
+
+
+CELLS = [(inbound, target) for inbound in TYPES for target in TYPES]
+
+
+@pytest.mark.parametrize(("inbound", "target"), CELLS, ids=[f"{i}->{t}" for i, t in CELLS])
+def test_every_cell_of_the_conversion_table(inbound, target):
+    if target in DOCUMENTED[inbound]:
+        value, expected = sample(inbound, target)
+        assert convert(value, target, inbound) == expected
+    else:
+        with pytest.raises(
+            ConversionError, match=f"{inbound} values cannot be converted to {target}"
+        ):
+            convert(SAMPLES.get(inbound, "x"), target, inbound)
+
+
+@pytest.mark.parametrize(
+    ("value", "target", "reason"),
+    [
+        ("abc", T.INTEGER, "'abc' is not a whole number"),
+        ("4.5", T.LONG, "'4.5' is not a whole number"),
+        (4.5, T.INTEGER, "4.5 is not a whole number"),
+        (300, T.BYTE, "300 is out of the Byte range [-128, 127]"),
+        ("40000", T.SHORT, "40000 is out of the Short range [-32768, 32767]"),
+        (2**31, T.INTEGER, "out of the Integer range"),
+        ("NaN", T.DOUBLE, "'NaN' is not a finite number"),
+        ("ten", T.DOUBLE, "'ten' is not a number"),
+        ("10/07/2018", T.DATE, "is not an ISO 8601 date"),
+        ("yesterday", T.DATE_TIME, "is not an ISO 8601 date-time"),
+        ({"a": {"nested": 1}}, T.MAP, "map values are text or numbers; 'a' holds a Object"),
+    ],
+)
+def test_values_that_do_not_fit_say_why(value, target, reason):
+    with pytest.raises(ConversionError, match=reason.replace("[", r"\[").replace("(", r"\(")):
+        convert(value, target)
+
+
+def test_kinds_are_read_from_json_values():
+    assert convert(" 42 ", T.INTEGER) == 42
+    assert convert(7, T.DATE_TIME) == datetime(1970, 1, 1, 0, 0, 0, 7000, tzinfo=UTC)
+    assert convert("1531263959000", T.DATE_TIME) == MOMENT  # CSV's epoch milliseconds
+    assert convert("1531263959000", T.DATE) == date(2018, 7, 10)
+    assert convert("2018-07-10T15:05:59", T.DATE_TIME) == datetime(
+        2018, 7, 10, 15, 5, 59, tzinfo=UTC
+    )
+    assert convert(True, T.BOOLEAN) is True
+    assert convert(None, T.INTEGER) is None
+    with pytest.raises(ConversionError, match="Boolean values cannot be converted to Integer"):
+        convert(True, T.INTEGER)
