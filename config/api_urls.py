@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from apps.accounts import api as accounts
 from apps.core.api.errors import not_found
+from apps.ingestion import api as ingestion
 from apps.plugins import api as plugins
 from apps.scheduling import api as scheduling
 
@@ -67,5 +68,15 @@ urlpatterns = [
     path("executions/<str:execution_id>", scheduling.ExecutionDetailView.as_view()),
     path("executions/<str:execution_id>/cancel", scheduling.ExecutionCancelView.as_view()),
     path("executions/<str:execution_id>/log", scheduling.ExecutionLogView.as_view()),
-    re_path(r"^.*$", not_found),
+    path("datasets", ingestion.DatasetListView.as_view()),
+    path("datasets/<str:dataset_id>", ingestion.DatasetDetailView.as_view()),
+    path("datasets/<str:dataset_id>/preview", ingestion.DatasetPreviewView.as_view()),
+    path("batches", ingestion.BatchListView.as_view()),
+    path("batches/<str:batch_id>", ingestion.BatchView.as_view()),
+    path(
+        "batches/<str:batch_id>/datasets/<str:dataset_id>/files/<path:name>",
+        ingestion.BatchFileView.as_view(),
+    ),
+    path("batch/<str:batch_id>", ingestion.BatchCatalogView.as_view()),
+    re_path(r"^[\s\S]*$", not_found),  # any other /v1/ path, newlines included: a JSON 404
 ]

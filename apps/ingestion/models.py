@@ -1,6 +1,6 @@
 from django.conf import settings
 from django.db import models
-from django.db.models import Q, Sum
+from django.db.models import Q
 
 from apps.accounts.models import Organisation
 from apps.core.models import FieldUniqueConstraint, OrganisationOwned, OrganisationScopedQuerySet
@@ -37,10 +37,6 @@ class Dataset(OrganisationOwned):
 
     def __str__(self):
         return self.name
-
-    @property
-    def row_count(self) -> int:
-        return self.batches.active().aggregate(rows=Sum("records_written"))["rows"] or 0
 
 
 class BatchStatus(models.TextChoices):

@@ -28,6 +28,7 @@ from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from apps.core.errors import TransitionError
+from apps.runner.credentials import execution_credential
 from apps.runner.dispatch import enqueue
 from apps.runner.limits import Limits
 from apps.runner.logs import LogWriter
@@ -151,6 +152,10 @@ class Supervisor:
             "parameters": self.execution.parameters,
             "properties": merged_properties(self.instance),
             "scratch_dir": str(scratch),
+            "api": {
+                "url": settings.BATCHWORKS_API_URL,
+                "credential": execution_credential(self.execution),
+            },
         }
         spec_path = workspace / "spec.json"
         spec_path.write_text(json.dumps(spec))

@@ -13,8 +13,16 @@ exception fails the execution with the exception's message; its traceback goes t
 execution's log, as does everything printed and logged."""
 
 from batchworks_sdk.context import ExecutionContext, Properties
+from batchworks_sdk.ingestion import Batch, Ingestion, IngestionError
 
-__all__ = ["ExecutionContext", "IntegrationBatchPlugin", "Properties"]
+__all__ = [
+    "Batch",
+    "ExecutionContext",
+    "Ingestion",
+    "IngestionError",
+    "IntegrationBatchPlugin",
+    "Properties",
+]
 
 
 class IntegrationBatchPlugin:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from batchworks_sdk import IntegrationBatchPlugin
 from batchworks_sdk.context import ExecutionContext, Properties
+from batchworks_sdk.ingestion import Ingestion
 
 
 def main(spec_path: str) -> int:
@@ -86,6 +87,9 @@ def _context(spec: dict, channel) -> ExecutionContext:
         properties=Properties(spec["properties"]),
         scratch_dir=Path(spec["scratch_dir"]),
         logger=logging.getLogger("plugin"),
+        ingestion=Ingestion(spec["api"]["url"], spec["api"]["credential"])
+        if spec.get("api")
+        else None,
         _channel=channel,
     )
 

@@ -6,6 +6,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
+from batchworks_sdk.ingestion import Ingestion
+
 # Shapes whose only key carries the whole value: get() returns it bare.
 SINGLE_VALUE_KEYS = ("value", "url")
 
@@ -51,6 +53,7 @@ class ExecutionContext:
     properties: Properties
     scratch_dir: Path
     logger: logging.Logger
+    ingestion: Ingestion | None  # this platform's batch ingestion API, for this run
     _channel: IO[str] = field(repr=False)
 
     def progress(

@@ -118,6 +118,32 @@ def add_organisations(organisation, version, instance, start, count):
     )
 
 
+def add_datasets(organisation, version, instance, start, count):
+    from apps.ingestion.models import Dataset
+
+    schema = [{"name": "id", "type": "Long", "required": True}]
+    Dataset.objects.bulk_create(
+        Dataset(organisation=organisation, name=f"d{start + i}", schema=schema)
+        for i in range(count)
+    )
+
+
+def add_batches(organisation, version, instance, start, count):
+    from apps.ingestion.models import Batch, BatchFile, Dataset
+
+    dataset, _ = Dataset.objects.get_or_create(
+        organisation=organisation,
+        name="bulk",
+        defaults={"schema": [{"name": "id", "type": "Long", "required": True}]},
+    )
+    batches = Batch.objects.bulk_create(
+        Batch(organisation=organisation, dataset=dataset) for _ in range(count)
+    )
+    BatchFile.objects.bulk_create(
+        BatchFile(batch=batch, name="a.csv", size=10) for batch in batches
+    )
+
+
 LISTS = [
     ("plugins", add_plugins),
     ("plugins/{plugin}/versions", add_versions),
@@ -128,6 +154,8 @@ LISTS = [
     ("organisations/{org}/members", add_members),
     ("organisations/{org}/api_tokens", add_tokens),
     ("organisations", add_organisations),
+    ("datasets", add_datasets),
+    ("batches", add_batches),
 ]
 
 

@@ -17,14 +17,15 @@ from apps.core.api.inputs import as_id
 class Access:
     user: object
     roles: dict[int, Role] | None  # None: every organisation, as ADMIN (superuser session)
-    token: ApiToken | None = None
+    token: object | None = None  # an ApiToken or a RunningExecution: one organisation, one role
 
     @classmethod
     def of(cls, request) -> "Access":
         if not hasattr(request, "_access"):
-            token = request.auth if isinstance(request.auth, ApiToken) else None
+            token = request.auth if _acts_in_one_organisation(request.auth) else None
             if token is not None:
                 roles = {token.organisation_id: Role(token.role)}
+
             elif request.user.is_superuser:
                 roles = None
             else:
@@ -71,3 +72,15 @@ class Access:
             raise NotFound()
         self.require(obj.owner_organisation_id, minimum)
         return obj
+
+
+def _acts_in_one_organisation(auth) -> bool:
+    """An API token, or a running execution's credential: both act in one organisation
+    with one role."""
+    return isinstance(auth, ApiToken) or hasattr(auth, "execution")
+
+
+def _acts_in_one_organisation(auth) -> bool:
+    """An API token, or a running execution's credential: both act in one organisation
+    with one role."""
+    return isinstance(auth, ApiToken) or hasattr(auth, "execution")

@@ -11,6 +11,8 @@ from contextlib import contextmanager
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -80,6 +82,7 @@ def api_field_names(**renames: str):
         ) from None
 
 
+@csrf_exempt  # it changes nothing; without this a POST would get CSRF's HTML page instead
 def not_found(request, *args, **kwargs):
     """Any /v1/ URL that names nothing."""
     return JsonResponse(error_body("No such endpoint.", "NOT_FOUND"), status=404)

@@ -1,0 +1,47 @@
+"""Reads about datasets and batches, each a fixed number of queries."""
+
+import pyarrow.parquet as pq
+from django.core.files.storage import default_storage
+from django.db.models import Count, Q, Sum
+from django.db.models.functions import Coalesce
+
+from apps.ingestion.models import Batch, BatchStatus, Dataset
+
+PREVIEW_ROWS = 20
+
+
+def datasets_with_counts(queryset):
+    """`rows` (of Active batches) and `batch_count`, computed in the same query."""
+    return queryset.annotate(
+        rows=Coalesce(
+            Sum("batches__records_written", filter=Q(batches__status=BatchStatus.ACTIVE)), 0
+        ),
+        batch_count=Count("batches", distinct=True),
+    )
+
+
+def batches_with_files():
+    return Batch.objects.select_related("dataset").prefetch_related("files")
+
+
+def dataset_preview(dataset: Dataset, limit: int = PREVIEW_ROWS) -> tuple[list[str], list[list]]:
+    """The first rows of the dataset: of its newest Active batch, as stored."""
+    batch = dataset.batches.active().exclude(data="").order_by("-updated_at").first()
+    columns = [field["name"] for field in dataset.schema]
+    if batch is None:
+        return columns, []
+    with default_storage.open(batch.data, "rb") as stored:
+        first = next(pq.ParquetFile(stored).iter_batches(batch_size=limit), None)
+    if first is None:
+        return columns, []
+    table = first.to_pylist()
+    return columns, [[_plain(row.get(name)) for name in columns] for row in table]
+
+
+def _plain(value):
+    """Dates as ISO text, maps as lists of pairs made objects: what JSON and a page show."""
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, list) and value and isinstance(value[0], tuple):
+        return dict(value)
+    return value

@@ -1,0 +1,130 @@
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from apps.core.api.fields import EpochMillisField, IdField, StrictSerializer
+from apps.core.api.responses import PageParameters
+from apps.ingestion.models import BatchStatus
+from apps.ingestion.schema import FieldType
+
+
+class SchemaFieldSerializer(StrictSerializer):
+    name = serializers.CharField(max_length=200)
+    type = serializers.ChoiceField(choices=FieldType.choices)
+    required = serializers.BooleanField(default=False)
+
+
+class DatasetSerializer(serializers.Serializer):
+    id = IdField(source="pk")
+    organisation_id = IdField()
+    name = serializers.CharField()
+    description = serializers.CharField()
+    schema = SchemaFieldSerializer(many=True)
+    row_count = serializers.IntegerField(source="rows", help_text="Rows of its Active batches.")
+
+    created_at = EpochMillisField()
+    updated_at = EpochMillisField()
+
+
+class DatasetWriteSerializer(StrictSerializer):
+    organisation_id = serializers.CharField(required=False)
+    name = serializers.CharField(max_length=200)
+    description = serializers.CharField(required=False, allow_blank=True)
+    schema = SchemaFieldSerializer(many=True, allow_empty=False)
+    id = serializers.CharField(required=False)
+    row_count = serializers.IntegerField(required=False)
+    created_at = serializers.IntegerField(required=False)
+    updated_at = serializers.IntegerField(required=False)
+
+
+class DatasetFilterSerializer(PageParameters):
+    organisation_id = serializers.CharField(required=False)
+
+
+class PreviewSerializer(serializers.Serializer):
+    columns = serializers.ListField(child=serializers.CharField())
+    rows = serializers.ListField(
+        child=serializers.ListField(child=serializers.JSONField(allow_null=True))
+    )
+
+
+class RelatedObjectSerializer(serializers.Serializer):
+    type = serializers.CharField()
+    id = serializers.CharField()
+
+
+class BatchErrorSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    file = serializers.CharField(allow_null=True)
+    row = serializers.IntegerField(allow_null=True)
+    field = serializers.CharField(allow_null=True)
+    message = serializers.CharField()
+
+
+class MetricsSerializer(serializers.Serializer):
+    files = serializers.IntegerField(source="file_count")
+    bytes = serializers.IntegerField()
+    recordsRead = serializers.IntegerField(source="records_read")
+    recordsWritten = serializers.IntegerField(source="records_written")
+    errors = serializers.IntegerField(source="error_count")
+
+
+class BatchFileSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    size = serializers.IntegerField()
+    complete = serializers.BooleanField()
+
+
+class BatchSerializer(serializers.Serializer):
+    """A batch as the batch ingestion docs show it (camelCase, dates in epoch ms)."""
+
+    id = IdField(source="pk")
+    imsOrg = IdField(source="organisation_id")
+    status = serializers.ChoiceField(choices=BatchStatus.choices)
+    created = EpochMillisField(source="created_at")
+    updated = EpochMillisField(source="updated_at")
+    createdUser = IdField(source="created_by_id", allow_null=True)
+    updatedUser = IdField(source="updated_by_id", allow_null=True)
+    relatedObjects = serializers.SerializerMethodField()
+    inputFormat = serializers.SerializerMethodField()
+    errors = serializers.SerializerMethodField()
+    metrics = MetricsSerializer(source="*")
+    files = BatchFileSerializer(many=True)
+
+    @extend_schema_field(RelatedObjectSerializer(many=True))
+    def get_relatedObjects(self, batch):
+        related = [{"type": "dataSet", "id": str(batch.dataset_id)}]
+        if batch.execution_id:
+            related.append({"type": "execution", "id": str(batch.execution_id)})
+        return related
+
+    @extend_schema_field(serializers.DictField(child=serializers.CharField()))
+    def get_inputFormat(self, batch):
+        return {"format": batch.input_format} if batch.input_format else {}
+
+    @extend_schema_field(BatchErrorSerializer(many=True))
+    def get_errors(self, batch):
+        return [{"code": "invalid-data", **error} for error in batch.errors]
+
+
+class InputFormatSerializer(StrictSerializer):
+    format = serializers.ChoiceField(choices=["csv", "json", "parquet"])
+
+
+class BatchCreateSerializer(StrictSerializer):
+    datasetId = serializers.CharField()
+    inputFormat = InputFormatSerializer(required=False)
+
+
+class BatchFilterSerializer(PageParameters):
+    status = serializers.ChoiceField(choices=BatchStatus.choices, required=False)
+    dataset_id = serializers.CharField(required=False)
+    execution_id = serializers.CharField(required=False)
+    organisation_id = serializers.CharField(required=False)
+
+
+class BatchActionSerializer(StrictSerializer):
+    action = serializers.ChoiceField(choices=["COMPLETE", "ABORT", "REVERT"])
+
+
+class FileActionSerializer(StrictSerializer):
+    action = serializers.ChoiceField(choices=["initialize", "COMPLETE"])
