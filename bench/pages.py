@@ -16,10 +16,10 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from apps.accounts.models import Membership, Organisation, Role
+from apps.core.pagination import cursor_of
 from apps.plugins.models import PluginType
 from apps.plugins.services import plugin_create, plugin_version_create
 from apps.scheduling.models import Execution, ExecutionStatus, IntegrationBatchInstance
-from apps.scheduling.selectors import cursor_of
 from bench.engine import NO_OP
 from bench.setup import median_and_p95
 
@@ -112,4 +112,6 @@ def _world(total: int):
 def _cursor_at(organisation, depth: int) -> str:
     """The cursor a person reaches after paging through `depth` executions."""
     executions = Execution.objects.filter(organisation=organisation)
-    return cursor_of(executions.order_by("-expected_start_date", "-pk")[depth])
+    return cursor_of(
+        executions.order_by("-expected_start_date", "-pk")[depth], "expected_start_date"
+    )

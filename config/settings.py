@@ -253,6 +253,7 @@ RQ_QUEUES = {
 CRONJOBS = [
     ("* * * * *", "apps.scheduling.jobs.tick"),
     ("* * * * *", "apps.scheduling.jobs.reap"),
+    ("* * * * *", "apps.ingestion.jobs.reap"),
     ("17 3 * * *", "apps.scheduling.jobs.prune_task_results"),
 ]
 CRONTAB_LOCK_JOBS = True  # a tick still running when the next minute comes is not doubled

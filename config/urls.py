@@ -7,4 +7,5 @@ urlpatterns = [
     path("", include("apps.accounts.urls")),
     path("", include("apps.plugins.urls")),
     path("", include("apps.scheduling.urls")),
+    path("", include("apps.ingestion.urls")),
 ]

@@ -2,8 +2,10 @@
 test database: what a deployment runs, with the test's data."""
 
 import os
+import socket
 import subprocess
 import sys
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -60,3 +62,63 @@ def running(*args: str, **env: str):
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def serving(**env: str):
+    """The web app under gunicorn (one worker), as deployed, on the test database:
+    yields its base URL and the worker's pid."""
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "config.wsgi",
+            "--workers",
+            "1",
+            "--bind",
+            f"127.0.0.1:{port}",
+        ],
+        cwd=ROOT,
+        env=environment(**env),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not (workers := _children(server.pid)) or not _accepting(port):
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise RuntimeError(
+                    f"gunicorn did not start: {server.stderr.read().decode()[-2000:]}"
+                )
+            time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}", workers[0]
+    finally:
+        server.terminate()
+        server.wait(timeout=15)
+
+
+def peak_memory_mib(pid: int) -> int:
+    """The process's peak resident memory so far (VmHWM)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return (
+        int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM")))
+        // 1024
+    )
+
+
+def _children(pid: int) -> list[int]:
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(child) for child in children.read_text().split()] if children.exists() else []
+
+
+def _accepting(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0

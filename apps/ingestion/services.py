@@ -33,6 +33,10 @@ logger = logging.getLogger(__name__)
 S = BatchStatus
 # Batches whose data is stored: the dataset's schema must keep fitting it.
 HOLDING_DATA = (S.STAGED, S.ACTIVE, S.INACTIVE)
+# Where each person-made move may start.
+ABORTABLE = [S.LOADING]
+REVERTIBLE = [S.ACTIVE]
+DELETABLE = [S.ACTIVE, S.INACTIVE, S.FAILED, S.STALLED, S.ABORTED, S.ABANDONED]
 CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
 INPUT_FORMATS = ("csv", "json", "parquet")
 
@@ -314,21 +318,21 @@ def batch_complete(*, batch: Batch, user=None) -> Batch:
 
 def batch_abort(*, batch: Batch, user=None) -> Batch:
     """ABORT: only while loading; once Loaded a batch cannot be aborted."""
-    batch = _transition(batch, [S.LOADING], S.ABORTED, user, "Aborted by the uploader.")
+    batch = _transition(batch, ABORTABLE, S.ABORTED, user, "Aborted by the uploader.")
     _remove_files(batch)
     return batch
 
 
 def batch_revert(*, batch: Batch, user=None) -> Batch:
     """Its data stops counting in the dataset; it stays stored until deleted."""
-    return _transition(batch, [S.ACTIVE], S.INACTIVE, user, "Reverted.")
+    return _transition(batch, REVERTIBLE, S.INACTIVE, user, "Reverted.")
 
 
 def batch_delete(*, batch: Batch, user=None) -> Batch:
     """Remove the batch's data and files; its record stays, Deleted."""
     batch = _transition(
         batch,
-        [S.ACTIVE, S.INACTIVE, S.FAILED, S.STALLED, S.ABORTED, S.ABANDONED],
+        DELETABLE,
         S.DELETED,
         user,
         "Deleted.",

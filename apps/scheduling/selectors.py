@@ -3,9 +3,10 @@
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from django.db.models import Count, Q
+from django.db.models import Count
 from django.db.models.functions import TruncDate
 
+from apps.core.pagination import Page, keyset_page
 from apps.scheduling.models import Execution, ExecutionStatus, IntegrationBatchInstance
 
 PAGE_SIZE = 50
@@ -22,17 +23,8 @@ def instance_rows(organisation, *, archived: bool = False):
     )
 
 
-@dataclass(frozen=True)
-class ExecutionsPage:
-    rows: list[Execution]
-    next_cursor: str | None  # where the following (older) page starts
-
-
-def executions_page(
-    organisation, filters: dict, cursor: str = "", size: int = PAGE_SIZE
-) -> ExecutionsPage:
-    """Newest first, a page at a time by keyset (expected_start_date, id): a deep page costs
-    what the first does, and nothing counts the whole table."""
+def executions_page(organisation, filters: dict, cursor: str = "", size: int = PAGE_SIZE) -> Page:
+    """Newest first by expected start, a page at a time (see keyset_page)."""
     executions = Execution.objects.filter(organisation=organisation).select_related("instance")
     if filters.get("status"):
         executions = executions.filter(status=filters["status"])
@@ -40,41 +32,25 @@ def executions_page(
         executions = executions.filter(execution_type=filters["execution_type"])
     if filters.get("instance"):
         executions = executions.filter(instance=filters["instance"])
-    if filters.get("from_date"):
-        executions = executions.filter(expected_start_date__gte=_day_start(filters["from_date"]))
-    if filters.get("to_date"):
-        executions = executions.filter(
-            expected_start_date__lt=_day_start(filters["to_date"]) + timedelta(days=1)
+    executions = in_days(
+        executions, "expected_start_date", filters.get("from_date"), filters.get("to_date")
+    )
+    return keyset_page(executions, "expected_start_date", cursor, size)
+
+
+def in_days(queryset, date_field: str, first_day=None, last_day=None):
+    """Rows whose date falls on UTC days first_day to last_day, both included."""
+    if first_day:
+        queryset = queryset.filter(**{f"{date_field}__gte": _day_start(first_day)})
+    if last_day:
+        queryset = queryset.filter(
+            **{f"{date_field}__lt": _day_start(last_day) + timedelta(days=1)}
         )
-    if position := _parse_cursor(cursor):
-        moment, pk = position
-        executions = executions.filter(
-            Q(expected_start_date__lt=moment) | Q(expected_start_date=moment, pk__lt=pk)
-        )
-    rows = list(executions.order_by("-expected_start_date", "-pk")[: size + 1])
-    more = len(rows) > size
-    rows = rows[:size]
-    return ExecutionsPage(rows=rows, next_cursor=cursor_of(rows[-1]) if more else None)
+    return queryset
 
 
 def _day_start(day) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
-
-
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-MICROSECOND = timedelta(microseconds=1)
-
-
-def cursor_of(execution: Execution) -> str:
-    """Exact to the microsecond (integers, not floats), so no row is skipped or repeated."""
-    return f"{(execution.expected_start_date - EPOCH) // MICROSECOND}.{execution.pk}"
-
-
-def _parse_cursor(cursor: str) -> tuple[datetime, int] | None:
-    micros, _, pk = cursor.partition(".")
-    if not (micros.isdigit() and pk.isdigit() and len(micros) < 20 and len(pk) < 19):
-        return None
-    return EPOCH + int(micros) * MICROSECOND, int(pk)
 
 
 @dataclass(frozen=True)

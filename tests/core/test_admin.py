@@ -9,6 +9,8 @@ from django.utils import timezone
 
 from apps.accounts.models import ApiToken, Membership
 from apps.accounts.services import api_token_authenticate, api_token_create
+from apps.ingestion.models import Batch, Dataset
+from apps.ingestion.services import batch_create, dataset_create
 from apps.plugins.models import (
     BatchingConfiguration,
     Plugin,
@@ -56,6 +58,11 @@ def populate(organisation, user, count=1):
             properties={"batch_size": {"value": 5}},
         )
         token, _ = api_token_create(organisation=organisation, user=user, name="ci")
+        dataset = dataset_create(
+            organisation=organisation,
+            name=f"orders {Dataset.objects.count()}",
+            schema=[{"name": "id", "type": "Long", "required": True}],
+        )
         made = {
             Plugin: plugin,
             PluginVersion: version,
@@ -67,6 +74,8 @@ def populate(organisation, user, count=1):
             InstanceProperty: instance.property_overrides.get(),
             Execution: execution_create_manual(instance=instance, user=user),
             ApiToken: token,
+            Dataset: dataset,
+            Batch: batch_create(dataset=dataset, user=user),
             Membership: Membership.objects.filter(organisation=organisation).first(),
         }
     return made
@@ -77,6 +86,8 @@ def admin_url(model, action="changelist", *args):
 
 
 SCOPED_MODELS = [
+    Dataset,
+    Batch,
     Plugin,
     PluginVersion,
     PluginProperty,

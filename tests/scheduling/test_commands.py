@@ -58,7 +58,7 @@ def test_crontab_add_show_and_run_the_tick(installed_crontab):
     added = manage("crontab", "add")
     assert added.returncode == 0, added.stderr
     lines = crontab_lines()
-    assert len(lines) == 3
+    assert len(lines) == 4
     assert all(line.startswith(("* * * * * ", "17 3 * * * ")) for line in lines)
     assert all(line.endswith("# batchworks") for line in lines)
 
@@ -67,6 +67,7 @@ def test_crontab_add_show_and_run_the_tick(installed_crontab):
     assert set(jobs.values()) == {
         "apps.scheduling.jobs.tick",
         "apps.scheduling.jobs.reap",
+        "apps.ingestion.jobs.reap",
         "apps.scheduling.jobs.prune_task_results",
     }
 

@@ -4,6 +4,7 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from apps.ingestion.jobs import reap as reap_batches
 from apps.scheduling.jobs import reap, tick
 
 
@@ -29,8 +30,9 @@ class Command(BaseCommand):
         while not self.stopping:
             report = tick()
             reaped = reap()
+            batches = reap_batches()
             if once:
-                self.stdout.write(f"{report}, reaped={reaped}")
+                self.stdout.write(f"{report}, reaped={reaped}, batches={batches}")
                 return
             self._sleep(interval)
 

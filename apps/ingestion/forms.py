@@ -1,0 +1,58 @@
+from django import forms
+
+from apps.ingestion.models import BatchStatus, Dataset
+from apps.ingestion.schema import FieldType
+
+
+class DatasetForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class SchemaFieldForm(forms.Form):
+    name = forms.CharField(max_length=200, required=False)
+    type = forms.ChoiceField(choices=FieldType.choices, initial=FieldType.STRING)
+    required = forms.BooleanField(required=False)
+
+
+SchemaFormSet = forms.formset_factory(SchemaFieldForm, extra=2, max_num=500)
+
+
+def schema_of(fields) -> list[dict]:
+    """The schema the formset describes (rows without a name are left out)."""
+    return [form.cleaned_data for form in fields if form.cleaned_data.get("name")]
+
+
+def show_schema_errors(messages: list[str], form: DatasetForm, fields) -> None:
+    """A service's schema errors ("schema[2].name: …") on the rows they name."""
+    for message in messages:
+        if message.startswith("schema[") and "]" in message:
+            index, rest = message[len("schema[") :].split("]", 1)
+            if index.isdigit() and int(index) < len(fields.forms):
+                field = rest.lstrip(".").split(":", 1)[0] or None
+                fields.forms[int(index)].add_error(
+                    field if field in ("name", "type", "required") else None,
+                    rest.split(":", 1)[-1].strip(),
+                )
+                continue
+        form.add_error(None, message)
+
+
+class BatchFilterForm(forms.Form):
+    status = forms.ChoiceField(choices=[("", "Any status"), *BatchStatus.choices], required=False)
+    dataset = forms.ModelChoiceField(
+        queryset=Dataset.objects.none(), required=False, empty_label="Any dataset"
+    )
+    execution = forms.IntegerField(required=False, min_value=1, label="Execution #")
+    from_date = forms.DateField(
+        required=False, label="Created from", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    to_date = forms.DateField(
+        required=False, label="To (included)", widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    def __init__(self, *args, organisation, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["dataset"].queryset = Dataset.objects.filter(
+            organisation=organisation
+        ).order_by("name")
