@@ -9,7 +9,7 @@ import sys
 
 from bench import setup
 
-BENCHMARKS = ("engine", "pages")
+BENCHMARKS = ("engine", "pages", "ingestion")
 
 
 def main(argv: list[str]) -> None:
@@ -19,6 +19,8 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--executions", type=int, default=200)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--executions-total", type=int, default=100_000, help="pages: rows to list")
+    parser.add_argument("--rows", type=int, default=200_000, help="ingestion: rows per file")
+
     options = parser.parse_args(argv)
     with setup.throwaway_database():
         module = importlib.import_module(f"bench.{options.benchmark}")

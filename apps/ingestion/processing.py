@@ -7,12 +7,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 
-from apps.ingestion.conversion import ConversionError, convert
+from apps.ingestion.conversion import RANGES, ConversionError, convert
 from apps.ingestion.models import Batch
 from apps.ingestion.readers import Block, UnreadableFile, format_of, read_blocks
 from apps.ingestion.schema import ARROW_TYPES, FieldType, arrow_schema
@@ -117,11 +118,13 @@ def _check_columns(block: Block, fields, file_name, row_base, errors, unknown_re
 def _convert_column(block: Block, schema_field: dict, file_name, row_base, errors) -> pa.Array:
     name, target, required = schema_field["name"], schema_field["type"], schema_field["required"]
     values, kind = block.columns.get(name), block.kinds.get(name)
-    arrow_type = ARROW_TYPES[target]
-    if values is None or (
-        isinstance(values, pa.Array) and kind == target and target in PASS_THROUGH
-    ):
-        converted = pa.nulls(block.rows, arrow_type) if values is None else values.cast(arrow_type)
+    if values is None:
+        converted = pa.nulls(block.rows, ARROW_TYPES[target])
+    elif isinstance(values, pa.Array):
+        converted = arrow_conversion(values, kind, target)
+    else:
+        converted = None
+    if converted is not None:
         if required and converted.null_count:
             for index, missing in enumerate(converted.is_null().to_pylist()):
                 if missing:
@@ -137,4 +140,44 @@ def _convert_column(block: Block, schema_field: dict, file_name, row_base, error
         except ConversionError as error:
             errors.add(file_name, row_base + index + 1, name, f"{error}.")
             converted_items.append(None)
-    return pa.array(converted_items, type=arrow_type)
+    return pa.array(converted_items, type=ARROW_TYPES[target])
+
+
+def arrow_conversion(values: pa.Array, kind: str | None, target: str) -> pa.Array | None:
+    """A whole column converted by Arrow, where that gives exactly what `convert` gives
+    value by value; None where it might not (then every value goes through `convert`,
+    which also says which ones fail and why)."""
+    arrow_type = ARROW_TYPES[target]
+    if kind == target and target in PASS_THROUGH:
+        return values.cast(arrow_type)
+    if kind == target == FieldType.DATE_TIME:
+        return values.cast(arrow_type, safe=False)  # naive means UTC; kept to the millisecond
+    if kind == FieldType.STRING and target in RANGES:
+        return _whole_numbers(values, target)
+    if kind == FieldType.STRING and target == FieldType.DOUBLE:
+        return _finite_numbers(values)
+    return None
+
+
+def _whole_numbers(strings: pa.Array, target: str) -> pa.Array | None:
+    # Arrow reads "0x10" as 16: only plain digits are left to it.
+    if not pc.all(pc.match_substring_regex(strings, r"^[+-]?[0-9]+$")).as_py():
+        return None
+    try:
+        numbers = strings.cast(pa.int64())
+    except pa.ArrowInvalid:
+        return None
+    low, high = RANGES[target]
+    bounds = pc.min_max(numbers).as_py()
+    if bounds["min"] is not None and not (low <= bounds["min"] and bounds["max"] <= high):
+        return None
+    return numbers.cast(ARROW_TYPES[target])
+
+
+def _finite_numbers(strings: pa.Array) -> pa.Array | None:
+    try:
+        numbers = strings.cast(pa.float64())
+    except pa.ArrowInvalid:
+        return None
+    # Arrow reads "inf" and "nan"; the conversion table refuses them.
+    return numbers if pc.all(pc.is_finite(numbers)).as_py() is not False else None

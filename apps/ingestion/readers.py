@@ -10,6 +10,7 @@ from pathlib import PurePosixPath
 
 import ijson
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
@@ -95,10 +96,19 @@ def _csv_blocks(stream, fields) -> Iterator[Block]:
     for batch in reader:
         columns = {name: batch.column(name) for name in batch.schema.names}
         kinds = {name: FieldType.STRING for name in columns}
-        for name in booleans & set(columns):  # CSV has no booleans but its words for them
-            columns[name] = [_csv_boolean(value) for value in columns[name].to_pylist()]
-            kinds[name] = None
+        for name in booleans & set(columns):  # CSV has no booleans, but words for them
+            columns[name], kinds[name] = _csv_booleans(columns[name])
         yield Block(columns, kinds, batch.num_rows)
+
+
+def _csv_booleans(texts: pa.Array):
+    """true and false (any case) as booleans; in a column with other words too, those are
+    left as text, for the conversion to refuse one by one."""
+    words = pc.utf8_lower(pc.utf8_trim_whitespace(texts))
+    known = pc.or_kleene(pc.is_null(words), pc.is_in(words, value_set=pa.array(["true", "false"])))
+    if pc.all(known).as_py():
+        return pc.equal(words, "true"), FieldType.BOOLEAN
+    return [_csv_boolean(text) for text in texts.to_pylist()], None
 
 
 def _csv_boolean(text: str | None):

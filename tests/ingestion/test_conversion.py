@@ -122,3 +122,65 @@ def test_kinds_are_read_from_json_values():
     assert convert(None, T.INTEGER) is None
     with pytest.raises(ConversionError, match="Boolean values cannot be converted to Integer"):
         convert(True, T.INTEGER)
+
+
+TRICKY_TEXT = [
+    "1",
+    "+2",
+    "-3",
+    " 4",
+    "5 ",
+    "007",
+    "-0",
+    "1e3",
+    "0x10",
+    "2.5",
+    ".5",
+    "5.",
+    "1_000",
+    "nan",
+    "inf",
+    "-inf",
+    "9223372036854775808",
+    "127",
+    "128",
+    "-129",
+    "",
+    None,
+]
+
+
+def scalar_column(values, kind, target):
+    """The column as `convert` makes it, or None if any value fails."""
+    try:
+        return [convert(value, target, kind) for value in values]
+    except ConversionError:
+        return None
+
+
+@pytest.mark.parametrize("target", [T.BYTE, T.SHORT, T.INTEGER, T.LONG, T.DOUBLE])
+@pytest.mark.parametrize("text", TRICKY_TEXT)
+def test_arrows_fast_path_converts_text_exactly_as_the_table_does(text, target):
+    import pyarrow as pa
+
+    from apps.ingestion.processing import arrow_conversion
+
+    column = pa.array([text, "12", None], pa.string())
+    fast = arrow_conversion(column, T.STRING, target)
+    slow = scalar_column(column.to_pylist(), T.STRING, target)
+    if fast is not None:  # used only where it agrees value for value
+        assert slow is not None and fast.to_pylist() == slow
+
+
+def test_plain_columns_take_the_fast_path():
+    import pyarrow as pa
+
+    from apps.ingestion.processing import arrow_conversion
+
+    assert arrow_conversion(pa.array(["1", "-2", None]), T.STRING, T.INTEGER).to_pylist() == [
+        1,
+        -2,
+        None,
+    ]
+    assert arrow_conversion(pa.array(["1.5", "2"]), T.STRING, T.DOUBLE).to_pylist() == [1.5, 2.0]
+    assert arrow_conversion(pa.array(["a"]), T.STRING, T.DATE) is None  # left to the table
