@@ -45,7 +45,8 @@ def run(options) -> None:
             print(
                 f"{name}: {size_mb:.0f} MB; ours {size_mb / ours['seconds']:.1f} MB/s, "
                 f"{rows / ours['seconds']:,.0f} rows/s, peak {ours['peak_mib']} MiB; "
-                f"pyarrow read {size_mb / ceiling['seconds']:.1f} MB/s, peak {ceiling['peak_mib']} MiB; "
+                f"pyarrow read {size_mb / ceiling['seconds']:.1f} MB/s, "
+                f"peak {ceiling['peak_mib']} MiB; "
                 f"ratio {ceiling['seconds'] / ours['seconds']:.2f} of the ceiling"
             )
 
