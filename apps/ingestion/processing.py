@@ -43,6 +43,10 @@ class ErrorLog:
         if len(self.listed) < self.limit:
             self.listed.append({"file": file, "row": row, "field": field_name, "message": message})
 
+    def in_reading_order(self) -> list[dict]:
+        """The listed errors by file, then row (file-wide errors first)."""
+        return sorted(self.listed, key=lambda error: (error["file"], error["row"] or 0))
+
 
 @dataclass
 class Staged:

@@ -34,7 +34,7 @@ def process(batch_id: int) -> str:
     if staged.errors.count:
         services.batch_fail(
             batch=batch,
-            errors=staged.errors.listed,
+            errors=staged.errors.in_reading_order(),
             error_count=staged.errors.count,
             records_read=staged.records_read,
         )

@@ -83,12 +83,12 @@ def test_every_error_is_counted_and_the_first_are_listed(batch_with):
     batch = completed(batch_with({"bad.csv": bad}))
     assert batch.status == S.FAILED
     assert batch.errors == [
+        {"file": "bad.csv", "row": 1, "field": "amount", "message": "'ten' is not a number."},
         {"file": "bad.csv", "row": 2, "field": "order_id", "message": "Required, and missing."},
         {"file": "bad.csv", "row": 3, "field": "order_id", "message": "'x' is not a whole number."},
-        {"file": "bad.csv", "row": 1, "field": "amount", "message": "'ten' is not a number."},
     ]
     assert batch.status_changes.last().reason.startswith(
-        "3 error(s); first: file bad.csv, row 2, field order_id"
+        "3 error(s); first: file bad.csv, row 1, field amount"
     )
 
 
