@@ -39,7 +39,10 @@ def dataset_preview(dataset: Dataset, limit: int = PREVIEW_ROWS) -> tuple[list[s
 
 
 def _plain(value):
-    """Dates as ISO text, maps as lists of pairs made objects: what JSON and a page show."""
+    """Dates as ISO text, maps as objects, booleans as JSON writes them: what JSON and a
+    page show."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if hasattr(value, "isoformat"):
         return value.isoformat()
     if isinstance(value, list) and value and isinstance(value[0], tuple):

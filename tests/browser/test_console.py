@@ -199,3 +199,61 @@ def test_a_reader_sees_everything_and_can_change_nothing(page, world):
     assert (instance.cron_status, execution.status) == ("ACTIVE", "PENDING")
     assert not Execution.objects.filter(execution_type="MANUAL").exists()
     assert IntegrationBatchInstance.objects.count() == 1
+
+
+def test_a_dataset_is_defined_and_its_batches_browsed(page, world):
+    import io
+
+    from apps.ingestion import services
+    from apps.ingestion.models import Dataset
+    from apps.ingestion.worker import process
+
+    log_in(page, world.editor_a.username)
+    go_to(page, "Datasets")
+    page.get_by_role("button", name="Create the first one").click()
+    page.get_by_label("Name", exact=False).first.fill("orders")
+    page.get_by_label("Field name").nth(0).fill("order_id")
+    page.get_by_label("Type").nth(0).select_option("Long")
+    page.get_by_label("Required").nth(0).check()
+    page.get_by_label("Field name").nth(1).fill("amount")
+    page.get_by_label("Type").nth(1).select_option("Double")
+    page.get_by_role("button", name="Add a field").click()
+    expect(page.get_by_label("Field name")).to_have_count(3)
+    page.get_by_label("Field name").nth(2).fill("paid")
+    page.get_by_label("Type").nth(2).select_option("Boolean")
+    screenshot(page, "dataset-form")
+    page.get_by_role("button", name="Create dataset").click()
+    expect(page.get_by_text("Dataset orders saved.")).to_be_visible()
+
+    dataset = Dataset.objects.get(name="orders")
+    assert [f["name"] for f in dataset.schema] == ["order_id", "amount", "paid"]
+    for content in (
+        b"order_id,amount,paid\n1,10.5,true\n2,7,false\n",
+        b"order_id,amount\n3,ten\n,4\n",
+    ):
+        batch = services.batch_create(dataset=dataset, user=world.editor_a)
+        services.batch_file_put(batch=batch, name="orders.csv", body=io.BytesIO(content))
+        services.batch_complete(batch=batch)
+        process(batch.pk)
+
+    page.reload()
+    expect(page.get_by_text("2 rows in 2 batches")).to_be_visible()
+    expect(page.locator("section", has_text="First rows").locator("tbody tr")).to_have_count(2)
+    screenshot(page, "dataset-detail")
+
+    go_to(page, "Batches")
+    page.get_by_label("Status").select_option("failed")
+    expect(page).to_have_url(re.compile("status=failed"))
+    expect(page.locator("#results tbody tr")).to_have_count(1)
+    screenshot(page, "batches")
+    page.locator("#results tbody tr a").first.click()
+    errors = page.locator("section", has_text="errors")
+    expect(errors).to_contain_text("'ten' is not a number.")
+    expect(errors).to_contain_text("Required, and missing.")
+    screenshot(page, "batch-failed")
+
+    page.goto("/batches/?status=active")
+    page.locator("#results tbody tr a").first.click()
+    page.get_by_role("button", name="Revert").click()
+    expect(page.locator("h1 .status")).to_have_text("INACTIVE")
+    screenshot(page, "batch-reverted")
