@@ -27,7 +27,9 @@ def process(batch_id: int) -> str:
         staged = processing.stage(batch, alive=lambda: _heartbeat(batch))
     except (OSError, DatabaseError) as error:
         logger.exception("Batch %s: transient error while staging", batch.pk)
-        connection.close()
+        if isinstance(error, DatabaseError):
+            connection.close()  # it may be broken; the next query reconnects
+
         return services.batch_retry_later(
             batch=batch, reason=f"{type(error).__name__}: {error}"
         ).status
