@@ -63,6 +63,20 @@ class PluginFactory(factory.django.DjangoModelFactory):
     artifact_id = factory.Sequence(lambda n: f"plugin-{n}")
 
 
+# A static property no instance may override, and a writable one it may.
+PROPERTIES = [
+    {
+        "technical_name": "provider",
+        "property_type": "STRING",
+        "value": {"value": "mediarithmics"},
+        "origin": "PLUGIN_STATIC",
+        "writable": False,
+        "deletable": False,
+    },
+    {"technical_name": "batch_size", "property_type": "INT", "value": {"value": 100}},
+]
+
+
 def make_version(plugin=None, version_id="1.0.0", code=PLUGIN_CODE, properties=(), **kwargs):
     return plugin_version_create(
         plugin=plugin or PluginFactory(),

@@ -16,24 +16,13 @@ from apps.plugins.services import batching_configuration_set, plugin_version_cre
 from apps.scheduling.models import Execution, IntegrationBatchInstance
 from apps.scheduling.services import execution_create_manual
 from tests.factories import (
+    PROPERTIES,
     MembershipFactory,
     PluginFactory,
     UserFactory,
     make_instance,
     make_version,
 )
-
-PROPERTIES = [
-    {
-        "technical_name": "provider",
-        "property_type": "STRING",
-        "value": {"value": "mediarithmics"},
-        "origin": "PLUGIN_STATIC",
-        "writable": False,
-        "deletable": False,
-    },
-    {"technical_name": "batch_size", "property_type": "INT", "value": {"value": 100}},
-]
 
 
 def client_with_token(user, organisation) -> APIClient:

@@ -9,8 +9,8 @@ from django.utils import timezone
 from apps.accounts.models import ApiToken, Membership, Organisation, Role
 from apps.plugins.models import Plugin, PluginProperty, PluginVersion
 from apps.scheduling.models import Execution, InstanceProperty, IntegrationBatchInstance
-from tests.api.conftest import PROPERTIES, client_with_token
-from tests.factories import PluginFactory, make_instance, make_version
+from tests.api.conftest import client_with_token
+from tests.factories import PROPERTIES, PluginFactory, make_instance, make_version
 
 pytestmark = pytest.mark.django_db
 

@@ -6,19 +6,7 @@ from django.db import connection
 
 from apps.scheduling.models import Execution
 from apps.scheduling.services import execution_create_manual
-from tests.factories import make_instance, make_version
-
-PROPERTIES = [
-    {
-        "technical_name": "provider",
-        "property_type": "STRING",
-        "value": {"value": "mediarithmics"},
-        "origin": "PLUGIN_STATIC",
-        "writable": False,
-        "deletable": False,
-    },
-    {"technical_name": "batch_size", "property_type": "INT", "value": {"value": 100}},
-]
+from tests.factories import PROPERTIES, make_instance, make_version
 
 
 @pytest.fixture

@@ -9,21 +9,9 @@ from apps.scheduling.models import (
     ResourceSize,
 )
 from apps.scheduling.services import instance_create, instance_update
-from tests.factories import PluginFactory, make_instance, make_version
+from tests.factories import PROPERTIES, PluginFactory, make_instance, make_version
 
 pytestmark = pytest.mark.django_db
-
-PROPERTIES = [
-    {"technical_name": "batch_size", "property_type": "INT", "value": {"value": 100}},
-    {
-        "technical_name": "provider",
-        "property_type": "STRING",
-        "value": {"value": "mics"},
-        "origin": "PLUGIN_STATIC",
-        "writable": False,
-        "deletable": False,
-    },
-]
 
 
 def refusal(**kwargs) -> dict:
