@@ -170,7 +170,9 @@ def instance_changes(data: dict, *, current_values: dict) -> dict:
     """The editable settings a request sends, as the services take them. Property values
     sent as they already are (as a GET shows them) are not overrides to set."""
     changes = {
-        field: data[field] for field in EDITABLE_INSTANCE_FIELDS - {"version"} if field in data
+        field: data[field]
+        for field in EDITABLE_INSTANCE_FIELDS
+        if field in data and field != "version"
     }
     if "cron" in changes:
         changes["cron"] = changes["cron"] or ""

@@ -18,20 +18,7 @@ class InstanceForm(forms.ModelForm):
 
     class Meta:
         model = IntegrationBatchInstance
-        fields = [
-            "name",
-            "version",
-            "cron",
-            "cron_timezone",
-            "cron_status",
-            "ram_size",
-            "cpu_size",
-            "disk_size",
-            "concurrency_policy",
-            "timeout_seconds",
-            "max_retries",
-            "retry_backoff_seconds",
-        ]
+        fields = EDITABLE_INSTANCE_FIELDS
         widgets = {"cron": forms.TextInput(attrs={"placeholder": "0 2 * * *", "class": "mono"})}
         labels = {
             "cron_timezone": "Time zone",
@@ -117,8 +104,7 @@ class InstanceForm(forms.ModelForm):
 
     def settings(self) -> dict:
         """The cleaned settings, as the services take them."""
-        fields = [f for f in self.Meta.fields if f in EDITABLE_INSTANCE_FIELDS]
-        settings = {f: self.cleaned_data[f] for f in fields}
+        settings = {f: self.cleaned_data[f] for f in EDITABLE_INSTANCE_FIELDS}
         settings["cron_status"] = settings["cron_status"] or None
         settings["properties"] = self._properties(self.property_names)
         return settings

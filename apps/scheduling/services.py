@@ -27,21 +27,20 @@ from apps.scheduling.models import (
 )
 from apps.scheduling.scheduler import schedule_instances
 
-EDITABLE_INSTANCE_FIELDS = frozenset(
-    {
-        "name",
-        "version",
-        "cron",
-        "cron_timezone",
-        "cron_status",
-        "ram_size",
-        "cpu_size",
-        "disk_size",
-        "concurrency_policy",
-        "timeout_seconds",
-        "max_retries",
-        "retry_backoff_seconds",
-    }
+# In the order a form shows them.
+EDITABLE_INSTANCE_FIELDS = (
+    "name",
+    "version",
+    "cron",
+    "cron_timezone",
+    "cron_status",
+    "ram_size",
+    "cpu_size",
+    "disk_size",
+    "concurrency_policy",
+    "timeout_seconds",
+    "max_retries",
+    "retry_backoff_seconds",
 )
 SCHEDULE_FIELDS = ("cron", "cron_timezone", "version_id")
 
@@ -64,7 +63,7 @@ def instance_create(
     """Create an instance; with an ACTIVE cron, its first run is scheduled at once.
 
     `settings_` are the other editable fields (cron_timezone, sizes, retries, timeout)."""
-    if unknown := set(settings_) - EDITABLE_INSTANCE_FIELDS:
+    if unknown := set(settings_).difference(EDITABLE_INSTANCE_FIELDS):
         raise TypeError(f"Not instance fields: {', '.join(sorted(unknown))}")
     instance = IntegrationBatchInstance(
         organisation=organisation,
@@ -94,7 +93,7 @@ def instance_update(
 ) -> IntegrationBatchInstance:
     """Change an instance's settings. A cron_status change pauses or resumes it; a new
     schedule cancels the runs the old one had planned."""
-    if unknown := set(changes) - EDITABLE_INSTANCE_FIELDS:
+    if unknown := set(changes).difference(EDITABLE_INSTANCE_FIELDS):
         raise TypeError(f"Not editable: {', '.join(sorted(unknown))}")
     _lock(instance)
     _refuse_if_archived(instance)
