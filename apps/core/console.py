@@ -4,6 +4,7 @@ A user works in one organisation at a time (kept in the session, switched from t
 header); every console page is scoped to it, and the role there decides what the page
 offers and what its actions allow."""
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import wraps
 
@@ -78,3 +79,10 @@ def console_view(minimum: Role = Role.READER):
         return wrapped
 
     return decorate
+
+
+def show_refusal(form, errors: Mapping[str, list[str]]) -> None:
+    """A service's refusal ({field: messages}) on the form's fields it names; the rest
+    above the form."""
+    for name, messages in errors.items():
+        form.add_error(name if name in form.fields else None, messages)

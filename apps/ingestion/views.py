@@ -8,7 +8,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseStopPolling
 
 from apps.accounts.models import Role
-from apps.core.console import console_view
+from apps.core.console import console_view, show_refusal
 from apps.core.errors import TransitionError
 from apps.core.pagination import keyset_page
 from apps.ingestion import selectors, services
@@ -89,11 +89,9 @@ def dataset_edit(request, ws, pk=None):
             else:
                 dataset = services.dataset_create(organisation=ws.organisation, **values)
         except ValidationError as refusal:
-            for field, errors in refusal.message_dict.items():
-                if field == "schema":
-                    show_schema_errors(errors, form, fields)
-                else:
-                    form.add_error(field if field in form.fields else None, errors)
+            errors = refusal.message_dict
+            show_schema_errors(errors.pop("schema", []), form, fields)
+            show_refusal(form, errors)
         else:
             messages.success(request, f"Dataset {dataset.name} saved.")
             return redirect("dataset", dataset.pk)

@@ -7,7 +7,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from apps.accounts.models import Role
-from apps.core.console import console_view
+from apps.core.console import console_view, show_refusal
 from apps.plugins.forms import PluginForm, PropertyFormSet, VersionForm, show_version_errors
 from apps.plugins.models import Plugin
 from apps.plugins.property_types import value_as_text
@@ -42,8 +42,7 @@ def plugin_new(request, ws):
                 organisation=ws.organisation, user=request.user, **form.cleaned_data
             )
         except ValidationError as refusal:
-            for field, errors in refusal.message_dict.items():
-                form.add_error(field if field in form.fields else None, errors)
+            show_refusal(form, refusal.message_dict)
         else:
             messages.success(request, f"{plugin} created: publish its first version.")
             return redirect("version_new", plugin.pk)

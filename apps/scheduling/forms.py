@@ -4,6 +4,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from apps.core.console import show_refusal
 from apps.plugins.models import PluginType, PluginVersion
 from apps.plugins.property_types import value_as_text, value_from_text
 from apps.scheduling.models import ExecutionStatus, ExecutionType, IntegrationBatchInstance
@@ -127,14 +128,16 @@ class InstanceForm(forms.ModelForm):
         }
 
     def add_service_errors(self, error: ValidationError) -> None:
-        """Show a service's refusal on the field it names."""
-        for field, messages in error.message_dict.items():
-            name = (
-                PROPERTY_PREFIX + field.removeprefix("properties.")
-                if field.startswith("properties.")
-                else field
-            )
-            self.add_error(name if name in self.fields else None, messages)
+        """Show a service's refusal on the field it names ("properties.x": x's field)."""
+        show_refusal(
+            self, {_form_field(field): messages for field, messages in error.message_dict.items()}
+        )
+
+
+def _form_field(service_field: str) -> str:
+    if service_field.startswith("properties."):
+        return PROPERTY_PREFIX + service_field.removeprefix("properties.")
+    return service_field
 
 
 class RunAtForm(forms.Form):
