@@ -1,7 +1,9 @@
 """Organisation ownership, shared by every model that belongs to one organisation."""
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import DEFAULT_DB_ALIAS, models
+from django.utils import timezone
 
 
 class OrganisationScopedQuerySet(models.QuerySet):
@@ -33,6 +35,21 @@ class OrganisationOwned(models.Model):
             if obj is None:
                 return None
         return getattr(obj, f"{last}_id")
+
+
+class HistoryEntry(OrganisationOwned):
+    """One line of an object's history: what happened is the subclass's; when, by whom
+    and why are here."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reason = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        abstract = True
+        ordering = ["created_at", "pk"]
 
 
 class FieldUniqueConstraint(models.UniqueConstraint):

@@ -3,7 +3,12 @@ from django.db import models
 from django.db.models import Q
 
 from apps.accounts.models import Organisation
-from apps.core.models import FieldUniqueConstraint, OrganisationOwned, OrganisationScopedQuerySet
+from apps.core.models import (
+    FieldUniqueConstraint,
+    HistoryEntry,
+    OrganisationOwned,
+    OrganisationScopedQuerySet,
+)
 from apps.ingestion.schema import validate_schema
 from apps.scheduling.models import Execution
 
@@ -181,7 +186,7 @@ class BatchFileChunk(models.Model):
         return f"Bytes {self.start}-{self.end - 1} of {self.file}"
 
 
-class BatchStatusChange(OrganisationOwned):
+class BatchStatusChange(HistoryEntry):
     """A batch's history: each status it entered, when, by whom and why."""
 
     organisation_lookup = "batch__organisation"
@@ -189,11 +194,3 @@ class BatchStatusChange(OrganisationOwned):
     batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="status_changes")
     from_status = models.CharField(max_length=10, choices=BatchStatus.choices, blank=True)
     to_status = models.CharField(max_length=10, choices=BatchStatus.choices)
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    reason = models.CharField(max_length=500, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["created_at", "pk"]

@@ -8,7 +8,12 @@ from django.db.models import F, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from apps.accounts.models import Organisation
-from apps.core.models import FieldUniqueConstraint, OrganisationOwned, OrganisationScopedQuerySet
+from apps.core.models import (
+    FieldUniqueConstraint,
+    HistoryEntry,
+    OrganisationOwned,
+    OrganisationScopedQuerySet,
+)
 from apps.plugins.models import PluginProperty, PluginType, PluginVersion
 from apps.plugins.property_types import validate_property_value
 from apps.scheduling.cron import validate_cron, validate_time_zone
@@ -384,7 +389,7 @@ class Execution(OrganisationOwned):
         return None
 
 
-class ExecutionStatusChange(OrganisationOwned):
+class ExecutionStatusChange(HistoryEntry):
     """The history of an execution: every status it entered, when, by whom and why."""
 
     organisation_lookup = "execution__organisation"
@@ -394,14 +399,6 @@ class ExecutionStatusChange(OrganisationOwned):
     )
     from_status = models.CharField(max_length=12, choices=ExecutionStatus.choices, blank=True)
     to_status = models.CharField(max_length=12, choices=ExecutionStatus.choices)
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    reason = models.CharField(max_length=500, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        ordering = ["created_at", "pk"]
 
     def __str__(self):
         return f"{self.from_status or '∅'} → {self.to_status}"
@@ -415,7 +412,7 @@ class InstanceAction(models.TextChoices):
     ARCHIVED = "ARCHIVED"
 
 
-class InstanceEvent(OrganisationOwned):
+class InstanceEvent(HistoryEntry):
     """The history of an instance: who created, changed, paused, resumed or archived it."""
 
     organisation_lookup = "instance__organisation"
@@ -424,14 +421,6 @@ class InstanceEvent(OrganisationOwned):
         IntegrationBatchInstance, on_delete=models.CASCADE, related_name="events"
     )
     action = models.CharField(max_length=12, choices=InstanceAction.choices)
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    reason = models.CharField(max_length=500, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        ordering = ["created_at", "pk"]
 
     def __str__(self):
         return f"{self.action} {self.instance}"
