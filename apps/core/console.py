@@ -81,6 +81,16 @@ def console_view(minimum: Role = Role.READER):
     return decorate
 
 
+def render_list(request, template: str, context: dict):
+    """A filtered list page, or only its #results partial when htmx swaps the results.
+    `query` is the filters without the page cursor, for the pager's links."""
+    query = request.GET.copy()
+    query.pop("before", None)
+    if request.htmx and request.htmx.target == "results":
+        template += "#results"
+    return render(request, template, {**context, "query": query.urlencode()})
+
+
 def show_refusal(form, errors: Mapping[str, list[str]]) -> None:
     """A service's refusal ({field: messages}) on the form's fields it names; the rest
     above the form."""

@@ -1,6 +1,6 @@
 """Keyset pagination for the console's long lists: newest first by a date, then by id, a
 page at a time from a cursor. A deep page costs what the first does, and nothing counts
-the whole table."""
+the whole table. Lists are filtered by UTC days (in_days)."""
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -39,3 +39,18 @@ def _parse(cursor: str) -> tuple[datetime, int] | None:
     if not (micros.isdigit() and pk.isdigit() and len(micros) < 20 and len(pk) < 19):
         return None
     return EPOCH + int(micros) * MICROSECOND, int(pk)
+
+
+def in_days(queryset, date_field: str, first_day=None, last_day=None):
+    """Rows whose date falls on UTC days first_day to last_day, both included."""
+    if first_day:
+        queryset = queryset.filter(**{f"{date_field}__gte": _day_start(first_day)})
+    if last_day:
+        queryset = queryset.filter(
+            **{f"{date_field}__lt": _day_start(last_day) + timedelta(days=1)}
+        )
+    return queryset
+
+
+def _day_start(day) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)

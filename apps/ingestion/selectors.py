@@ -5,6 +5,7 @@ from django.core.files.storage import default_storage
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import Coalesce
 
+from apps.core.pagination import Page, in_days, keyset_page
 from apps.ingestion.models import Batch, BatchStatus, Dataset
 
 PREVIEW_ROWS = 20
@@ -18,6 +19,19 @@ def datasets_with_counts(queryset):
         ),
         batch_count=Count("batches", distinct=True),
     )
+
+
+def batches_page(organisation, filters: dict, cursor: str = "") -> Page:
+    """Newest first, a page at a time (see keyset_page)."""
+    batches = Batch.objects.filter(organisation=organisation).select_related("dataset")
+    if filters.get("status"):
+        batches = batches.filter(status=filters["status"])
+    if filters.get("dataset"):
+        batches = batches.filter(dataset=filters["dataset"])
+    if filters.get("execution"):
+        batches = batches.filter(execution_id=filters["execution"])
+    batches = in_days(batches, "created_at", filters.get("from_date"), filters.get("to_date"))
+    return keyset_page(batches, "created_at", cursor)
 
 
 def batches_with_files():

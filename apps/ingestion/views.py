@@ -8,9 +8,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseStopPolling
 
 from apps.accounts.models import Role
-from apps.core.console import console_view, show_refusal
+from apps.core.console import console_view, render_list, show_refusal
 from apps.core.errors import TransitionError
-from apps.core.pagination import keyset_page
 from apps.ingestion import selectors, services
 from apps.ingestion.forms import (
     BatchFilterForm,
@@ -20,7 +19,6 @@ from apps.ingestion.forms import (
     show_schema_errors,
 )
 from apps.ingestion.models import Batch, BatchStatus, Dataset
-from apps.scheduling.selectors import in_days
 
 # A batch in one of these still moves by itself: its page refreshes.
 MOVING = {BatchStatus.LOADED, BatchStatus.STAGING, BatchStatus.STAGED, BatchStatus.RETRYING}
@@ -129,24 +127,9 @@ def schema_row(request, ws):
 def batch_list(request, ws):
     form = BatchFilterForm(request.GET or None, organisation=ws.organisation)
     filters = form.cleaned_data if form.is_valid() else {}
-    batches = Batch.objects.filter(organisation=ws.organisation).select_related("dataset")
-    if filters.get("status"):
-        batches = batches.filter(status=filters["status"])
-    if filters.get("dataset"):
-        batches = batches.filter(dataset=filters["dataset"])
-    if filters.get("execution"):
-        batches = batches.filter(execution_id=filters["execution"])
-    batches = in_days(batches, "created_at", filters.get("from_date"), filters.get("to_date"))
-    page = keyset_page(batches, "created_at", request.GET.get("before", ""))
-    query = request.GET.copy()
-    query.pop("before", None)
-    template = "ingestion/batch_list.html"
-    if request.htmx and request.htmx.target == "results":
-        template += "#results"
-    return render(
-        request,
-        template,
-        {"section": "batches", "form": form, "page": page, "query": query.urlencode()},
+    page = selectors.batches_page(ws.organisation, filters, request.GET.get("before", ""))
+    return render_list(
+        request, "ingestion/batch_list.html", {"section": "batches", "form": form, "page": page}
     )
 
 

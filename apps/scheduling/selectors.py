@@ -1,12 +1,12 @@
 """Reads for the console pages: each a fixed number of queries, whatever the row count."""
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from django.db.models import Count
 from django.db.models.functions import TruncDate
 
-from apps.core.pagination import Page, keyset_page
+from apps.core.pagination import Page, in_days, keyset_page
 from apps.scheduling.models import Execution, ExecutionStatus, IntegrationBatchInstance
 
 PAGE_SIZE = 50
@@ -36,21 +36,6 @@ def executions_page(organisation, filters: dict, cursor: str = "", size: int = P
         executions, "expected_start_date", filters.get("from_date"), filters.get("to_date")
     )
     return keyset_page(executions, "expected_start_date", cursor, size)
-
-
-def in_days(queryset, date_field: str, first_day=None, last_day=None):
-    """Rows whose date falls on UTC days first_day to last_day, both included."""
-    if first_day:
-        queryset = queryset.filter(**{f"{date_field}__gte": _day_start(first_day)})
-    if last_day:
-        queryset = queryset.filter(
-            **{f"{date_field}__lt": _day_start(last_day) + timedelta(days=1)}
-        )
-    return queryset
-
-
-def _day_start(day) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 
 from apps.accounts.models import Role
-from apps.core.console import console_view
+from apps.core.console import console_view, render_list
 from apps.core.errors import TransitionError
 from apps.plugins.property_types import value_as_text
 from apps.runner.logs import log_size, read_log
@@ -270,13 +270,11 @@ def execution_list(request, ws):
     form = ExecutionFilterForm(request.GET or None, organisation=ws.organisation)
     filters = form.cleaned_data if form.is_valid() else {}
     page = selectors.executions_page(ws.organisation, filters, request.GET.get("before", ""))
-    query = request.GET.copy()
-    query.pop("before", None)
-    context = {"section": "executions", "form": form, "page": page, "query": query.urlencode()}
-    template = "scheduling/execution_list.html"
-    if request.htmx and request.htmx.target == "results":
-        template += "#results"
-    return render(request, template, context)
+    return render_list(
+        request,
+        "scheduling/execution_list.html",
+        {"section": "executions", "form": form, "page": page},
+    )
 
 
 @require_GET

@@ -257,6 +257,18 @@ def test_the_executions_list_pages_by_keyset_without_gaps_or_repeats(client, wor
     assert len(seen) == len(set(seen)) == Execution.objects.count()
 
 
+def test_the_pager_links_keep_the_filters(client, world, instance):
+    for _ in range(51):
+        execution_create_manual(instance=instance)
+    client = as_user(client, world.reader_a)
+    first = client.get("/executions/", {"execution_type": "MANUAL"})
+    older = f"/executions/?execution_type=MANUAL&amp;before={first.context['page'].next_cursor}"
+    assert f'hx-get="{older}"' in first.text and "« Newest" not in first.text
+    second = client.get(older.replace("&amp;", "&"))
+    assert 'hx-get="/executions/?execution_type=MANUAL"' in second.text  # « Newest
+    assert len(second.context["page"].rows) == 1
+
+
 def test_filters_narrow_the_list_and_htmx_gets_only_the_results(client, world, instance):
     manual = execution_create_manual(instance=instance)
     response = as_user(client, world.reader_a).get(
