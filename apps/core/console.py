@@ -91,6 +91,16 @@ def render_list(request, template: str, context: dict):
     return render(request, template, {**context, "query": query.urlencode()})
 
 
+def added_formset_row(request, formset_class, prefix: str):
+    """The row an "Add" button asks for: the formset's empty form numbered by the
+    request's `index` (at most max_num), and the index of the row after it."""
+    index = int(request.GET["index"]) if request.GET.get("index", "").isdigit() else 0
+    index = min(index, formset_class.max_num)
+    row = formset_class(prefix=prefix).empty_form
+    row.prefix = f"{prefix}-{index}"
+    return row, index + 1
+
+
 def show_refusal(form, errors: Mapping[str, list[str]]) -> None:
     """A service's refusal ({field: messages}) on the form's fields it names; the rest
     above the form."""

@@ -8,7 +8,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseStopPolling
 
 from apps.accounts.models import Role
-from apps.core.console import console_view, render_list, show_refusal
+from apps.core.console import added_formset_row, console_view, render_list, show_refusal
 from apps.core.errors import TransitionError
 from apps.ingestion import selectors, services
 from apps.ingestion.forms import (
@@ -109,16 +109,11 @@ def dataset_edit(request, ws, pk=None):
 @console_view(Role.EDITOR)
 def schema_row(request, ws):
     """One more schema field row (and the formset's new row count)."""
-    index = min(
-        int(request.GET["index"]) if request.GET.get("index", "").isdigit() else 0,
-        SchemaFormSet.max_num,
-    )
-    form = SchemaFormSet(prefix="fields").empty_form
-    form.prefix = f"fields-{index}"
+    row, next_index = added_formset_row(request, SchemaFormSet, "fields")
     return render(
         request,
         "ingestion/dataset_form.html#field-row",
-        {"row": form, "next_index": index + 1, "added": True},
+        {"row": row, "next_index": next_index, "added": True},
     )
 
 

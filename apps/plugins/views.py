@@ -7,7 +7,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from apps.accounts.models import Role
-from apps.core.console import console_view, show_refusal
+from apps.core.console import added_formset_row, console_view, show_refusal
 from apps.plugins.forms import PluginForm, PropertyFormSet, VersionForm, show_version_errors
 from apps.plugins.models import Plugin
 from apps.plugins.property_types import value_as_text
@@ -116,17 +116,9 @@ def version_new(request, ws, pk):
 def property_row(request, ws, pk):
     """One more property row for the version form (and the form's new row count)."""
     plugin = _plugin_for(ws, pk)
-    index = int(request.GET["index"]) if request.GET.get("index", "").isdigit() else 0
-    index = min(index, PropertyFormSet.max_num)
-    form = PropertyFormSet(prefix="properties").empty_form
-    form.prefix = f"properties-{index}"
+    form, next_index = added_formset_row(request, PropertyFormSet, "properties")
     return render(
         request,
         "plugins/version_form.html#property-row",
-        {
-            "plugin": plugin,
-            "form": form,
-            "next_index": index + 1,
-            "added": True,
-        },
+        {"plugin": plugin, "form": form, "next_index": next_index, "added": True},
     )

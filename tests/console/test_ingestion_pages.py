@@ -54,6 +54,14 @@ def test_a_dataset_is_created_with_its_schema(client, world):
     ]
 
 
+@pytest.mark.parametrize(("index", "row"), [("3", 3), ("x", 0), ("9999", 500)])
+def test_add_a_field_answers_the_next_row_and_the_new_count(client, world, index, row):
+    client.force_login(world.editor_a)
+    html = client.get("/datasets/schema-row", {"index": index}).text
+    assert f'name="fields-{row}-name"' in html
+    assert f'name="fields-TOTAL_FORMS" value="{row + 1}"' in html
+
+
 def test_a_bad_schema_row_shows_its_error_on_the_row(client, world):
     client.force_login(world.editor_a)
     response = client.post(

@@ -257,6 +257,15 @@ def test_the_executions_list_pages_by_keyset_without_gaps_or_repeats(client, wor
     assert len(seen) == len(set(seen)) == Execution.objects.count()
 
 
+def test_add_a_property_answers_the_next_row_and_the_new_count(client, world, instance):
+    plugin = instance.version.plugin
+    url = f"/plugins/{plugin.pk}/versions/property-row"
+    html = as_user(client, world.editor_a).get(url, {"index": "2"}).text
+    assert 'name="properties-2-technical_name"' in html
+    assert 'name="properties-TOTAL_FORMS" value="3"' in html
+    assert as_user(client, world.admin_b).get(url, {"index": "2"}).status_code == 404
+
+
 def test_the_pager_links_keep_the_filters(client, world, instance):
     for _ in range(51):
         execution_create_manual(instance=instance)
