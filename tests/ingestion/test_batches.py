@@ -217,6 +217,23 @@ def test_abort_only_while_loading(batch_with):
         services.batch_abort(batch=loaded)
 
 
+def test_abort_removes_stored_files_and_half_uploaded_chunks(
+    batch_with, django_capture_on_commit_callbacks
+):
+    batch = batch_with({"orders.csv": CSV})
+    half = services.batch_file_initialize(batch=batch, name="big.csv")
+    services.batch_file_chunk(
+        batch_file=half, content_range=f"bytes 0-9/{len(CSV)}", body=io.BytesIO(CSV[:10])
+    )
+    stored = [f.stored for f in batch.files.exclude(stored="")] + [
+        c.stored for c in half.chunks.all()
+    ]
+    assert len(stored) == 2 and all(default_storage.exists(name) for name in stored)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.batch_abort(batch=batch)
+    assert not any(default_storage.exists(name) for name in stored)
+
+
 @pytest.mark.parametrize(
     ("service", "allowed_from"),
     [
