@@ -61,10 +61,11 @@ def stage(batch: Batch, *, alive: Callable[[], None]) -> Staged:
     schema = batch.dataset.schema
     errors = ErrorLog(settings.INGESTION_MAX_ERRORS_LISTED)
     records_read = records_written = 0
+    target = arrow_schema(schema)
     with tempfile.NamedTemporaryFile(suffix=".parquet") as output:
-        writer = pq.ParquetWriter(output.name, arrow_schema(schema))
+        writer = pq.ParquetWriter(output.name, target)
         for batch_file in batch.files.filter(complete=True).order_by("name"):
-            for block, table in _tables(batch_file, batch.input_format, schema, errors):
+            for block, table in _tables(batch_file, batch.input_format, schema, target, errors):
                 records_read += block.rows
                 if not errors.count:
                     writer.write_table(table)
@@ -82,8 +83,9 @@ def stage(batch: Batch, *, alive: Callable[[], None]) -> Staged:
     return Staged(stored, records_read, records_written, errors)
 
 
-def _tables(batch_file, declared_format: str, schema: list[dict], errors: ErrorLog):
-    """(block, its converted table) for each block of one file."""
+def _tables(batch_file, declared_format: str, schema: list[dict], target, errors: ErrorLog):
+    """(block, its converted table, of the `target` Arrow schema) for each block of one
+    file."""
     fields = {f["name"]: f["type"] for f in schema}
     file_format = format_of(batch_file.name, declared_format)
     row_base = 0
@@ -97,7 +99,7 @@ def _tables(batch_file, declared_format: str, schema: list[dict], errors: ErrorL
                         f["name"]: _convert_column(block, f, batch_file.name, row_base, errors)
                         for f in schema
                     },
-                    schema=arrow_schema(schema),
+                    schema=target,
                 )
                 yield block, table
                 row_base += block.rows

@@ -1,7 +1,6 @@
 """Files of batches in the Django storage: written as they stream in, never held whole in
 memory, and bounded as they are written."""
 
-import hashlib
 import io
 import uuid
 
@@ -16,13 +15,12 @@ class TooLarge(Exception):
 
 
 class BoundedStream(io.RawIOBase):
-    """Reads a request body (or any stream) a piece at a time, counting and hashing, and
-    refusing to go past `limit` bytes."""
+    """Reads a request body (or any stream) a piece at a time, counting, and refusing to
+    go past `limit` bytes."""
 
     def __init__(self, source, limit: int, too_large: str):
         self.source, self.limit, self.too_large = source, limit, too_large
         self.size = 0
-        self.sha256 = hashlib.sha256()
 
     def readable(self) -> bool:
         return True
@@ -32,7 +30,6 @@ class BoundedStream(io.RawIOBase):
         self.size += len(data)
         if self.size > self.limit:
             raise TooLarge(self.too_large)
-        self.sha256.update(data)
         return data
 
 
