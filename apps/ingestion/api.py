@@ -172,9 +172,8 @@ class BatchView(APIView):
         responses={200: None},
     )
     def post(self, request, batch_id):
-        """?action=COMPLETE
-        : the files are all there, process them. ?action=ABORT: drop the
-                batch while it is loading. ?action=REVERT: take an Active batch's rows out."""
+        """?action=COMPLETE: the files are all there, process them. ?action=ABORT: drop
+        the batch while it is loading. ?action=REVERT: take an Active batch's rows out."""
         batch = get_batch(request, batch_id, Role.EDITOR)
         action = valid(BatchActionSerializer, request.query_params)["action"]
         service = {
