@@ -4,6 +4,7 @@ Browsers are not downloaded: the machine's Chromium is launched by path."""
 import os
 import shutil
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -77,7 +78,9 @@ def same_document(page) -> bool:
 
 
 def go_to(page, section: str) -> None:
-    """Follow the main navigation, as a person does."""
-    page.get_by_role("navigation", name="Main").get_by_role(
-        "link", name=section, exact=True
-    ).click()
+    """Follow the main navigation, as a person does, and wait for the page's load event:
+    before it, htmx (a deferred script) may not yet listen to the controls."""
+    link = page.get_by_role("navigation", name="Main").get_by_role("link", name=section, exact=True)
+    path = link.get_attribute("href")
+    link.click()
+    page.wait_for_url(lambda url: urlsplit(url).path == path)
