@@ -69,6 +69,7 @@ def dataset_update(*, dataset: Dataset, **changes) -> Dataset:
     return dataset
 
 
+@transaction.atomic
 def dataset_delete(*, dataset: Dataset) -> None:
     if dataset.batches.exclude(status=S.DELETED).exists():
         raise TransitionError(
@@ -314,6 +315,7 @@ def batch_complete(*, batch: Batch, user=None) -> Batch:
     return batch
 
 
+@transaction.atomic
 def batch_abort(*, batch: Batch, user=None) -> Batch:
     """ABORT: only while loading; once Loaded a batch cannot be aborted."""
     batch = _transition(batch, ABORTABLE, S.ABORTED, user, "Aborted by the uploader.")
@@ -326,6 +328,7 @@ def batch_revert(*, batch: Batch, user=None) -> Batch:
     return _transition(batch, REVERTIBLE, S.INACTIVE, user, "Reverted.")
 
 
+@transaction.atomic
 def batch_delete(*, batch: Batch, user=None) -> Batch:
     """Remove the batch's data and files; its record stays, Deleted."""
     batch = _transition(batch, DELETABLE, S.DELETED, user, "Deleted.")
@@ -348,6 +351,7 @@ def batch_start_staging(*, batch: Batch, worker: str) -> Batch:
     )
 
 
+@transaction.atomic
 def batch_promote(*, batch: Batch, data: str, records_read: int, records_written: int) -> Batch:
     """Staged, then Active: its rows now count in the dataset."""
     batch = _transition(
@@ -381,6 +385,7 @@ def batch_fail(*, batch: Batch, errors: list[dict], error_count: int, records_re
     )
 
 
+@transaction.atomic
 def batch_retry_later(*, batch: Batch, reason: str, from_statuses=(S.STAGING,)) -> Batch:
     """A transient error: try again after a back-off that doubles, or stall for good."""
     batch.refresh_from_db()

@@ -144,11 +144,13 @@ def plugin_property_update(*, prop: PluginProperty, **changes) -> PluginProperty
     return prop
 
 
+@transaction.atomic
 def plugin_property_delete(*, prop: PluginProperty) -> None:
     prop.check_deletable()
     prop.delete()
 
 
+@transaction.atomic
 def plugin_delete(*, plugin: Plugin) -> None:
     """Delete a plugin and its versions, unless an instance still uses one."""
     in_use = plugin.versions.filter(instances__isnull=False).values_list("version_id", flat=True)
@@ -161,6 +163,7 @@ def plugin_delete(*, plugin: Plugin) -> None:
     plugin.delete()
 
 
+@transaction.atomic
 def plugin_version_delete(*, version: PluginVersion) -> None:
     if version.instances.exists():
         raise TransitionError(

@@ -1,4 +1,4 @@
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -152,7 +152,10 @@ class RunAtForm(forms.Form):
 
     def __init__(self, *args, time_zone: str, **kwargs):
         super().__init__(*args, **kwargs)
-        self.time_zone = ZoneInfo(time_zone)
+        try:
+            self.time_zone = ZoneInfo(time_zone)
+        except (ZoneInfoNotFoundError, ValueError):  # a zone the system stopped knowing
+            self.time_zone, time_zone = ZoneInfo("UTC"), "UTC"
         self.fields["expected_start_date"].help_text = f"In {time_zone} time; empty: now."
 
     def clean_expected_start_date(self):

@@ -14,27 +14,50 @@ from apps.core.errors import TransitionError
 from apps.runner.dispatch import dispatch_due
 from apps.scheduling.models import Execution, ExecutionStatus
 from apps.scheduling.scheduler import schedule_tick
-from apps.scheduling.services import execution_reap, executions_cancel_missed
+from apps.scheduling.services import (
+    execution_reap,
+    executions_cancel_missed,
+    scheduler_record_tick,
+)
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class TickReport:
-    instances: int
-    missed: int
-    dispatched: int
+    instances: int | None
+    missed: int | None
+    dispatched: int | None
+    errors: tuple[str, ...] = ()  # the steps that failed, with why
 
 
 def tick() -> TickReport:
-    """Keep every schedule's coming run, drop runs missed in a burst, hand due runs over."""
+    """Keep every schedule's coming run, drop runs missed in a burst, hand due runs over.
+
+    Each step runs whatever happened to the one before, so a failure in one (logged, and
+    shown on the dashboard) does not stop the others; the next tick tries it again."""
     now = timezone.now()
+    errors = []
+
+    def step(name, function):
+        try:
+            return function(now=now)
+        except Exception as error:
+            logger.exception("tick: %s failed", name)
+            errors.append(f"{name}: {type(error).__name__}: {error}")
+            return None
+
     report = TickReport(
-        instances=schedule_tick(now=now),
-        missed=executions_cancel_missed(now=now),
-        dispatched=dispatch_due(now=now),
+        instances=step("scheduling", schedule_tick),
+        missed=step("canceling missed runs", executions_cancel_missed),
+        dispatched=step("dispatching", dispatch_due),
+        errors=tuple(errors),
     )
-    logger.info("tick: %s", report)
+    scheduler_record_tick(at=now, errors=report.errors)
+    if errors:
+        logger.error("tick: %s", report)
+    else:
+        logger.info("tick: %s", report)
     return report
 
 

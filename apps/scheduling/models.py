@@ -124,6 +124,9 @@ class IntegrationBatchInstance(OrganisationOwned):
     # Fire times at or before this moment are never run: the schedule starts (again) here
     # when the instance is created, its cron changes or it is resumed.
     scheduled_from = models.DateTimeField(null=True, blank=True, editable=False)
+    # Why the scheduler could not plan this instance's coming run at its last try (a time
+    # zone the system no longer knows, say); empty once it can again.
+    schedule_error = models.CharField(max_length=500, blank=True, editable=False)
 
     objects = InstanceQuerySet.as_manager()
     created_at = models.DateTimeField(auto_now_add=True)
@@ -424,3 +427,22 @@ class InstanceEvent(HistoryEntry):
 
     def __str__(self):
         return f"{self.action} {self.instance}"
+
+
+class SchedulerState(models.Model):
+    """The scheduler's health, one row: when it last ticked, last ticked without error, and
+    what went wrong last. The dashboard shows it, so a scheduler that stopped or keeps
+    failing is seen rather than silently leaving runs unscheduled."""
+
+    last_tick_at = models.DateTimeField(null=True)
+    last_good_tick_at = models.DateTimeField(null=True)
+    last_error = models.TextField(blank=True)
+    last_error_at = models.DateTimeField(null=True)
+    unschedulable_instances = models.PositiveIntegerField(default=0)
+
+    def __str__(self):
+        return f"Scheduler, last good tick {self.last_good_tick_at or 'never'}"
+
+    @classmethod
+    def current(cls) -> "SchedulerState":
+        return cls.objects.filter(pk=1).first() or cls(pk=1)

@@ -7,10 +7,18 @@ from django.db.models import Count
 from django.db.models.functions import TruncDate
 
 from apps.core.pagination import Page, in_days, keyset_page
-from apps.scheduling.models import Execution, ExecutionStatus, IntegrationBatchInstance
+from apps.scheduling.models import (
+    Execution,
+    ExecutionStatus,
+    IntegrationBatchInstance,
+    SchedulerState,
+)
 
 PAGE_SIZE = 50
 CHART_DAYS = 14
+# Ticks come every few seconds (run_scheduler) or every minute (cron): this long without
+# one means the scheduler has stopped.
+SCHEDULER_SILENT_AFTER = timedelta(seconds=150)
 
 
 def instance_rows(organisation, *, archived: bool = False):
@@ -83,4 +91,47 @@ def dashboard(organisation, now: datetime) -> Dashboard:
         ),
         days=[first_day + timedelta(days=offset) for offset in range(CHART_DAYS)],
         per_day=per_day,
+    )
+
+
+@dataclass(frozen=True)
+class SchedulerHealth:
+    healthy: bool
+    message: str
+    last_good_tick_at: datetime | None
+    unschedulable: list[IntegrationBatchInstance]  # the organisation's, with schedule_error
+
+
+def scheduler_health(organisation, now: datetime) -> SchedulerHealth:
+    """Whether the scheduler runs and ticks without error, in words for the dashboard."""
+    state = SchedulerState.current()
+    unschedulable = list(
+        IntegrationBatchInstance.objects.scheduled()
+        .filter(organisation=organisation)
+        .exclude(schedule_error="")
+        .order_by("name")[:5]
+    )
+    good = state.last_good_tick_at
+    if state.last_tick_at is None:
+        message = (
+            "The scheduler has never run: start `manage.py run_scheduler`, or install its "
+            "cron jobs with `manage.py crontab add`."
+        )
+    elif state.last_tick_at < now - SCHEDULER_SILENT_AFTER:
+        message = (
+            f"The scheduler has not ticked since {state.last_tick_at:%Y-%m-%d %H:%M:%S} UTC: "
+            "nothing is scheduled or handed to the workers until it runs again."
+        )
+    elif good is None or good < state.last_tick_at:
+        message = (
+            f"The scheduler's last tick failed ({state.last_error_at:%H:%M:%S} UTC): "
+            f"{state.last_error}"
+        )
+    else:
+        message = ""
+    return SchedulerHealth(
+        healthy=not message,
+        message=message,
+        last_good_tick_at=good,
+        unschedulable=unschedulable,
     )

@@ -24,6 +24,7 @@ from apps.scheduling.models import (
     InstanceEvent,
     InstanceProperty,
     IntegrationBatchInstance,
+    SchedulerState,
 )
 from apps.scheduling.scheduler import schedule_instances
 
@@ -323,6 +324,7 @@ def execution_create_manual(
     return execution
 
 
+@transaction.atomic
 def execution_cancel(*, execution: Execution, user=None, reason: str = "") -> Execution:
     """Cancel a PENDING execution at once; ask a RUNNING one to stop (the runner stops its
     code, then ends it CANCELED)."""
@@ -424,6 +426,7 @@ def execution_succeed(*, execution: Execution, result=None) -> Execution:
     )
 
 
+@transaction.atomic
 def execution_fail(*, execution: Execution, message: str) -> Execution:
     """A RUNNING execution fails with `message`; the instance may try it again."""
     _transition(
@@ -438,6 +441,7 @@ def execution_fail(*, execution: Execution, message: str) -> Execution:
     return execution
 
 
+@transaction.atomic
 def execution_reap(*, execution: Execution, silent_since: datetime) -> Execution:
     """Fail (or retry) a RUNNING execution whose worker has not sent a heartbeat since
     `silent_since`: the worker died or lost the database. A heartbeat that arrives
@@ -479,6 +483,7 @@ def _retry_if_allowed(execution: Execution) -> Execution | None:
     return retry
 
 
+@transaction.atomic
 def executions_cancel_missed(*, now: datetime) -> int:
     """Of each instance's due CRON runs, only the latest runs: older ones were missed while
     the scheduler or the workers were down, and are canceled rather than run in a burst."""
@@ -545,23 +550,38 @@ def _history(execution, from_status, to_status, user, reason) -> None:
 
 
 def _cancel_pending(executions, *, user, reason: str, release_fire_times: bool = False) -> int:
-    """Cancel these PENDING executions, locking them first so no worker claims one meanwhile."""
-    ids = list(executions.select_for_update().values_list("pk", flat=True))
-    if not ids:
-        return 0
-    now = timezone.now()
-    Execution.objects.filter(pk__in=ids).update(
-        status=ExecutionStatus.CANCELED, end_date=now, fire_time_released=release_fire_times
-    )
-    ExecutionStatusChange.objects.bulk_create(
-        ExecutionStatusChange(
-            execution_id=pk,
-            from_status=ExecutionStatus.PENDING,
-            to_status=ExecutionStatus.CANCELED,
-            user=user,
-            reason=reason,
-            created_at=now,
+    """Cancel these PENDING executions, locking them first so no worker claims one meanwhile.
+    Atomic by itself: the scheduler's tick calls it outside any transaction."""
+    with transaction.atomic():
+        ids = list(executions.select_for_update().values_list("pk", flat=True))
+        if not ids:
+            return 0
+        now = timezone.now()
+        Execution.objects.filter(pk__in=ids).update(
+            status=ExecutionStatus.CANCELED, end_date=now, fire_time_released=release_fire_times
         )
-        for pk in ids
-    )
+        ExecutionStatusChange.objects.bulk_create(
+            ExecutionStatusChange(
+                execution_id=pk,
+                from_status=ExecutionStatus.PENDING,
+                to_status=ExecutionStatus.CANCELED,
+                user=user,
+                reason=reason,
+                created_at=now,
+            )
+            for pk in ids
+        )
     return len(ids)
+
+
+# --- The scheduler's health ---------------------------------------------------------------
+
+
+def scheduler_record_tick(*, at: datetime, errors: tuple[str, ...] = ()) -> None:
+    """Remember how a tick went: its time, and whether it went without error."""
+    fields = {"last_tick_at": at}
+    if errors:
+        fields |= {"last_error": "\n".join(errors), "last_error_at": at}
+    else:
+        fields |= {"last_good_tick_at": at}
+    SchedulerState.objects.update_or_create(pk=1, defaults=fields)

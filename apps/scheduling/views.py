@@ -48,7 +48,8 @@ def _execution_for(ws, pk) -> Execution:
 @require_GET
 @console_view()
 def dashboard(request, ws):
-    summary = selectors.dashboard(ws.organisation, timezone.now())
+    now = timezone.now()
+    summary = selectors.dashboard(ws.organisation, now)
     bars, days = stacked_bars(summary.days, summary.per_day)
     return render(
         request,
@@ -56,6 +57,7 @@ def dashboard(request, ws):
         {
             "section": "dashboard",
             "summary": summary,
+            "scheduler": selectors.scheduler_health(ws.organisation, now),
             "bars": bars,
             "days": days,
             "legend": COLOURS.items(),

@@ -1,11 +1,15 @@
+import logging
 import signal
 import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
+from django.db import close_old_connections
 
 from apps.ingestion.jobs import reap as reap_batches
 from apps.scheduling.jobs import reap, tick
+
+logger = logging.getLogger(__name__)
 
 
 class Command(BaseCommand):
@@ -28,13 +32,20 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
         while not self.stopping:
-            report = tick()
-            reaped = reap()
-            batches = reap_batches()
+            report, reaped, batches = self._run(tick), self._run(reap), self._run(reap_batches)
             if once:
                 self.stdout.write(f"{report}, reaped={reaped}, batches={batches}")
                 return
+            close_old_connections()  # one the database dropped is replaced at the next use
             self._sleep(interval)
+
+    def _run(self, job):
+        """A job that fails is logged and tried again next time: the loop never dies of it."""
+        try:
+            return job()
+        except Exception:
+            logger.exception("run_scheduler: %s failed", job.__module__ + "." + job.__name__)
+            return None
 
     def _stop(self, signum, frame):
         self.stopping = True
