@@ -265,8 +265,9 @@ SCHEDULER_INTERVAL_SECONDS = env.float("BATCHWORKS_SCHEDULER_INTERVAL_SECONDS", 
 # Executions due within this window are handed to the workers ahead, each to start at
 # its time, so a tick once a minute still starts runs on the second.
 DISPATCH_HORIZON_SECONDS = env.int("BATCHWORKS_DISPATCH_HORIZON_SECONDS", default=90)
-# A due execution no worker took this long after it was handed over is handed over again
-# (a lost queue message); a duplicate is harmless, a worker claims each run once.
+# A due execution (or a completed batch) no worker took this long after its hand-over has
+# its task looked up: handed over again if the queue lost it, or if a worker took it and
+# died before claiming it; left alone if it is only waiting behind others.
 REDISPATCH_AFTER_SECONDS = env.int("BATCHWORKS_REDISPATCH_AFTER_SECONDS", default=300)
 # A running execution proves its worker is alive this often...
 EXECUTION_HEARTBEAT_SECONDS = env.float("BATCHWORKS_EXECUTION_HEARTBEAT_SECONDS", default=5)

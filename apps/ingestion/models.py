@@ -99,6 +99,9 @@ class Batch(OrganisationOwned):
     attempts = models.PositiveSmallIntegerField(default=0)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     worker = models.CharField(max_length=128, blank=True)
+    # When the batch was last handed to the task queue for processing, and by which task.
+    dispatched_at = models.DateTimeField(null=True, blank=True, editable=False)
+    dispatch_task_id = models.CharField(max_length=64, blank=True, editable=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

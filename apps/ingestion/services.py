@@ -12,10 +12,11 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Count, F, Sum
+from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 
 from apps.accounts.models import Organisation
+from apps.core import handover
 from apps.core.errors import TransitionError
 from apps.ingestion import storage
 from apps.ingestion.models import (
@@ -411,7 +412,9 @@ def batch_retry_later(*, batch: Batch, reason: str, from_statuses=(S.STAGING,)) 
 
 def batches_reap() -> dict[str, int]:
     """Abandon batches never completed; retry those whose processing worker went silent;
-    queue again Loaded and Retrying batches whose queue message was lost."""
+    hand over again Loaded and Retrying batches whose hand-over to the queue was lost."""
+    from apps.ingestion.tasks import process_batch
+
     now = timezone.now()
     abandoned = 0
     for batch in Batch.objects.filter(
@@ -427,26 +430,39 @@ def batches_reap() -> dict[str, int]:
     lost = 0
     silent = now - timedelta(seconds=settings.EXECUTION_HEARTBEAT_TIMEOUT_SECONDS)
     for batch in Batch.objects.filter(status=S.STAGING, heartbeat_at__lt=silent):
+        reason = f"worker {batch.worker} lost: no heartbeat since {batch.heartbeat_at:%H:%M:%S} UTC"
         try:
-            batch_retry_later(
-                batch=batch,
-                reason=f"worker {batch.worker} lost: "
-                f"no heartbeat since {batch.heartbeat_at:%H:%M:%S} UTC",
-            )
-            lost += 1
+            batch_retry_later(batch=batch, reason=reason)
         except TransitionError:
-            pass
-    waiting = now - timedelta(seconds=settings.REDISPATCH_AFTER_SECONDS)
-    for batch in Batch.objects.filter(status__in=[S.LOADED, S.RETRYING], updated_at__lt=waiting):
-        dispatch(batch)
+            continue
+        handover.abandon(process_batch, batch.dispatch_task_id, reason)
+        lost += 1
+    stale = now - timedelta(seconds=settings.REDISPATCH_AFTER_SECONDS)
+    waiting = list(
+        Batch.objects.filter(status__in=[S.LOADED, S.RETRYING])
+        .filter(Q(dispatched_at__lt=stale) | Q(dispatched_at__isnull=True, updated_at__lt=stale))
+        .order_by("pk")[:500]
+    )
+    gone = handover.lost(
+        process_batch,
+        [batch.dispatch_task_id for batch in waiting],
+        stuck_after=timedelta(seconds=settings.EXECUTION_HEARTBEAT_TIMEOUT_SECONDS),
+    )
+    for batch in waiting:
+        if batch.dispatch_task_id in gone:
+            dispatch(batch)
+    behind = [batch.pk for batch in waiting if batch.dispatch_task_id not in gone]
+    Batch.objects.filter(pk__in=behind).update(dispatched_at=now)  # look again later
     return {"abandoned": abandoned, "lost": lost}
 
 
 def dispatch(batch: Batch, after: timedelta | None = None) -> None:
+    """Hand the batch to the workers (after a back-off), recording the task."""
     from apps.ingestion.tasks import process_batch
 
-    task = process_batch.using(run_after=timezone.now() + after) if after else process_batch
-    task.enqueue(batch.pk)
+    now = timezone.now()
+    task_id = handover.enqueue(process_batch, batch.pk, run_after=now + after if after else None)
+    Batch.objects.filter(pk=batch.pk).update(dispatched_at=now, dispatch_task_id=task_id)
 
 
 def _refuse_unless_loading(batch: Batch) -> None:

@@ -16,7 +16,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import zipfile
 from dataclasses import dataclass, field
@@ -29,9 +28,10 @@ from django.utils import timezone
 
 from apps.core.errors import TransitionError
 from apps.runner.credentials import execution_credential
-from apps.runner.dispatch import enqueue
+from apps.runner.dispatch import dispatch_again_at_its_time
 from apps.runner.limits import Limits
 from apps.runner.logs import LogWriter
+from apps.runner.workspaces import workspace_for
 from apps.scheduling.models import Execution, ExecutionStatus
 from apps.scheduling.services import (
     execution_claim,
@@ -61,7 +61,7 @@ def run(execution_id: int) -> str:
         execution_claim(execution=execution, worker=WORKER_ID)
     except TransitionError as refusal:
         if refusal.code == "not_due":  # handed over early: come back at its time
-            enqueue(execution, now=execution.expected_start_date - timedelta(seconds=1))
+            dispatch_again_at_its_time(execution)
         return refusal.message
     return Supervisor(execution).run()
 
@@ -95,12 +95,7 @@ class Supervisor:
         self.progress: dict | None = None
 
     def run(self) -> str:
-        settings.EXECUTION_WORK_DIR.mkdir(parents=True, exist_ok=True)
-        workspace = Path(
-            tempfile.mkdtemp(
-                prefix=f"execution-{self.execution.pk}-", dir=settings.EXECUTION_WORK_DIR
-            )
-        )
+        workspace = workspace_for(self.execution)
         process = None
         try:
             spec_path, channel_read, channel_write = self._prepare(workspace)

@@ -10,8 +10,11 @@ from django.conf import settings
 from django.core.management import call_command
 from django.utils import timezone
 
+from apps.core import handover
 from apps.core.errors import TransitionError
 from apps.runner.dispatch import dispatch_due
+from apps.runner.tasks import run_execution
+from apps.runner.workspaces import sweep_leftover_workspaces
 from apps.scheduling.models import Execution, ExecutionStatus
 from apps.scheduling.scheduler import schedule_tick
 from apps.scheduling.services import (
@@ -62,18 +65,21 @@ def tick() -> TickReport:
 
 
 def reap() -> int:
-    """Fail (or retry) every RUNNING execution whose worker stopped sending heartbeats."""
+    """Fail (or retry) every RUNNING execution whose worker stopped sending heartbeats, close
+    the task record its worker left RUNNING, and remove run folders killed workers left."""
     silent_since = timezone.now() - timedelta(seconds=settings.EXECUTION_HEARTBEAT_TIMEOUT_SECONDS)
     reaped = 0
     lost = Execution.objects.filter(status=ExecutionStatus.RUNNING, heartbeat_at__lt=silent_since)
     for execution in lost.select_related("instance"):
         try:
             execution_reap(execution=execution, silent_since=silent_since)
-            reaped += 1
         except TransitionError:
-            pass  # it finished or sent a heartbeat meanwhile
+            continue  # it finished or sent a heartbeat meanwhile
+        handover.abandon(run_execution, execution.dispatch_task_id, execution.error["message"])
+        reaped += 1
     if reaped:
         logger.warning("reaper: %d executions lost their worker", reaped)
+    sweep_leftover_workspaces()
     return reaped
 
 

@@ -317,7 +317,9 @@ class Execution(OrganisationOwned):
     # to be scheduled again (resuming before it comes runs it after all). A run canceled
     # by hand or skipped keeps its fire time, so the scheduler does not bring it back.
     fire_time_released = models.BooleanField(default=False, editable=False)
+    # When the execution was last handed to the task queue, and the task that carries it.
     dispatched_at = models.DateTimeField(null=True, blank=True)
+    dispatch_task_id = models.CharField(max_length=64, blank=True, editable=False)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     worker = models.CharField(max_length=128, blank=True, help_text="host:pid of the runner.")
     cancel_requested_at = models.DateTimeField(null=True, blank=True)

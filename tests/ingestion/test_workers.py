@@ -5,8 +5,12 @@ import io
 import os
 import signal
 import urllib.request
+from datetime import timedelta
 
 import pytest
+import time_machine
+from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
 
 from apps.accounts.services import api_token_create
 from apps.ingestion import services
@@ -48,8 +52,12 @@ def test_a_worker_killed_mid_processing_leaves_the_batch_retrying_then_active(wo
         worker.wait()
     assert status(batch) == BatchStatus.STAGING  # the worker is gone, mid-way
 
+    first_task = Batch.objects.get(pk=batch.pk).dispatch_task_id
     wait_for(lambda: services.batches_reap()["lost"], timeout=15, message="the reaper to notice")
     assert status(batch) == BatchStatus.RETRYING
+    # The killed worker's task is closed, not left RUNNING; the retry has its own task.
+    assert DBTaskResult.objects.get(pk=first_task).status == "FAILED"
+    assert not DBTaskResult.objects.filter(status="RUNNING").exists()
     with running("run_worker"):
         wait_for(
             lambda: status(batch) == BatchStatus.ACTIVE, timeout=120, message="the retry to finish"
@@ -65,6 +73,28 @@ def test_a_worker_killed_mid_processing_leaves_the_batch_retrying_then_active(wo
         "staged",
         "active",
     ]
+
+
+def tasks_of(batch) -> int:
+    return sum(row.args_kwargs["args"] == [batch.pk] for row in DBTaskResult.objects.all())
+
+
+def test_a_batch_waiting_behind_slow_workers_is_queued_once_and_again_only_if_lost(world, settings):
+    settings.REDISPATCH_AFTER_SECONDS = 300
+    dataset = services.dataset_create(organisation=world.org_a, name="orders", schema=SCHEMA)
+    batch = services.batch_create(dataset=dataset)
+    services.batch_file_put(batch=batch, name="orders.csv", body=io.BytesIO(big_csv(10)))
+    services.batch_complete(batch=batch)
+    for minutes in (6, 12, 60):  # no worker takes it for an hour
+        with time_machine.travel(timezone.now() + timedelta(minutes=minutes)):
+            services.batches_reap()
+    assert tasks_of(batch) == 1
+
+    DBTaskResult.objects.all().delete()  # the queue lost it
+    with time_machine.travel(timezone.now() + timedelta(minutes=70)):
+        services.batches_reap()
+        services.batches_reap()
+    assert tasks_of(batch) == 1
 
 
 def csv_pieces(size: int, piece: int):

@@ -39,13 +39,51 @@ def test_due_and_soon_due_executions_are_handed_over_once(settings):
     assert {later.pk, running.pk}.isdisjoint(pk for pk, _ in queued())
 
 
-def test_a_run_still_waiting_long_after_its_hand_over_is_handed_over_again(settings):
+def test_a_run_still_queued_is_never_handed_over_again_however_long_it_waits(settings):
     settings.REDISPATCH_AFTER_SECONDS = 300
     execution = manual(make_instance(), 0)
     dispatch_due(now=NOW)
-    assert dispatch_due(now=NOW + timedelta(seconds=299)) == 0
-    assert dispatch_due(now=NOW + timedelta(seconds=301)) == 1
-    assert [pk for pk, _ in queued()] == [execution.pk, execution.pk]
+    for later in (299, 301, 3600, 86400):
+        assert dispatch_due(now=NOW + timedelta(seconds=later)) == 0
+    assert [pk for pk, _ in queued()] == [execution.pk]
+
+
+def lost_by_the_queue(execution):
+    DBTaskResult.objects.filter(pk=execution.dispatch_task_id).delete()
+
+
+def ended_without_taking_it(execution):
+    DBTaskResult.objects.filter(pk=execution.dispatch_task_id).update(
+        status="SUCCESSFUL", finished_at=NOW
+    )
+
+
+def taken_by_a_worker_that_died(execution):
+    DBTaskResult.objects.filter(pk=execution.dispatch_task_id).update(
+        status="RUNNING", started_at=NOW
+    )
+
+
+@pytest.mark.parametrize(
+    "lose", [lost_by_the_queue, ended_without_taking_it, taken_by_a_worker_that_died]
+)
+def test_a_run_whose_hand_over_was_lost_is_handed_over_again_once(settings, lose):
+    settings.REDISPATCH_AFTER_SECONDS = 300
+    settings.EXECUTION_HEARTBEAT_TIMEOUT_SECONDS = 60
+    execution = manual(make_instance(), 0)
+    dispatch_due(now=NOW)
+    execution.refresh_from_db()
+    first_task = execution.dispatch_task_id
+    lose(execution)
+
+    with time_machine.travel(NOW + timedelta(seconds=301), tick=False):
+        assert dispatch_due(now=NOW + timedelta(seconds=301)) == 1
+        assert dispatch_due(now=NOW + timedelta(seconds=302)) == 0
+    execution.refresh_from_db()
+    assert execution.dispatch_task_id not in ("", first_task)
+    assert DBTaskResult.objects.get(pk=execution.dispatch_task_id).status == "READY"
+    # A task a dead worker left RUNNING is closed, so the queue does not show it for good.
+    assert not DBTaskResult.objects.filter(status="RUNNING").exists()
 
 
 def test_a_manual_run_for_now_is_handed_over_when_its_transaction_commits(

@@ -6,6 +6,8 @@ import time
 from pathlib import Path
 
 import pytest
+from django.conf import settings as django_settings
+from django_tasks_db.models import DBTaskResult
 
 from apps.runner.dispatch import enqueue
 from apps.runner.logs import read_log
@@ -42,6 +44,10 @@ def plugin_processes_of(execution: Execution) -> list[int]:
     return found
 
 
+def run_folders_of(execution: Execution) -> list[Path]:
+    return list(django_settings.EXECUTION_WORK_DIR.glob(f"execution-{execution.pk}-*"))
+
+
 def test_an_execution_handed_over_twice_to_two_workers_runs_once(tmp_path):
     tally = tmp_path / "tally.txt"
     instance = make_instance(version=make_version(code=COUNTS_ITS_RUNS))
@@ -63,11 +69,11 @@ def test_an_execution_handed_over_twice_to_two_workers_runs_once(tmp_path):
 def test_a_worker_killed_mid_run_leaves_nothing_running(settings, max_retries):
     settings.EXECUTION_HEARTBEAT_TIMEOUT_SECONDS = 2
     instance = make_instance(version=make_version(code=plugins.SLEEPS), max_retries=max_retries)
-    execution = execution_create_manual(instance=instance)
-    enqueue(execution, now=execution.expected_start_date)
+    execution = execution_create_manual(instance=instance)  # handed over as it commits
     with running("run_worker") as worker:
         wait_for(lambda: "sleeping" in read_log(execution.pk).text, timeout=60, message="the run")
         assert plugin_processes_of(execution)
+        assert run_folders_of(execution)
         os.kill(worker.pid, signal.SIGKILL)
         worker.wait()
     killed_at = time.monotonic()
@@ -81,6 +87,10 @@ def test_a_worker_killed_mid_run_leaves_nothing_running(settings, max_retries):
         timeout=5,
         message="the plugin to die with its worker",
     )
+    # The reaper clears what the killed worker left: its run folder and its task's record.
+    assert run_folders_of(execution) == []
+    assert DBTaskResult.objects.get(pk=execution.dispatch_task_id).status == "FAILED"
+    assert not DBTaskResult.objects.filter(status="RUNNING").exists()
     retry = Execution.objects.filter(retry_of=execution).first()
     assert (retry is not None) == bool(max_retries)
     if retry:

@@ -2,6 +2,8 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from apps.runner.workspaces import sweep_leftover_workspaces
+
 
 class Command(BaseCommand):
     help = (
@@ -15,6 +17,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, burst, **options):
+        sweep_leftover_workspaces()  # of runs this machine's killed workers left
         if settings.TASKS_BACKEND == "rq":
             call_command(
                 "rqworker",
