@@ -28,7 +28,8 @@ def _persisted_secret_key(path: Path) -> str:
 
 # A deployment may keep its configuration in a .env file instead: processes started by cron
 # (see CRONJOBS) read it too, since cron passes them no environment of ours.
-env.read_env(env.str("BATCHWORKS_ENV_FILE", default=str(BASE_DIR / ".env")))
+ENV_FILE = Path(env.str("BATCHWORKS_ENV_FILE", default=str(BASE_DIR / ".env")))
+env.read_env(str(ENV_FILE))
 
 SECRET_KEY = env.str("SECRET_KEY", default="") or _persisted_secret_key(DATA_DIR / "secret_key")
 DEBUG = env.bool("DEBUG", default=False)
@@ -280,6 +281,18 @@ EXECUTION_STOP_GRACE_SECONDS = env.float("BATCHWORKS_EXECUTION_STOP_GRACE_SECOND
 EXECUTION_LOG_MAX_CHARS = env.int("BATCHWORKS_EXECUTION_LOG_MAX_CHARS", default=5_000_000)
 # Each run gets a fresh folder here for its code and scratch files, removed afterwards.
 EXECUTION_WORK_DIR = Path(env.str("BATCHWORKS_EXECUTION_WORK_DIR", default=str(DATA_DIR / "runs")))
+# "required": a worker runs plugin code only where the kernel can confine it (see
+# apps/runner/isolation.py); "best-effort": with what the kernel offers, and a warning.
+# Production (PostgreSQL) requires it unless an operator opts out; the embedded SQLite
+# default, a laptop's, does its best.
+PLUGIN_ISOLATION = env.str(
+    "BATCHWORKS_PLUGIN_ISOLATION",
+    default="best-effort" if DATABASES["default"]["ENGINE"].endswith("sqlite3") else "required",
+)
+if PLUGIN_ISOLATION not in ("required", "best-effort"):
+    raise ImproperlyConfigured(
+        f"BATCHWORKS_PLUGIN_ISOLATION must be required or best-effort, not {PLUGIN_ISOLATION!r}"
+    )
 
 # What each size means. JSON in BATCHWORKS_RESOURCE_LIMITS overrides any entry, e.g.
 # {"ram_size": {"LOW": 268435456}}.

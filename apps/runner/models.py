@@ -25,3 +25,17 @@ class ExecutionLogChunk(OrganisationOwned):
 
     def __str__(self):
         return f"Log of execution {self.execution_id} [{self.offset}:{self.end}]"
+
+
+class Worker(models.Model):
+    """A worker process, as it last reported itself: how well it can confine plugin code.
+    The dashboard warns about workers whose isolation is weaker than production's."""
+
+    name = models.CharField(max_length=128, unique=True, help_text="host:pid")
+    started_at = models.DateTimeField(auto_now_add=True)
+    seen_at = models.DateTimeField()
+    isolation = models.TextField(help_text="What confines plugin code here, or what is missing.")
+    production_grade = models.BooleanField()
+
+    def __str__(self):
+        return self.name

@@ -27,10 +27,12 @@ from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from apps.core.errors import TransitionError
+from apps.runner import isolation
 from apps.runner.credentials import execution_credential
 from apps.runner.dispatch import dispatch_again_at_its_time
 from apps.runner.limits import Limits
 from apps.runner.logs import LogWriter
+from apps.runner.services import worker_check_in
 from apps.runner.workspaces import workspace_for
 from apps.scheduling.models import Execution, ExecutionStatus
 from apps.scheduling.services import (
@@ -53,7 +55,15 @@ _libc = ctypes.CDLL(None, use_errno=True)
 
 
 def run(execution_id: int) -> str:
-    """The task body: claim the execution and run it. Returns what happened, in words."""
+    """The task body: claim the execution and run it. Returns what happened, in words.
+
+    A worker that cannot confine plugin code as its settings require leaves the execution
+    PENDING for another worker (its hand-over counts as lost) and says why in its log."""
+    if refused := isolation.refusal():
+        logger.error("Execution %s not run: %s", execution_id, refused)
+        return refused
+    isolation.hide_worker()
+    worker_check_in(WORKER_ID)
     execution = Execution.objects.filter(pk=execution_id).first()
     if execution is None:
         return f"Execution {execution_id} no longer exists."
@@ -158,6 +168,10 @@ class Supervisor:
 
     def _spawn(self, workspace: Path, spec_path: Path, channel: int) -> subprocess.Popen:
         scratch = workspace / "scratch"
+        sandbox = isolation.Sandbox(
+            readable=[*isolation.plugin_read_paths(), workspace / "code", spec_path],
+            writable=[scratch],
+        )
         # The child gets a clean environment: nothing of the worker's (database URL,
         # secret key) leaks into plugin code.
         environment = {
@@ -170,28 +184,32 @@ class Supervisor:
             "PYTHONDONTWRITEBYTECODE": "1",
             "PYTHONUNBUFFERED": "1",
         }
-        process = subprocess.Popen(
-            [sys.executable, "-m", "batchworks_sdk.child", str(spec_path)],
-            cwd=scratch,
-            env=environment,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            pass_fds=(channel,),
-            start_new_session=True,  # its own process group, stopped as a whole
-            preexec_fn=self._limit_child,
-        )
+        try:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "batchworks_sdk.child", str(spec_path)],
+                cwd=scratch,
+                env=environment,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                pass_fds=(channel,),
+                start_new_session=True,  # its own process group, stopped as a whole
+                preexec_fn=lambda: self._limit_child(sandbox),
+            )
+        finally:
+            sandbox.close()
         os.close(channel)
         os.sched_setaffinity(process.pid, self.limits.cpu_set(spread_by=self.execution.pk))
         return process
 
-    def _limit_child(self) -> None:
+    def _limit_child(self, sandbox: isolation.Sandbox) -> None:
         """Runs in the child between fork and exec."""
         memory, disk = self.limits.memory_bytes, self.limits.disk_bytes
         resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
         resource.setrlimit(resource.RLIMIT_FSIZE, (disk, disk))
         # A file over the limit then fails the write (EFBIG) instead of killing silently.
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        sandbox.enter()
         # If the worker dies (even by SIGKILL), the kernel kills its plugin process too.
         _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 

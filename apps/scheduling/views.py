@@ -13,6 +13,7 @@ from apps.core.console import console_view, render_list
 from apps.core.errors import TransitionError
 from apps.plugins.property_types import value_as_text
 from apps.runner.logs import log_size, read_log
+from apps.runner.selectors import isolation_warnings
 from apps.scheduling import selectors, services
 from apps.scheduling.charts import COLOURS, stacked_bars
 from apps.scheduling.cron import (
@@ -58,6 +59,7 @@ def dashboard(request, ws):
             "section": "dashboard",
             "summary": summary,
             "scheduler": selectors.scheduler_health(ws.organisation, now),
+            "isolation_warnings": isolation_warnings(now),
             "bars": bars,
             "days": days,
             "legend": COLOURS.items(),
