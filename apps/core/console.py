@@ -13,6 +13,7 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import render
 
 from apps.accounts.models import Membership, Organisation, Role
+from apps.core.text import parse_int
 
 SESSION_KEY = "organisation_id"
 
@@ -94,8 +95,7 @@ def render_list(request, template: str, context: dict):
 def added_formset_row(request, formset_class, prefix: str):
     """The row an "Add" button asks for: the formset's empty form numbered by the
     request's `index` (at most max_num), and the index of the row after it."""
-    index = int(request.GET["index"]) if request.GET.get("index", "").isdigit() else 0
-    index = min(index, formset_class.max_num)
+    index = min(parse_int(request.GET.get("index", "")) or 0, formset_class.max_num)
     row = formset_class(prefix=prefix).empty_form
     row.prefix = f"{prefix}-{index}"
     return row, index + 1

@@ -1,9 +1,12 @@
 """Organisation ownership, shared by every model that belongs to one organisation."""
 
+from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import DEFAULT_DB_ALIAS, models
 from django.utils import timezone
+
+from apps.core.text import MAX_JSON_DEPTH, validate_storable_json
 
 
 class OrganisationScopedQuerySet(models.QuerySet):
@@ -50,6 +53,35 @@ class HistoryEntry(OrganisationOwned):
     class Meta:
         abstract = True
         ordering = ["created_at", "pk"]
+
+
+class SafeJSONFormField(forms.JSONField):
+    """Django's JSON form field, with a clear error rather than a crash for JSON nested so
+    deep that the parser gives up."""
+
+    def to_python(self, value):
+        try:
+            return super().to_python(value)
+        except RecursionError:
+            raise ValidationError(
+                f"Nested deeper than {MAX_JSON_DEPTH} levels.", code="invalid"
+            ) from None
+
+    def bound_data(self, data, initial):
+        try:
+            return super().bound_data(data, initial)
+        except RecursionError:
+            return forms.fields.InvalidJSONInput(data)
+
+
+class StorableJSONField(models.JSONField):
+    """A JSONField whose values PostgreSQL can store: no NUL character or lone surrogate,
+    no absurd nesting (checked by full_clean and every form, the admin's included)."""
+
+    default_validators = [validate_storable_json]
+
+    def formfield(self, **kwargs):
+        return super().formfield(**{"form_class": SafeJSONFormField, **kwargs})
 
 
 class FieldUniqueConstraint(models.UniqueConstraint):

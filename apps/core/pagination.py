@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 from django.db.models import Q
 
+from apps.core.text import parse_int
+
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
 
@@ -35,10 +37,10 @@ def cursor_of(row, date_field: str) -> str:
 
 
 def _parse(cursor: str) -> tuple[datetime, int] | None:
-    micros, _, pk = cursor.partition(".")
-    if not (micros.isdigit() and pk.isdigit() and len(micros) < 20 and len(pk) < 19):
+    micros, _, pk = (parse_int(part) for part in cursor.partition("."))
+    if micros is None or pk is None:
         return None
-    return EPOCH + int(micros) * MICROSECOND, int(pk)
+    return EPOCH + micros * MICROSECOND, pk
 
 
 def in_days(queryset, date_field: str, first_day=None, last_day=None):

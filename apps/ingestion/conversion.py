@@ -40,7 +40,7 @@ RANGES = {
     T.INTEGER: (-(2**31), 2**31 - 1),
     T.LONG: (-(2**63), 2**63 - 1),
 }
-WHOLE = re.compile(r"^[+-]?\d+\Z")
+WHOLE = re.compile(r"^[+-]?[0-9]+\Z")  # ASCII digits: "٣" is not a number here
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -88,6 +88,8 @@ def _whole(value, inbound, target) -> int:
     if inbound == T.STRING:
         if not WHOLE.match(value.strip()):
             raise ConversionError(f"{_preview(value)} is not a whole number")
+        if len(value.strip()) > 20:  # past any Long, and past what int() reads quickly
+            raise ConversionError(f"{_preview(value)} is out of the {target} range")
         number = int(value)
     elif inbound == T.DOUBLE:
         if not math.isfinite(value) or value != math.floor(value):

@@ -1,5 +1,6 @@
 from django import forms
 
+from apps.core.text import parse_int
 from apps.ingestion.models import BatchStatus, Dataset
 from apps.ingestion.schema import FieldType
 
@@ -28,9 +29,10 @@ def show_schema_errors(messages: list[str], form: DatasetForm, fields) -> None:
     for message in messages:
         if message.startswith("schema[") and "]" in message:
             index, rest = message[len("schema[") :].split("]", 1)
-            if index.isdigit() and int(index) < len(fields.forms):
+            row = parse_int(index)
+            if row is not None and row < len(fields.forms):
                 field = rest.lstrip(".").split(":", 1)[0] or None
-                fields.forms[int(index)].add_error(
+                fields.forms[row].add_error(
                     field if field in ("name", "type", "required") else None,
                     rest.split(":", 1)[-1].strip(),
                 )

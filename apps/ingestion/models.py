@@ -8,6 +8,7 @@ from apps.core.models import (
     HistoryEntry,
     OrganisationOwned,
     OrganisationScopedQuerySet,
+    StorableJSONField,
 )
 from apps.ingestion.schema import validate_schema
 from apps.scheduling.models import Execution
@@ -21,7 +22,7 @@ class Dataset(OrganisationOwned):
     )
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
-    schema = models.JSONField(
+    schema = StorableJSONField(
         validators=[validate_schema],
         help_text='[{"name": …, "type": "String", "required": false}, …]',
         error_messages={"blank": "A schema is a non-empty list of fields: {name, type, required}."},
@@ -87,7 +88,7 @@ class Batch(OrganisationOwned):
         blank=True,
         help_text="csv, json or parquet; empty: each file's extension says.",
     )
-    errors = models.JSONField(default=list, blank=True)
+    errors = StorableJSONField(default=list, blank=True)
     error_count = models.PositiveIntegerField(default=0)
     file_count = models.PositiveIntegerField(default=0)
     bytes = models.PositiveBigIntegerField(default=0)

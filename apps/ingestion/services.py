@@ -18,6 +18,7 @@ from django.utils import timezone
 from apps.accounts.models import Organisation
 from apps.core import handover
 from apps.core.errors import TransitionError
+from apps.core.text import storable, unstorable_reason
 from apps.ingestion import storage
 from apps.ingestion.models import (
     Batch,
@@ -38,7 +39,7 @@ HOLDING_DATA = (S.STAGED, S.ACTIVE, S.INACTIVE)
 ABORTABLE = [S.LOADING]
 REVERTIBLE = [S.ACTIVE]
 DELETABLE = [S.ACTIVE, S.INACTIVE, S.FAILED, S.STALLED, S.ABORTED, S.ABANDONED]
-CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
+CONTENT_RANGE = re.compile(r"^bytes ([0-9]{1,18})-([0-9]{1,18})/([0-9]{1,18}|\*)\Z")
 INPUT_FORMATS = ("csv", "json", "parquet")
 
 # --- Datasets ------------------------------------------------------------------------------
@@ -224,6 +225,8 @@ def _fresh_file(batch: Batch, name: str) -> BatchFile:
 def _check_file_name(batch: Batch, name: str) -> None:
     if not name or name.startswith("/") or ".." in name.split("/") or len(name) > 1024:
         raise ValidationError({"file": "A file name is a relative path without '..'."})
+    if any(ord(character) < 32 for character in name) or unstorable_reason(name):
+        raise ValidationError({"file": "A file name has no control characters or lone surrogates."})
     if not batch.input_format and name.rsplit(".", 1)[-1].lower() not in {
         s.lstrip(".") for s in FORMATS
     }:
@@ -371,6 +374,7 @@ def batch_promote(*, batch: Batch, data: str, records_read: int, records_written
 
 
 def batch_fail(*, batch: Batch, errors: list[dict], error_count: int, records_read: int) -> Batch:
+    errors = storable(errors)  # they quote the data, which may hold what no database stores
     first = errors[0] if errors else {"message": "unknown"}
     where = ", ".join(f"{k} {first[k]}" for k in ("file", "row", "field") if first.get(k))
     return _transition(
@@ -497,7 +501,11 @@ def _transition(
 
 def _history(batch, from_status, to_status, user, reason) -> None:
     BatchStatusChange.objects.create(
-        batch=batch, from_status=from_status, to_status=to_status, user=user, reason=reason
+        batch=batch,
+        from_status=from_status,
+        to_status=to_status,
+        user=user,
+        reason=storable(reason),  # may quote an error's text
     )
 
 

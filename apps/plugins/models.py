@@ -5,7 +5,7 @@ from django.db import models
 from django.db.models import Q
 
 from apps.accounts.models import Organisation
-from apps.core.models import FieldUniqueConstraint, OrganisationOwned
+from apps.core.models import FieldUniqueConstraint, OrganisationOwned, StorableJSONField
 from apps.plugins.artifacts import artifact_upload_path
 from apps.plugins.property_types import PropertyType, validate_property_value
 
@@ -124,7 +124,7 @@ class PluginProperty(OrganisationOwned):
     version = models.ForeignKey(PluginVersion, on_delete=models.CASCADE, related_name="properties")
     technical_name = models.CharField(max_length=255, validators=[technical_name_validator])
     property_type = models.CharField(max_length=32, choices=PropertyType.choices)
-    value = models.JSONField(default=dict, blank=True)
+    value = StorableJSONField(default=dict, blank=True)
     origin = models.CharField(
         max_length=16, choices=PropertyOrigin.choices, default=PropertyOrigin.PLUGIN
     )

@@ -13,6 +13,8 @@ from django.core.validators import URLValidator
 from django.db import models
 from django.utils.text import Truncator
 
+from apps.core.text import loads
+
 INT_RANGE = (-(2**31), 2**31 - 1)
 LONG_RANGE = (-(2**63), 2**63 - 1)
 
@@ -150,8 +152,10 @@ def value_from_text(property_type: str, text: str) -> dict:
     key = single_key(property_type)
     if key is None:
         try:
-            value = json.loads(text or "{}")
-        except ValueError:
+            value = loads(text or "{}")
+        except ValueError as error:
+            if not isinstance(error, json.JSONDecodeError):  # JSON, but not storable
+                raise ValidationError(str(error)) from None
             raise ValidationError(
                 f"Type {property_type} takes a JSON object, e.g. "
                 f"{{{', '.join(f'{k!r}: …' for k in VALUE_SHAPES[property_type])}}}."

@@ -83,7 +83,8 @@ def version_new(request, ws, pk):
     data = request.POST if request.method == "POST" else None
     version_form = VersionForm(data, request.FILES or None)
     properties = PropertyFormSet(data, prefix="properties")
-    if data is not None and version_form.is_valid() and properties.is_valid():
+    # Both validated, so that the errors of each show at once.
+    if data is not None and all([version_form.is_valid(), properties.is_valid()]):
         declared = [form.declaration() for form in properties if form.has_changed()]
         try:
             version = plugin_version_create(

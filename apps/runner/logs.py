@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.template.defaultfilters import filesizeformat
 
+from apps.core.text import storable
 from apps.runner.models import ExecutionLogChunk
 
 
@@ -23,6 +24,7 @@ class LogWriter:
     def write(self, text: str) -> None:
         if self.truncated or not text:
             return
+        text = storable(text)  # a NUL the plugin printed would make the chunk unstorable
         room = self.limit - self.stored - self.pending_size
         if len(text) > room:
             text = text[:room] + (

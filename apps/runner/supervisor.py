@@ -27,6 +27,7 @@ from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from apps.core.errors import TransitionError
+from apps.core.text import json_problem, storable
 from apps.runner import isolation
 from apps.runner.credentials import execution_credential
 from apps.runner.dispatch import dispatch_again_at_its_time
@@ -281,20 +282,28 @@ class Supervisor:
             self._on_message(line)
 
     def _on_message(self, line: bytes) -> None:
+        """One message of the child's. What it says is stored as it is, except what the
+        database cannot hold: NUL characters and lone surrogates become U+FFFD."""
         try:
             message = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
+            return
+        if not isinstance(message, dict):
             return
         kind = message.get("type")
         if kind == "progress":
             self.progress = {k: message.get(k) for k in ("completed", "failed", "total")}
         elif kind == "result":
-            self.outcome.result, self.outcome.succeeded = message.get("value"), True
+            result = message.get("value")
+            if (problem := json_problem(result)) and problem[1].startswith("Nested"):
+                self._report_error("plugin", f"The plugin's result is {problem[1].lower()}")
+                return
+            self.outcome.result, self.outcome.succeeded = storable(result), True
         elif kind == "error":
             self._report_error(message.get("kind", "plugin"), str(message.get("message", "")))
 
     def _report_error(self, kind: str, message: str) -> None:
-        self.outcome.error_kind, self.outcome.error_message = kind, message
+        self.outcome.error_kind, self.outcome.error_message = str(kind), storable(message)
 
     def _flush(self) -> None:
         """Store new log text and progress. A database hiccup is survived: what could not

@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from apps.core.console import show_refusal
+from apps.core.text import parse_int
 from apps.plugins.models import PluginType, PluginVersion
 from apps.plugins.property_types import value_as_text, value_from_text
 from apps.scheduling.models import ExecutionStatus, ExecutionType, IntegrationBatchInstance
@@ -58,8 +59,8 @@ class InstanceForm(forms.ModelForm):
         the only one there is (then it is chosen already)."""
         versions = self.fields["version"].queryset
         if self.is_bound:
-            chosen = str(self.data.get("version", ""))
-            return versions.filter(pk=int(chosen)).first() if chosen.isdigit() else None
+            chosen = parse_int(self.data.get("version", ""))
+            return versions.filter(pk=chosen).first() if chosen is not None else None
         if self.instance.version_id:
             return self.instance.version
         only = list(versions[:2])

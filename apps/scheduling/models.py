@@ -13,6 +13,7 @@ from apps.core.models import (
     HistoryEntry,
     OrganisationOwned,
     OrganisationScopedQuerySet,
+    StorableJSONField,
 )
 from apps.plugins.models import PluginProperty, PluginType, PluginVersion
 from apps.plugins.property_types import validate_property_value
@@ -201,7 +202,7 @@ class InstanceProperty(OrganisationOwned):
     property = models.ForeignKey(
         PluginProperty, on_delete=models.CASCADE, related_name="instance_overrides"
     )
-    value = models.JSONField(default=dict, blank=True)
+    value = StorableJSONField(default=dict, blank=True)
 
     class Meta:
         verbose_name_plural = "instance properties"
@@ -290,9 +291,9 @@ class Execution(OrganisationOwned):
     expected_start_date = models.DateTimeField()
     start_date = models.DateTimeField(null=True, blank=True)
     end_date = models.DateTimeField(null=True, blank=True)
-    error = models.JSONField(null=True, blank=True)
-    parameters = models.JSONField(default=dict, blank=True)
-    result = models.JSONField(null=True, blank=True)
+    error = StorableJSONField(null=True, blank=True)
+    parameters = StorableJSONField(default=dict, blank=True)
+    result = StorableJSONField(null=True, blank=True)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from apps.accounts.models import Organisation
 from apps.core.errors import TransitionError
+from apps.core.text import json_problem
 from apps.plugins.models import PluginVersion
 from apps.runner.dispatch import dispatch_on_commit
 from apps.scheduling.models import (
@@ -293,6 +294,8 @@ def validate_manual_execution(
         )
     if parameters is not None and not isinstance(parameters, dict):
         errors["parameters"] = "Parameters are a JSON object of names to values."
+    elif problem := json_problem(parameters or {}, "parameters"):
+        errors["parameters"] = f"{problem[0]}: {problem[1]}"
     if errors:
         raise ValidationError(errors)
     start = now if expected_start_date is None else max(expected_start_date, now)

@@ -11,6 +11,7 @@ from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 from apps.accounts.models import Role
 from apps.core.console import console_view, render_list
 from apps.core.errors import TransitionError
+from apps.core.text import parse_int
 from apps.plugins.property_types import value_as_text
 from apps.runner.logs import log_size, read_log
 from apps.runner.selectors import isolation_warnings
@@ -309,7 +310,7 @@ def execution_log(request, ws, pk):
     """What the log gained since `offset`, and the element that asks again (until the run
     has ended and nothing follows)."""
     execution = _execution_for(ws, pk)
-    offset = int(request.GET.get("offset", "0")) if request.GET.get("offset", "0").isdigit() else 0
+    offset = parse_int(request.GET.get("offset", "0")) or 0
     piece = read_log(execution.pk, offset=offset, limit=1_000_000)
     finished = execution.is_terminal and piece.next_offset >= log_size(execution.pk)
     response = render(

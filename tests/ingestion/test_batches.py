@@ -313,3 +313,18 @@ def test_the_reaper_abandons_batches_never_completed_and_retries_lost_ones(batch
     assert (forgotten.status, lost.status) == (S.ABANDONED, S.RETRYING)
     assert "worker gone:1 lost" in lost.status_changes.last().reason
     assert process(lost.pk) == S.ACTIVE
+
+
+def test_a_file_whose_columns_hold_what_no_database_stores_fails_readably(batch_with):
+    """Its errors quote the data: a NUL or a lone surrogate there must not stop them from
+    being stored (the batch would be left Staging, then stall)."""
+    lines = b'{"order_id": 1, "na\\u0000me": 1}\n{"order_id": 2, "\\ud800": 2}\n'
+    batch = completed(batch_with({"orders.jsonl": lines}))
+    assert batch.status == S.FAILED
+    assert sorted(error["field"] for error in batch.errors) == ["na\ufffdme", "\ufffd"]
+
+
+def test_a_number_with_thousands_of_digits_is_out_of_range(batch_with):
+    batch = completed(batch_with({"orders.csv": b"order_id\n" + b"9" * 5000 + b"\n"}))
+    assert batch.status == S.FAILED
+    assert "out of the Long range" in batch.errors[0]["message"]

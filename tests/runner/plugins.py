@@ -75,3 +75,19 @@ return {1, 2, 3}
 EXITS_HARD = plugin("""
 os._exit(3)
 """)
+
+PRINTS_AND_RETURNS_UNSTORABLE_TEXT = plugin("""
+print("before\\x00after")
+return {"na\\x00me": "lone \\ud800 surrogate", "list": ["ok", "nul\\x00"]}
+""")
+
+FAILS_WITH_UNSTORABLE_TEXT = plugin("""
+raise ValueError("row\\x00 3 \\udfff")
+""")
+
+RETURNS_A_DEEP_RESULT = plugin("""
+deep = []
+for _ in range(500):
+    deep = [deep]
+return deep
+""")

@@ -52,6 +52,32 @@ def test_a_plugin_succeeds_with_its_result_progress_and_log(execution_of):
 
 
 @pytest.mark.django_db
+def test_what_the_database_cannot_hold_is_stored_as_replacement_characters(execution_of):
+    """A NUL or a lone surrogate in a plugin's output would make PostgreSQL refuse the log,
+    the result or the error, and leave the run RUNNING."""
+    execution = execution_of(plugins.PRINTS_AND_RETURNS_UNSTORABLE_TEXT)
+    assert run(execution.pk) == "SUCCEEDED"
+    execution = finished(execution)
+    assert execution.result == {"na\ufffdme": "lone \ufffd surrogate", "list": ["ok", "nul\ufffd"]}
+    assert "before\ufffdafter" in read_log(execution.pk).text
+
+    failing = execution_of(plugins.FAILS_WITH_UNSTORABLE_TEXT)
+    run(failing.pk)
+    failing = finished(failing)
+    assert failing.error == {"message": "ValueError: row\ufffd 3 \ufffd"}
+    assert failing.status_changes.last().reason == "ValueError: row\ufffd 3 \ufffd"
+
+
+@pytest.mark.django_db
+def test_a_result_nested_past_64_levels_fails_saying_so(execution_of):
+    execution = execution_of(plugins.RETURNS_A_DEEP_RESULT)
+    run(execution.pk)
+    execution = finished(execution)
+    assert execution.status == ExecutionStatus.FAILED
+    assert execution.error == {"message": "The plugin's result is nested deeper than 64 levels."}
+
+
+@pytest.mark.django_db
 def test_an_exception_fails_with_its_message_and_the_traceback_in_the_log(execution_of):
     execution = execution_of(plugins.RAISES)
     run(execution.pk)

@@ -6,6 +6,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from apps.core.text import parse_int
+
 # Year 1970 to 9999: what a datetime can hold.
 MAX_EPOCH_MILLIS = 253_402_300_799_999
 
@@ -24,9 +26,9 @@ class EpochMillisField(serializers.Field):
         if isinstance(data, bool) or not isinstance(data, int | str):
             self.fail("invalid")
         if isinstance(data, str):
-            if not data.isdigit():
+            data = parse_int(data)
+            if data is None:
                 self.fail("invalid")
-            data = int(data)
         if not 0 <= data <= MAX_EPOCH_MILLIS:
             self.fail("range")
         return datetime.fromtimestamp(data / 1000, tz=UTC)

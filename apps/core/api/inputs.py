@@ -2,6 +2,8 @@
 
 from django.http import QueryDict
 
+from apps.core.text import parse_int
+
 
 def valid(serializer_class, data, *, partial: bool = False, **context) -> dict:
     """The validated data, or a 400 naming each invalid field.
@@ -16,6 +18,5 @@ def valid(serializer_class, data, *, partial: bool = False, **context) -> dict:
 
 
 def as_id(value) -> int | None:
-    """An id from a URL or a body ("42" or 42); None if it cannot be one."""
-    text = str(value)
-    return int(text) if text.isdigit() and len(text) < 19 else None
+    """An id from a URL or a body ("42" or 42); None if it cannot be one ("¹", "٣", "-1")."""
+    return parse_int(value)
