@@ -6,14 +6,14 @@ import re
 import shutil
 import signal
 import subprocess
-import time
 
 import pytest
 from django.core.management import call_command
 
-from apps.scheduling.models import CronStatus, ExecutionType
+from apps.scheduling.models import CronStatus, ExecutionType, SchedulerState
 from tests.factories import make_instance
 from tests.processes import manage, running
+from tests.runner.conftest import wait_for
 
 CRONTAB = shutil.which("crontab")
 
@@ -33,9 +33,9 @@ def test_run_scheduler_once_schedules_and_hands_over(capsys, django_capture_on_c
 @pytest.mark.django_db(transaction=True)
 def test_run_scheduler_stops_cleanly_on_sigterm():
     with running("run_scheduler", "--interval", "0.5") as scheduler:
-        time.sleep(3)
+        wait_for(lambda: SchedulerState.current().last_tick_at, timeout=60, message="a tick")
         scheduler.send_signal(signal.SIGTERM)
-        assert scheduler.wait(timeout=5) == 0
+        assert scheduler.wait(timeout=30) == 0
 
 
 def crontab_lines() -> list[str]:
