@@ -199,7 +199,8 @@ SPECTACULAR_SETTINGS = {
         "Plugins, versions, integration batch instances and their executions. Send your API "
         'token as `Authorization: <token>`. Answers are `{"status": "ok", "data": …}`; '
         'errors `{"status": "error", "error": …, "error_code": …, "fields": …}`. Ids '
-        "are strings, dates epoch milliseconds."
+        "are strings, dates epoch milliseconds. No text may hold a NUL character (U+0000) "
+        "or a lone surrogate, which cannot be stored: such a request is a 400."
     ),
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
@@ -214,9 +215,12 @@ SPECTACULAR_SETTINGS = {
         "OkEnum": ["ok"],
         "CancelEnum": ["CANCELED"],
     },
+    "PREPROCESSING_HOOKS": ["apps.core.api.schema.only_v1"],
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "apps.core.api.schema.add_error_responses",
+        "apps.core.api.schema.describe_request_bodies",
+        "apps.plugins.serializers.describe_property_values",
     ],
 }
 # Lists answer at most this many items per page, from at most this far in.
@@ -331,6 +335,9 @@ INGESTION_ABANDON_AFTER_SECONDS = env.int(
 # after a back-off that doubles; then the batch is stalled.
 INGESTION_MAX_ATTEMPTS = env.int("BATCHWORKS_INGESTION_MAX_ATTEMPTS", default=4)
 INGESTION_RETRY_BACKOFF_SECONDS = env.int("BATCHWORKS_INGESTION_RETRY_BACKOFF_SECONDS", default=30)
+# An upload silent this long (no bytes arrived) lost its uploader: it no longer stops its
+# batch from being completed, and what it wrote is removed.
+INGESTION_UPLOAD_SILENT_SECONDS = env.int("BATCHWORKS_INGESTION_UPLOAD_SILENT_SECONDS", default=60)
 # A failed batch lists this many errors, and counts the rest.
 INGESTION_MAX_ERRORS_LISTED = env.int("BATCHWORKS_INGESTION_MAX_ERRORS_LISTED", default=100)
 # Where plugin code reaches this platform's API (the SDK's ingestion client).

@@ -4,6 +4,7 @@ from django.urls import include, path
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("v1/", include(("config.api_urls", "api"))),
+    path("data/foundation/", include(("config.foundation_urls", "foundation"))),
     path("", include("apps.accounts.urls")),
     path("", include("apps.plugins.urls")),
     path("", include("apps.scheduling.urls")),

@@ -71,9 +71,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def serving(**env: str):
-    """The web app under gunicorn (one worker), as deployed, on the test database:
-    yields its base URL and the worker's pid."""
+def serving(workers: int = 1, **env: str):
+    """The web app under gunicorn (`workers` sync workers), as deployed, on the test
+    database: yields its base URL and the first worker's pid."""
     port = free_port()
     server = subprocess.Popen(
         [
@@ -82,7 +82,7 @@ def serving(**env: str):
             "gunicorn",
             "config.wsgi",
             "--workers",
-            "1",
+            str(workers),
             "--bind",
             f"127.0.0.1:{port}",
         ],

@@ -3,7 +3,7 @@ from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 
-from apps.accounts.models import ApiToken, Membership, Organisation, Role
+from apps.accounts.models import ApiToken, Membership, Organisation
 from apps.accounts.services import api_token_create, api_token_revoke, validate_token_owner
 from apps.core.admin import OrganisationScopedAdmin, adopt_saved
 
@@ -13,7 +13,6 @@ admin.site.site_title = "Batchworks"
 
 @admin.register(Organisation)
 class OrganisationAdmin(OrganisationScopedAdmin):
-    edit_role = Role.ADMIN
     list_display = ["name", "created_at"]
     search_fields = ["name"]
 
@@ -56,7 +55,6 @@ class MembershipForm(UserByUsernameForm):
 
 @admin.register(Membership)
 class MembershipAdmin(OrganisationScopedAdmin):
-    edit_role = Role.ADMIN
     form = MembershipForm
     list_display = ["user", "organisation", "role", "created_at"]
     list_filter = ["role", "organisation"]
@@ -93,7 +91,6 @@ class ApiTokenForm(UserByUsernameForm):
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(OrganisationScopedAdmin):
-    edit_role = Role.ADMIN
     form = ApiTokenForm
     list_display = [
         "name",

@@ -7,6 +7,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.views import APIView
 
 from apps.accounts.models import ApiToken, Membership, Organisation, Role
+from apps.accounts.permissions import change_role, view_role
 from apps.accounts.services import (
     api_token_create,
     api_token_revoke,
@@ -15,7 +16,8 @@ from apps.accounts.services import (
     membership_set_role,
 )
 from apps.core.api.access import Access
-from apps.core.api.fields import EpochMillisField, IdField, StrictSerializer
+from apps.core.api.errors import MissingReference
+from apps.core.api.fields import EpochMillisField, IdField, IdInputField, StrictSerializer
 from apps.core.api.inputs import as_id, valid
 from apps.core.api.responses import PageParameters, envelope, ok, page
 
@@ -73,12 +75,6 @@ class MemberCreateSerializer(StrictSerializer):
     username = serializers.CharField()
     role = serializers.ChoiceField(choices=Role.choices)
 
-    def validate_username(self, username):
-        user = get_user_model().objects.filter(username=username).first()
-        if user is None:
-            raise serializers.ValidationError("No user has this username.")
-        return user
-
 
 class MemberUpdateSerializer(StrictSerializer):
     role = serializers.ChoiceField(choices=Role.choices)
@@ -100,11 +96,12 @@ class MemberListView(APIView):
     @extend_schema(request=MemberCreateSerializer, responses={201: envelope(MemberSerializer)})
     def post(self, request, organisation_id):
         """Add an existing user to the organisation (admins)."""
-        organisation = _organisation(request, organisation_id, Role.ADMIN)
+        organisation = _organisation(request, organisation_id, change_role(Membership))
         data = valid(MemberCreateSerializer, request.data)
-        membership = membership_add(
-            organisation=organisation, user=data["username"], role=data["role"]
-        )
+        user = get_user_model().objects.filter(username=data["username"]).first()
+        if user is None:
+            raise MissingReference("username", "No user has this username.")
+        membership = membership_add(organisation=organisation, user=user, role=data["role"])
         return ok(MemberSerializer(membership).data, status=201)
 
 
@@ -118,7 +115,7 @@ class MemberDetailView(APIView):
             MemberSerializer(membership_set_role(membership=membership, role=data["role"])).data
         )
 
-    @extend_schema(responses=envelope(MemberSerializer))
+    @extend_schema(responses={200: envelope(MemberSerializer)})
     def delete(self, request, organisation_id, user_id):
         """Remove a member (admins); their tokens for this organisation stop working.
         Answers the membership as it was."""
@@ -148,7 +145,7 @@ class NewApiTokenSerializer(ApiTokenSerializer):
 
 class ApiTokenCreateSerializer(StrictSerializer):
     name = serializers.CharField(max_length=100)
-    user_id = serializers.CharField(required=False, help_text="A member; by default, you.")
+    user_id = IdInputField(required=False, help_text="A member; by default, you.")
 
 
 class ApiTokenListView(APIView):
@@ -159,7 +156,7 @@ class ApiTokenListView(APIView):
     )
     def get(self, request, organisation_id):
         """The organisation's API tokens, revoked ones included (admins)."""
-        organisation = _organisation(request, organisation_id, Role.ADMIN)
+        organisation = _organisation(request, organisation_id, view_role(ApiToken))
         params = valid(PageParameters, request.query_params)
         return page(ApiToken.objects.filter(organisation=organisation), ApiTokenSerializer, params)
 
@@ -168,15 +165,13 @@ class ApiTokenListView(APIView):
     )
     def post(self, request, organisation_id):
         """Issue a token for a member (admins). Its secret is in this answer only."""
-        organisation = _organisation(request, organisation_id, Role.ADMIN)
+        organisation = _organisation(request, organisation_id, change_role(ApiToken))
         data = valid(ApiTokenCreateSerializer, request.data)
         user = request.user
         if "user_id" in data:
             member = organisation.memberships.filter(user_id=as_id(data["user_id"])).first()
             if member is None:
-                raise serializers.ValidationError(
-                    {"user_id": ["Not a member of this organisation."]}
-                )
+                raise MissingReference("user_id", "Not a member of this organisation.")
             user = member.user
         token, raw_token = api_token_create(organisation=organisation, user=user, name=data["name"])
         token.token = raw_token
@@ -184,10 +179,10 @@ class ApiTokenListView(APIView):
 
 
 class ApiTokenDetailView(APIView):
-    @extend_schema(responses=envelope(ApiTokenSerializer))
+    @extend_schema(responses={200: envelope(ApiTokenSerializer)})
     def delete(self, request, organisation_id, token_id):
         """Revoke a token (admins). It stays listed, revoked."""
-        organisation = _organisation(request, organisation_id, Role.ADMIN)
+        organisation = _organisation(request, organisation_id, change_role(ApiToken))
         token = organisation.api_tokens.filter(pk=as_id(token_id)).first()
         if token is None:
             raise NotFound()
@@ -199,7 +194,7 @@ def _organisation(request, organisation_id, minimum: Role) -> Organisation:
 
 
 def _membership(request, organisation_id, user_id) -> Membership:
-    organisation = _organisation(request, organisation_id, Role.ADMIN)
+    organisation = _organisation(request, organisation_id, change_role(Membership))
     membership = (
         organisation.memberships.select_related("user", "organisation")
         .filter(user_id=as_id(user_id))

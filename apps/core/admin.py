@@ -3,12 +3,14 @@ go through services."""
 
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin.utils import get_fields_from_path
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpResponseRedirect
 from django.utils.functional import cached_property
 
 from apps.accounts.models import Role
+from apps.accounts.permissions import change_role, view_role
 from apps.accounts.selectors import roles_by_organisation
 from apps.core.errors import TransitionError
 from apps.core.models import OrganisationOwned
@@ -32,25 +34,35 @@ class CappedCountPaginator(Paginator):
 
 
 class OrganisationScoping:
-    """Staff users see the objects of their organisations and change them where their role
-    there is at least `edit_role`. Superusers run the installation and see everything."""
-
-    edit_role = Role.EDITOR
+    """Staff users see the objects of their organisations where their role there allows it,
+    and change them where it allows that (apps.accounts.permissions decides, as for the API
+    and the console). Superusers run the installation and see everything."""
 
     def roles(self, request) -> dict[int, Role]:
         if not hasattr(request, "_organisation_roles"):
             request._organisation_roles = roles_by_organisation(request.user)
         return request._organisation_roles
 
+    def organisation_ids(self, request, minimum: Role) -> list[int]:
+        return [org for org, role in self.roles(request).items() if role.includes(minimum)]
+
+    @property
+    def governing_model(self):
+        """The model whose roles apply: this admin's (an inline's parent, see below)."""
+        return self.model
+
     def editable_organisation_ids(self, request) -> list[int]:
-        return [org for org, role in self.roles(request).items() if role.includes(self.edit_role)]
+        return self.organisation_ids(request, change_role(self.governing_model))
+
+    def viewable_organisation_ids(self, request) -> list[int]:
+        return self.organisation_ids(request, view_role(self.governing_model))
 
     def can_view(self, request, obj) -> bool:
         if request.user.is_superuser:
             return True
         if obj is None:
-            return bool(self.roles(request))
-        return obj.owner_organisation_id in self.roles(request)
+            return bool(self.viewable_organisation_ids(request))
+        return obj.owner_organisation_id in self.viewable_organisation_ids(request)
 
     def can_edit(self, request, obj) -> bool:
         if request.user.is_superuser:
@@ -72,6 +84,16 @@ class OrganisationScopedAdmin(OrganisationScoping, admin.ModelAdmin):
     paginator = CappedCountPaginator
     show_full_result_count = False
 
+    def get_list_filter(self, request):
+        """A filter on a related object (an organisation, a plugin…) offers only those of the
+        rows the user may see: Django's would list every organisation by name."""
+        return [
+            (name, admin.RelatedOnlyFieldListFilter)
+            if isinstance(name, str) and get_fields_from_path(self.model, name)[-1].is_relation
+            else name
+            for name in super().get_list_filter(request)
+        ]
+
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         """A rule a service enforces past the form's own checks (a state that changed
         meanwhile, say) undoes the whole save and is shown, rather than failing the page."""
@@ -85,7 +107,7 @@ class OrganisationScopedAdmin(OrganisationScoping, admin.ModelAdmin):
         queryset = super().get_queryset(request)
         if request.user.is_superuser:
             return queryset
-        return queryset.in_organisations(list(self.roles(request)))
+        return queryset.in_organisations(self.viewable_organisation_ids(request))
 
     def has_module_permission(self, request):
         return self.can_view(request, None)
@@ -132,6 +154,10 @@ def _describe(error: TransitionError | ValidationError) -> str:
 
 class OrganisationScopedInline(OrganisationScoping):
     """For inlines, the parent object decides: its organisation and the user's role there."""
+
+    @property
+    def governing_model(self):
+        return self.parent_model
 
     def has_view_permission(self, request, obj=None):
         return self.can_view(request, obj)

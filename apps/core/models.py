@@ -87,7 +87,12 @@ class StorableJSONField(models.JSONField):
 class FieldUniqueConstraint(models.UniqueConstraint):
     """A unique constraint over several fields whose violation is reported on its last
     field: the one a user chose (a version_id within its plugin), so that forms and the
-    API point at it rather than at the whole object."""
+    API point at it rather than at the whole object. Its code is "unique", which the API
+    answers with 409 Conflict."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("violation_error_code", "unique")
+        super().__init__(*args, **kwargs)
 
     def validate(self, model, instance, exclude=None, using=DEFAULT_DB_ALIAS):
         try:

@@ -3,15 +3,16 @@
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.authentication import SessionAuthentication
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.models import Role
+from apps.accounts.permissions import change_role
 from apps.core.api.access import Access
 from apps.core.api.authentication import ApiTokenAuthentication, ExecutionCredentialAuthentication
-from apps.core.api.errors import error_body
-from apps.core.api.inputs import as_id, valid
+from apps.core.api.errors import MissingReference, error_body
+from apps.core.api.inputs import as_id, refuse_changes, valid
 from apps.core.api.responses import envelope, ok, page
 from apps.ingestion import selectors, services
 from apps.ingestion.models import Batch, BatchFile, Dataset
@@ -27,7 +28,6 @@ from apps.ingestion.serializers import (
     PreviewSerializer,
 )
 from apps.ingestion.storage import TooLarge
-from apps.plugins.api import organisation_for_write, refuse_changes
 
 # Plugin code sends its execution's credential; people their token or session.
 INGESTION_AUTHENTICATION = [
@@ -61,8 +61,9 @@ class DatasetListView(APIView):
     def post(self, request):
         """Create a dataset and its schema (editors)."""
         access = Access.of(request)
+        access.require_somewhere(change_role(Dataset))
         data = valid(DatasetWriteSerializer, request.data)
-        organisation = organisation_for_write(access, data.get("organisation_id"))
+        organisation = access.organisation_for_new(Dataset, data.get("organisation_id"))
         dataset = services.dataset_create(
             organisation=organisation,
             name=data["name"],
@@ -77,21 +78,23 @@ class DatasetDetailView(APIView):
     def get(self, request, dataset_id):
         return ok(DatasetSerializer(Access.of(request).get(datasets(), dataset_id)).data)
 
-    @extend_schema(request=DatasetWriteSerializer, responses=envelope(DatasetSerializer))
+    @extend_schema(
+        request=DatasetWriteSerializer(partial=True), responses=envelope(DatasetSerializer)
+    )
     def put(self, request, dataset_id):
         """Rename, describe or change the schema (editors): a change that the data already
         stored would not fit is refused."""
-        dataset = Access.of(request).get(datasets(), dataset_id, Role.EDITOR)
+        dataset = Access.of(request).get(datasets(), dataset_id, change_role(Dataset))
         data = valid(DatasetWriteSerializer, request.data, partial=True)
         refuse_changes(data, {"organisation_id": dataset.organisation_id}, ["organisation_id"])
         changes = {key: data[key] for key in ("name", "description", "schema") if key in data}
         services.dataset_update(dataset=dataset, **changes)
         return ok(DatasetSerializer(datasets().get(pk=dataset.pk)).data)
 
-    @extend_schema(responses=envelope(DatasetSerializer))
+    @extend_schema(responses={200: envelope(DatasetSerializer)})
     def delete(self, request, dataset_id):
         """Delete a dataset without batches (editors)."""
-        dataset = Access.of(request).get(datasets(), dataset_id, Role.EDITOR)
+        dataset = Access.of(request).get(datasets(), dataset_id, change_role(Dataset))
         deleted = DatasetSerializer(dataset).data
         services.dataset_delete(dataset=dataset)
         return ok(deleted)
@@ -136,20 +139,21 @@ class BatchListView(APIView):
     def post(self, request):
         """Create a batch for a dataset; it is Loading until COMPLETE."""
         access = Access.of(request)
+        access.require_somewhere(change_role(Batch))
         data = valid(BatchCreateSerializer, request.data)
-        dataset = (
-            Dataset.objects.in_organisations(access.organisation_ids(Role.EDITOR))
-            .filter(pk=as_id(data["datasetId"]))
-            .first()
-        )
+        dataset = access.scoped(Dataset.objects.filter(pk=as_id(data["datasetId"]))).first()
         if dataset is None:
-            raise ValidationError({"datasetId": ["No such dataset in your organisations."]})
+            raise MissingReference("datasetId", "No such dataset in your organisations.")
+        access.require(dataset.organisation_id, change_role(Batch))
         execution = getattr(request.auth, "execution", None)
         batch = services.batch_create(
             dataset=dataset,
             user=_person(request),
             execution=execution,
             input_format=data.get("inputFormat", {}).get("format", ""),
+            external_id=data.get("externalId", ""),
+            tags=data.get("tags"),
+            created_client="plugin" if execution else "api",
         )
         return Response(
             BatchSerializer(selectors.batches_with_files().get(pk=batch.pk)).data, status=201
@@ -174,7 +178,7 @@ class BatchView(APIView):
     def post(self, request, batch_id):
         """?action=COMPLETE: the files are all there, process them. ?action=ABORT: drop
         the batch while it is loading. ?action=REVERT: take an Active batch's rows out."""
-        batch = get_batch(request, batch_id, Role.EDITOR)
+        batch = get_batch(request, batch_id, change_role(Batch))
         action = valid(BatchActionSerializer, request.query_params)["action"]
         service = {
             "COMPLETE": services.batch_complete,
@@ -184,10 +188,10 @@ class BatchView(APIView):
         service(batch=batch, user=_person(request))
         return Response(status=200)
 
-    @extend_schema(responses=BatchSerializer)
+    @extend_schema(responses={200: BatchSerializer})
     def delete(self, request, batch_id):
         """Remove the batch's data; it stays listed, Deleted."""
-        batch = get_batch(request, batch_id, Role.EDITOR)
+        batch = get_batch(request, batch_id, change_role(Batch))
         services.batch_delete(batch=batch, user=_person(request))
         return Response(BatchSerializer(get_batch(request, batch_id)).data)
 
@@ -215,7 +219,7 @@ class BatchFileView(APIView):
     parser_classes = []  # the body is never parsed: it is streamed to storage
 
     def _batch(self, request, batch_id, dataset_id) -> Batch:
-        batch = get_batch(request, batch_id, Role.EDITOR)
+        batch = get_batch(request, batch_id, change_role(Batch))
         if as_id(dataset_id) != batch.dataset_id:
             raise NotFound("This batch loads another dataset.")
         return batch

@@ -88,6 +88,15 @@ class Batch(OrganisationOwned):
         blank=True,
         help_text="csv, json or parquet; empty: each file's extension says.",
     )
+    # What the batch ingestion docs' catalog shows of a batch: the uploader's own id and
+    # tags for it, the client that created it, and when its data was available.
+    external_id = models.CharField(max_length=255, blank=True)
+    tags = StorableJSONField(default=dict, blank=True, help_text="{tag: [values…]}")
+    created_client = models.CharField(
+        max_length=32, blank=True, help_text="api, plugin, console or admin."
+    )
+    available_from = models.DateTimeField(null=True, blank=True, editable=False)
+    available_until = models.DateTimeField(null=True, blank=True, editable=False)
     errors = StorableJSONField(default=list, blank=True)
     error_count = models.PositiveIntegerField(default=0)
     file_count = models.PositiveIntegerField(default=0)
@@ -198,3 +207,19 @@ class BatchStatusChange(HistoryEntry):
     batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="status_changes")
     from_status = models.CharField(max_length=10, choices=BatchStatus.choices, blank=True)
     to_status = models.CharField(max_length=10, choices=BatchStatus.choices)
+
+
+class BatchUpload(models.Model):
+    """An upload still streaming into a batch (a whole file, a chunk, or chunks being
+    joined). While one is in flight the batch cannot be completed; one that ends after its
+    batch left Loading is refused and nothing of it is kept. Kept alive by heartbeats as
+    its bytes arrive: one silent for long lost its uploader, and no longer counts."""
+
+    batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="uploads")
+    name = models.CharField(max_length=1024)
+    stored = models.CharField(max_length=500, help_text="Where its bytes are being written.")
+    started_at = models.DateTimeField(auto_now_add=True)
+    heartbeat_at = models.DateTimeField()
+
+    def __str__(self):
+        return f"Upload of {self.name} into batch {self.batch_id}"

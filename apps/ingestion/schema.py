@@ -111,5 +111,5 @@ def check_change_keeps_data(old: list[dict], new: list[dict]) -> None:
     for name, field in after.items():
         if name not in before and field["required"]:
             problems.append(f"{name}: stored rows lack it; a new field must be optional.")
-    if problems:
-        raise ValidationError(problems)
+    if problems:  # the request is fine; the data stored conflicts with it
+        raise ValidationError([ValidationError(problem, code="conflict") for problem in problems])

@@ -1,14 +1,14 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from apps.core.api.fields import EpochMillisField, IdField, StrictSerializer
+from apps.core.api.fields import EpochMillisField, IdField, IdInputField, StrictSerializer, echoes
 from apps.core.api.responses import PageParameters
 from apps.ingestion.models import BatchStatus
-from apps.ingestion.schema import FieldType
+from apps.ingestion.schema import FIELD_NAME, MAX_FIELDS, FieldType
 
 
 class SchemaFieldSerializer(StrictSerializer):
-    name = serializers.CharField(max_length=200)
+    name = serializers.RegexField(FIELD_NAME, max_length=200)
     type = serializers.ChoiceField(choices=FieldType.choices)
     required = serializers.BooleanField(default=False)
 
@@ -25,19 +25,26 @@ class DatasetSerializer(serializers.Serializer):
     updated_at = EpochMillisField()
 
 
+@echoes("id", "row_count", "created_at", "updated_at", on_update=("organisation_id",))
 class DatasetWriteSerializer(StrictSerializer):
-    organisation_id = serializers.CharField(required=False)
+    organisation_id = IdInputField(required=False)
     name = serializers.CharField(max_length=200)
     description = serializers.CharField(required=False, allow_blank=True)
-    schema = SchemaFieldSerializer(many=True, allow_empty=False)
-    id = serializers.CharField(required=False)
+    schema = serializers.ListField(
+        child=SchemaFieldSerializer(),
+        min_length=1,
+        max_length=MAX_FIELDS,
+        help_text="Its fields, each name once. A change must keep fitting the data stored "
+        "(409 otherwise): no field removed, narrowed or newly required.",
+    )
+    id = IdInputField(required=False)
     row_count = serializers.IntegerField(required=False)
     created_at = serializers.IntegerField(required=False)
     updated_at = serializers.IntegerField(required=False)
 
 
 class DatasetFilterSerializer(PageParameters):
-    organisation_id = serializers.CharField(required=False)
+    organisation_id = IdInputField(required=False)
 
 
 class PreviewSerializer(serializers.Serializer):
@@ -74,6 +81,15 @@ class BatchFileSerializer(serializers.Serializer):
     complete = serializers.BooleanField()
 
 
+# The version of the batch record's shape, as the docs' catalog shows it.
+BATCH_RECORD_VERSION = "1.0.0"
+
+
+class AvailableDatesSerializer(serializers.Serializer):
+    startDate = EpochMillisField(required=False)
+    endDate = EpochMillisField(required=False)
+
+
 class BatchSerializer(serializers.Serializer):
     """A batch as the batch ingestion docs show it (camelCase, dates in epoch ms)."""
 
@@ -89,6 +105,29 @@ class BatchSerializer(serializers.Serializer):
     errors = serializers.SerializerMethodField()
     metrics = MetricsSerializer(source="*")
     files = BatchFileSerializer(many=True)
+    version = serializers.SerializerMethodField(help_text="The batch record's version.")
+    tags = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+    externalId = serializers.SerializerMethodField(help_text="The uploader's own id for it.")
+    createdClient = serializers.CharField(source="created_client")
+    availableDates = serializers.SerializerMethodField(
+        help_text="When its data became available in the dataset, and stopped being."
+    )
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_externalId(self, batch):
+        return batch.external_id or None
+
+    def get_version(self, batch) -> str:
+        return BATCH_RECORD_VERSION
+
+    @extend_schema_field(AvailableDatesSerializer)
+    def get_availableDates(self, batch):
+        dates = {"startDate": batch.available_from, "endDate": batch.available_until}
+        return {
+            key: EpochMillisField().to_representation(moment)
+            for key, moment in dates.items()
+            if moment
+        }
 
     @extend_schema_field(RelatedObjectSerializer(many=True))
     def get_relatedObjects(self, batch):
@@ -111,15 +150,25 @@ class InputFormatSerializer(StrictSerializer):
 
 
 class BatchCreateSerializer(StrictSerializer):
-    datasetId = serializers.CharField()
+    datasetId = IdInputField()
     inputFormat = InputFormatSerializer(required=False)
+    externalId = serializers.CharField(
+        required=False, allow_blank=True, max_length=255, help_text="Your own id for it."
+    )
+    tags = serializers.DictField(
+        child=serializers.ListField(
+            child=serializers.CharField(max_length=255, allow_blank=True, trim_whitespace=False)
+        ),
+        required=False,
+        help_text='Your tags: {"tag": ["value", …]}.',
+    )
 
 
 class BatchFilterSerializer(PageParameters):
     status = serializers.ChoiceField(choices=BatchStatus.choices, required=False)
-    dataset_id = serializers.CharField(required=False)
-    execution_id = serializers.CharField(required=False)
-    organisation_id = serializers.CharField(required=False)
+    dataset_id = IdInputField(required=False)
+    execution_id = IdInputField(required=False)
+    organisation_id = IdInputField(required=False)
 
 
 class BatchActionSerializer(StrictSerializer):

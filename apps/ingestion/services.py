@@ -7,6 +7,8 @@ retries ran out), Abandoned (never completed), Aborted (ABORT while loading), In
 
 import logging
 import re
+import time
+from contextlib import contextmanager
 from datetime import timedelta
 
 from django.conf import settings
@@ -26,6 +28,7 @@ from apps.ingestion.models import (
     BatchFileChunk,
     BatchStatus,
     BatchStatusChange,
+    BatchUpload,
     Dataset,
 )
 from apps.ingestion.readers import FORMATS
@@ -41,6 +44,8 @@ REVERTIBLE = [S.ACTIVE]
 DELETABLE = [S.ACTIVE, S.INACTIVE, S.FAILED, S.STALLED, S.ABORTED, S.ABANDONED]
 CONTENT_RANGE = re.compile(r"^bytes ([0-9]{1,18})-([0-9]{1,18})/([0-9]{1,18}|\*)\Z")
 INPUT_FORMATS = ("csv", "json", "parquet")
+# An upload in flight records a heartbeat this often as its bytes arrive.
+UPLOAD_HEARTBEAT_SECONDS = 5
 
 # --- Datasets ------------------------------------------------------------------------------
 
@@ -66,7 +71,7 @@ def dataset_update(*, dataset: Dataset, **changes) -> Dataset:
         try:
             check_change_keeps_data(old_schema, dataset.schema)
         except ValidationError as error:
-            raise ValidationError({"schema": error.messages}) from None
+            raise ValidationError({"schema": error.error_list}) from None
     dataset.save()
     return dataset
 
@@ -84,18 +89,34 @@ def dataset_delete(*, dataset: Dataset) -> None:
 # --- Batches: loading ----------------------------------------------------------------------
 
 
-def batch_create(*, dataset: Dataset, user=None, execution=None, input_format: str = "") -> Batch:
+def batch_create(
+    *,
+    dataset: Dataset,
+    user=None,
+    execution=None,
+    input_format: str = "",
+    external_id: str = "",
+    tags: dict | None = None,
+    created_client: str = "",
+) -> Batch:
+    """A new, Loading batch. `external_id` and `tags` are the uploader's own, kept as sent;
+    `created_client` says which client made it (api, plugin…), as the catalog shows."""
     if input_format and input_format not in INPUT_FORMATS:
         raise ValidationError({"inputFormat": f"One of {', '.join(INPUT_FORMATS)}, or none."})
     with transaction.atomic():
-        batch = Batch.objects.create(
+        batch = Batch(
             organisation_id=dataset.organisation_id,
             dataset=dataset,
             execution=execution,
             input_format=input_format,
+            external_id=external_id,
+            tags=tags or {},
+            created_client=created_client,
             created_by=user,
             updated_by=user,
         )
+        batch.full_clean(exclude=["dataset", "execution", "organisation"])
+        batch.save()
         _history(batch, "", S.LOADING, user, "Created.")
     return batch
 
@@ -106,15 +127,16 @@ def batch_file_put(*, batch: Batch, name: str, body, user=None) -> BatchFile:
     _refuse_unless_loading(batch)
     _check_file_name(batch, name)
     limit = min(settings.INGESTION_MAX_SMALL_FILE_BYTES, _bytes_left(batch, replacing=name))
-    stream = storage.BoundedStream(body, limit, _too_large_message(limit))
-    stored = storage.save_stream(
-        storage.unique_name(f"{batch.storage_folder}/files", "file"), stream
-    )
-    with transaction.atomic():
-        batch_file = _fresh_file(batch, name)
-        batch_file.stored, batch_file.size, batch_file.complete = stored, stream.size, True
-        batch_file.save()
-        _count_files(batch, user)
+    stored = storage.unique_name(f"{batch.storage_folder}/files", "file")
+    with _upload_in_flight(batch, name, stored) as upload:
+        stream = storage.BoundedStream(body, limit, _too_large_message(limit), upload.beat)
+        storage.save_stream(stored, stream)
+        with transaction.atomic():
+            upload.finish()
+            batch_file = _fresh_file(batch, name)
+            batch_file.stored, batch_file.size, batch_file.complete = stored, stream.size, True
+            batch_file.save()
+            _count_files(batch, user)
     return batch_file
 
 
@@ -160,27 +182,34 @@ def batch_file_chunk(*, batch_file: BatchFile, content_range: str, body) -> Batc
     room = _bytes_left(batch) + (retried.end - retried.start if retried else 0)
     if length > room:
         raise storage.TooLarge(_too_large_message(room))
-    stream = storage.BoundedStream(
-        body, length, f"The body is longer than its Content-Range ({length} bytes)."
-    )
-    stored = storage.save_stream(storage.unique_name(batch_file.chunk_folder, str(start)), stream)
-    if stream.size != length:
-        storage.delete_all([stored])
-        raise ValidationError(
-            {"Content-Range": f"Says {length} bytes; the body has {stream.size}."}
+    stored = storage.unique_name(batch_file.chunk_folder, str(start))
+    with _upload_in_flight(batch, batch_file.name, stored) as upload:
+        stream = storage.BoundedStream(
+            body,
+            length,
+            f"The body is longer than its Content-Range ({length} bytes).",
+            upload.beat,
         )
-    with transaction.atomic():
-        if retried is not None:
-            transaction.on_commit(lambda old=retried.stored: storage.delete_all([old]))
-            retried.delete()
-        chunk = BatchFileChunk.objects.create(
-            file=batch_file, start=start, end=end + 1, stored=stored
-        )
-        batch_file.size = batch_file.chunks.aggregate(size=Sum(F("end") - F("start")))["size"] or 0
-        if total is not None:
-            batch_file.expected_size = total
-        batch_file.save(update_fields=["size", "expected_size"])
-        _count_files(batch, None)
+        storage.save_stream(stored, stream)
+        if stream.size != length:
+            raise ValidationError(
+                {"Content-Range": f"Says {length} bytes; the body has {stream.size}."}
+            )
+        with transaction.atomic():
+            upload.finish()
+            if retried is not None:
+                transaction.on_commit(lambda old=retried.stored: storage.delete_all([old]))
+                retried.delete()
+            chunk = BatchFileChunk.objects.create(
+                file=batch_file, start=start, end=end + 1, stored=stored
+            )
+            batch_file.size = (
+                batch_file.chunks.aggregate(size=Sum(F("end") - F("start")))["size"] or 0
+            )
+            if total is not None:
+                batch_file.expected_size = total
+            batch_file.save(update_fields=["size", "expected_size"])
+            _count_files(batch, None)
     return chunk
 
 
@@ -198,15 +227,16 @@ def batch_file_complete(*, batch_file: BatchFile) -> BatchFile:
                 f"{batch_file.expected_size}: send the rest."
             }
         )
-    stored = storage.concatenate(
-        storage.unique_name(f"{batch_file.batch.storage_folder}/files", "file"), pieces
-    )
-    with transaction.atomic():
-        batch_file.stored, batch_file.size, batch_file.complete = stored, covered, True
-        batch_file.expected_size = covered
-        batch_file.save()
-        batch_file.chunks.all().delete()
-        transaction.on_commit(lambda: storage.delete_all(pieces))
+    stored = storage.unique_name(f"{batch_file.batch.storage_folder}/files", "file")
+    with _upload_in_flight(batch_file.batch, batch_file.name, stored) as upload:
+        storage.concatenate(stored, pieces)
+        with transaction.atomic():
+            upload.finish()
+            batch_file.stored, batch_file.size, batch_file.complete = stored, covered, True
+            batch_file.expected_size = covered
+            batch_file.save()
+            batch_file.chunks.all().delete()
+            transaction.on_commit(lambda: storage.delete_all(pieces))
     return batch_file
 
 
@@ -303,8 +333,18 @@ def _count_files(batch: Batch, user) -> None:
 # --- Batches: transitions ------------------------------------------------------------------
 
 
+@transaction.atomic
 def batch_complete(*, batch: Batch, user=None) -> Batch:
-    """COMPLETE: the files are all there; the batch is queued for processing."""
+    """COMPLETE: the files are all there; the batch is queued for processing. Refused
+    while an upload into it is still streaming (its file would be missing or partial)."""
+    _lock(batch)
+    _forget_lost_uploads(batch.uploads.all())
+    if streaming := list(batch.uploads.values_list("name", flat=True)[:5]):
+        raise TransitionError(
+            f"Files still uploading: {', '.join(sorted(set(streaming)))}. Complete the batch "
+            "when their uploads have finished.",
+            code="uploads_in_flight",
+        )
     if not batch.files.exists():
         raise TransitionError(
             "Upload at least one file before completing the batch.", code="no_files"
@@ -329,13 +369,17 @@ def batch_abort(*, batch: Batch, user=None) -> Batch:
 
 def batch_revert(*, batch: Batch, user=None) -> Batch:
     """Its data stops counting in the dataset; it stays stored until deleted."""
-    return _transition(batch, REVERTIBLE, S.INACTIVE, user, "Reverted.")
+    return _transition(
+        batch, REVERTIBLE, S.INACTIVE, user, "Reverted.", available_until=timezone.now()
+    )
 
 
 @transaction.atomic
 def batch_delete(*, batch: Batch, user=None) -> Batch:
     """Remove the batch's data and files; its record stays, Deleted."""
-    batch = _transition(batch, DELETABLE, S.DELETED, user, "Deleted.")
+    batch.refresh_from_db(fields=["available_from", "available_until"])
+    ended = batch.available_until or (timezone.now() if batch.available_from else None)
+    batch = _transition(batch, DELETABLE, S.DELETED, user, "Deleted.", available_until=ended)
     _remove_files(batch)
     return batch
 
@@ -370,7 +414,14 @@ def batch_promote(*, batch: Batch, data: str, records_read: int, records_written
         errors=[],
         error_count=0,
     )
-    return _transition(batch, [S.STAGED], S.ACTIVE, None, "Promoted: available in the dataset.")
+    return _transition(
+        batch,
+        [S.STAGED],
+        S.ACTIVE,
+        None,
+        "Promoted: available in the dataset.",
+        available_from=timezone.now(),
+    )
 
 
 def batch_fail(*, batch: Batch, errors: list[dict], error_count: int, records_read: int) -> Batch:
@@ -431,6 +482,8 @@ def batches_reap() -> dict[str, int]:
             abandoned += 1
         except TransitionError:
             pass
+    with transaction.atomic():
+        _forget_lost_uploads(BatchUpload.objects.all())
     lost = 0
     silent = now - timedelta(seconds=settings.EXECUTION_HEARTBEAT_TIMEOUT_SECONDS)
     for batch in Batch.objects.filter(status=S.STAGING, heartbeat_at__lt=silent):
@@ -469,8 +522,71 @@ def dispatch(batch: Batch, after: timedelta | None = None) -> None:
     Batch.objects.filter(pk=batch.pk).update(dispatched_at=now, dispatch_task_id=task_id)
 
 
-def _refuse_unless_loading(batch: Batch) -> None:
-    batch.refresh_from_db(fields=["status"])
+def _lock(batch: Batch) -> None:
+    """Reload the batch's status under a row lock: its transitions and the end of its
+    uploads queue up behind one another."""
+    batch.status = (
+        Batch.objects.select_for_update().values_list("status", flat=True).get(pk=batch.pk)
+    )
+
+
+class _Upload:
+    """An upload in flight: its record, kept alive as bytes arrive (see BatchUpload)."""
+
+    def __init__(self, batch: Batch, record: BatchUpload):
+        self.batch, self.record = batch, record
+        self.last_beat = time.monotonic()
+
+    def beat(self) -> None:
+        """Called as bytes arrive; writes a heartbeat every few seconds."""
+        if time.monotonic() - self.last_beat >= UPLOAD_HEARTBEAT_SECONDS:
+            self.last_beat = time.monotonic()
+            BatchUpload.objects.filter(pk=self.record.pk).update(heartbeat_at=timezone.now())
+
+    def finish(self) -> None:
+        """In the transaction that keeps what was uploaded: only if the batch still loads."""
+        _lock(self.batch)
+        _refuse_unless_loading(self.batch, locked=True)
+        BatchUpload.objects.filter(pk=self.record.pk).delete()
+
+
+@contextmanager
+def _upload_in_flight(batch: Batch, name: str, stored: str):
+    """Record an upload of `name` (written to `stored`) for the duration of the block:
+    COMPLETE waits for it to end, ABORT removes what it wrote. If the block fails, or the
+    batch left Loading before it ended, nothing of it is kept."""
+    with transaction.atomic():
+        _lock(batch)
+        _refuse_unless_loading(batch, locked=True)
+        record = BatchUpload.objects.create(
+            batch=batch, name=name, stored=stored, heartbeat_at=timezone.now()
+        )
+    try:
+        yield _Upload(batch, record)
+    except BaseException as error:
+        BatchUpload.objects.filter(pk=record.pk).delete()
+        storage.delete_all([stored])
+        if isinstance(error, OSError):  # its bytes removed under it: the batch has gone?
+            _refuse_unless_loading(batch)
+        raise
+
+
+def _forget_lost_uploads(uploads) -> None:
+    """Uploads silent for INGESTION_UPLOAD_SILENT_SECONDS lost their uploader (the web
+    process died, say): they no longer hold their batch, and their bytes are removed."""
+    lost = uploads.filter(
+        heartbeat_at__lt=timezone.now()
+        - timedelta(seconds=settings.INGESTION_UPLOAD_SILENT_SECONDS)
+    )
+    names = list(lost.values_list("stored", flat=True))
+    if names:
+        lost.delete()
+        transaction.on_commit(lambda: storage.delete_all(names))
+
+
+def _refuse_unless_loading(batch: Batch, *, locked: bool = False) -> None:
+    if not locked:
+        batch.refresh_from_db(fields=["status"])
     if batch.status != S.LOADING:
         raise TransitionError(
             f"Batch {batch.pk} is {batch.status}: files are added only while it is loading.",
@@ -510,7 +626,9 @@ def _history(batch, from_status, to_status, user, reason) -> None:
 
 
 def _remove_files(batch: Batch) -> None:
-    """Its data, files and chunks, in two queries whatever the number of files."""
+    """Its data, files and chunks, in two queries whatever the number of files. (An upload
+    still streaming removes its own bytes when it is refused; a lost one's go too.)"""
+    _forget_lost_uploads(batch.uploads.all())
     names = [
         batch.data,
         *batch.files.values_list("stored", flat=True),

@@ -16,10 +16,10 @@ class TooLarge(Exception):
 
 class BoundedStream(io.RawIOBase):
     """Reads a request body (or any stream) a piece at a time, counting, and refusing to
-    go past `limit` bytes."""
+    go past `limit` bytes; `on_read` is called after each piece (an upload's heartbeat)."""
 
-    def __init__(self, source, limit: int, too_large: str):
-        self.source, self.limit, self.too_large = source, limit, too_large
+    def __init__(self, source, limit: int, too_large: str, on_read=lambda: None):
+        self.source, self.limit, self.too_large, self.on_read = source, limit, too_large, on_read
         self.size = 0
 
     def readable(self) -> bool:
@@ -30,6 +30,7 @@ class BoundedStream(io.RawIOBase):
         self.size += len(data)
         if self.size > self.limit:
             raise TooLarge(self.too_large)
+        self.on_read()
         return data
 
 

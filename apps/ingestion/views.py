@@ -7,7 +7,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseStopPolling
 
-from apps.accounts.models import Role
+from apps.accounts.permissions import change_role
 from apps.core.console import added_formset_row, console_view, render_list, show_refusal
 from apps.core.errors import TransitionError
 from apps.ingestion import selectors, services
@@ -69,7 +69,7 @@ def dataset_detail(request, ws, pk):
 
 
 @require_http_methods(["GET", "POST"])
-@console_view(Role.EDITOR)
+@console_view(change_role(Dataset))
 def dataset_edit(request, ws, pk=None):
     """Create a dataset, or change one: a schema change its stored data would not fit is
     refused, and says why."""
@@ -106,7 +106,7 @@ def dataset_edit(request, ws, pk=None):
 
 
 @require_GET
-@console_view(Role.EDITOR)
+@console_view(change_role(Dataset))
 def schema_row(request, ws):
     """One more schema field row (and the formset's new row count)."""
     row, next_index = added_formset_row(request, SchemaFormSet, "fields")
@@ -148,7 +148,7 @@ def batch_detail(request, ws, pk):
 
 
 @require_POST
-@console_view(Role.EDITOR)
+@console_view(change_role(Batch))
 def batch_action(request, ws, pk, action):
     if action not in ACTIONS:
         return redirect("batch", pk)

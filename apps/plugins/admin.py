@@ -197,7 +197,7 @@ class PluginPropertyAdmin(OrganisationScopedAdmin):
     list_filter = ["property_type", "origin", "writable"]
     list_select_related = ["version__plugin"]
     search_fields = ["technical_name", "version__plugin__artifact_id"]
-    raw_id_fields = ["version"]
+    autocomplete_fields = ["version"]
     actions = None  # bulk deletion would skip the per-property "deletable" rule
 
     def has_delete_permission(self, request, obj=None):
@@ -210,4 +210,4 @@ class BatchingConfigurationAdmin(OrganisationScopedAdmin):
     list_filter = ["enable_batching"]
     list_select_related = ["version__plugin"]
     search_fields = ["version__plugin__artifact_id"]
-    raw_id_fields = ["version"]
+    autocomplete_fields = ["version"]

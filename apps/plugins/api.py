@@ -8,10 +8,11 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.parsers import MultiPartParser
 from rest_framework.views import APIView
 
-from apps.accounts.models import Organisation, Role
+from apps.accounts.models import Role
+from apps.accounts.permissions import change_role
 from apps.core.api.access import Access
 from apps.core.api.errors import api_field_names
-from apps.core.api.inputs import as_id, valid
+from apps.core.api.inputs import as_id, refuse_changes, valid
 from apps.core.api.responses import PageParameters, envelope, ok, page
 from apps.plugins.models import BatchingConfiguration, Plugin, PluginProperty, PluginVersion
 from apps.plugins.serializers import (
@@ -71,8 +72,9 @@ class PluginListView(APIView):
     def post(self, request):
         """Declare a plugin (editors)."""
         access = Access.of(request)
+        access.require_somewhere(change_role(Plugin))
         data = valid(PluginCreateSerializer, request.data)
-        organisation = organisation_for_write(access, data.pop("organisation_id", None))
+        organisation = access.organisation_for_new(Plugin, data.pop("organisation_id", None))
         plugin = plugin_create(organisation=organisation, user=request.user, **data)
         return ok(PluginSerializer(plugins().get(pk=plugin.pk)).data, status=201)
 
@@ -85,7 +87,7 @@ class PluginDetailView(APIView):
     @extend_schema(request=PluginUpdateSerializer, responses=envelope(PluginSerializer))
     def put(self, request, plugin_id):
         """Rename a plugin (editors). Its type and coordinates are fixed once created."""
-        plugin = Access.of(request).get(plugins(), plugin_id, Role.EDITOR)
+        plugin = Access.of(request).get(plugins(), plugin_id, change_role(Plugin))
         data = valid(PluginUpdateSerializer, request.data)
         refuse_changes(
             data,
@@ -97,10 +99,10 @@ class PluginDetailView(APIView):
         plugin.save(update_fields=["name"])
         return ok(PluginSerializer(plugin).data)
 
-    @extend_schema(responses=envelope(PluginSerializer))
+    @extend_schema(responses={200: envelope(PluginSerializer)})
     def delete(self, request, plugin_id):
         """Delete a plugin and its versions (editors), unless instances use them."""
-        plugin = Access.of(request).get(plugins(), plugin_id, Role.EDITOR)
+        plugin = Access.of(request).get(plugins(), plugin_id, change_role(Plugin))
         deleted = PluginSerializer(plugin).data
         plugin_delete(plugin=plugin)
         return ok(deleted)
@@ -140,7 +142,7 @@ class VersionListView(APIView):
     def post(self, request, plugin_id):
         """Declare a version and its properties (editors); its code is uploaded to
         .../versions/{version_id}/code."""
-        plugin = Access.of(request).get(Plugin.objects.all(), plugin_id, Role.EDITOR)
+        plugin = Access.of(request).get(Plugin.objects.all(), plugin_id, change_role(PluginVersion))
         data = valid(VersionCreateSerializer, request.data)
         version = plugin_version_create(
             plugin=plugin,
@@ -156,10 +158,10 @@ class VersionDetailView(APIView):
     def get(self, request, plugin_id, version_id):
         return ok(VersionSerializer(get_version(request, plugin_id, version_id)).data)
 
-    @extend_schema(responses=envelope(VersionSerializer))
+    @extend_schema(responses={200: envelope(VersionSerializer)})
     def delete(self, request, plugin_id, version_id):
         """Delete a version no instance uses (editors)."""
-        version = get_version(request, plugin_id, version_id, Role.EDITOR)
+        version = get_version(request, plugin_id, version_id, change_role(PluginVersion))
         deleted = VersionSerializer(version).data
         plugin_version_delete(version=version)
         return ok(deleted)
@@ -175,7 +177,10 @@ class VersionCodeView(APIView):
         if not version.has_code:
             raise NotFound("This version has no code yet.")
         return FileResponse(
-            version.artifact.open("rb"), as_attachment=True, filename=version.artifact_name
+            version.artifact.open("rb"),
+            as_attachment=True,
+            filename=version.artifact_name,
+            content_type="application/octet-stream",  # what the schema says, .py or .zip
         )
 
     @extend_schema(
@@ -184,7 +189,7 @@ class VersionCodeView(APIView):
     def put(self, request, plugin_id, version_id):
         """Upload the version's code, once (admins): multipart `file` (.py or .zip) and
         optionally `entry_point`. Code never changes after: publish a new version."""
-        version = get_version(request, plugin_id, version_id, Role.ADMIN)
+        version = get_version(request, plugin_id, version_id, change_role(PluginVersion))
         declared_size = as_id(request.META.get("CONTENT_LENGTH", "")) or 0
         if declared_size > settings.PLUGIN_ARTIFACT_MAX_BYTES + 64 * 1024:  # + multipart framing
             raise ValidationError(
@@ -228,7 +233,7 @@ class PropertyListView(APIView):
     @extend_schema(request=PropertySerializer, responses={201: envelope(PropertySerializer)})
     def post(self, request, plugin_id, version_id):
         """Declare one more property (editors)."""
-        version = get_version(request, plugin_id, version_id, Role.EDITOR)
+        version = get_version(request, plugin_id, version_id, change_role(PluginProperty))
         prop = plugin_property_add(version=version, **valid(PropertySerializer, request.data))
         return ok(PropertySerializer(prop).data, status=201)
 
@@ -243,15 +248,19 @@ class PropertyDetailView(APIView):
     @extend_schema(request=PropertyUpdateSerializer, responses=envelope(PropertySerializer))
     def put(self, request, plugin_id, version_id, technical_name):
         """Change a property's value, origin or flags (editors); its name and type are fixed."""
-        prop = get_property(request, plugin_id, version_id, technical_name, Role.EDITOR)
+        prop = get_property(
+            request, plugin_id, version_id, technical_name, change_role(PluginProperty)
+        )
         data = valid(PropertyUpdateSerializer, request.data)
         refuse_changes(data, PropertySerializer(prop).data, ["technical_name", "property_type"])
         return ok(PropertySerializer(plugin_property_update(prop=prop, **data)).data)
 
-    @extend_schema(responses=envelope(PropertySerializer))
+    @extend_schema(responses={200: envelope(PropertySerializer)})
     def delete(self, request, plugin_id, version_id, technical_name):
         """Remove a property declared deletable (editors)."""
-        prop = get_property(request, plugin_id, version_id, technical_name, Role.EDITOR)
+        prop = get_property(
+            request, plugin_id, version_id, technical_name, change_role(PluginProperty)
+        )
         deleted = PropertySerializer(prop).data
         plugin_property_delete(prop=prop)
         return ok(deleted)
@@ -281,7 +290,7 @@ class BatchingConfigurationListView(APIView):
     )
     def post(self, request, plugin_id, version_id):
         """Configure batching for an AUDIENCE_SEGMENT_EXTERNAL_FEED version (editors)."""
-        version = get_version(request, plugin_id, version_id, Role.EDITOR)
+        version = get_version(request, plugin_id, version_id, change_role(BatchingConfiguration))
         data = batching_input(request, version)
         return ok(
             BatchingConfigurationSerializer(
@@ -312,7 +321,7 @@ class BatchingConfigurationDetailView(APIView):
     )
     def put(self, request, plugin_id, version_id, configuration_id):
         version, _ = self.configuration(
-            request, plugin_id, version_id, configuration_id, Role.EDITOR
+            request, plugin_id, version_id, configuration_id, change_role(BatchingConfiguration)
         )
         data = batching_input(request, version)
         return ok(
@@ -321,10 +330,10 @@ class BatchingConfigurationDetailView(APIView):
             ).data
         )
 
-    @extend_schema(responses=envelope(BatchingConfigurationSerializer))
+    @extend_schema(responses={200: envelope(BatchingConfigurationSerializer)})
     def delete(self, request, plugin_id, version_id, configuration_id):
         _, configuration = self.configuration(
-            request, plugin_id, version_id, configuration_id, Role.EDITOR
+            request, plugin_id, version_id, configuration_id, change_role(BatchingConfiguration)
         )
         deleted = BatchingConfigurationSerializer(configuration).data
         configuration.delete()
@@ -338,33 +347,7 @@ def configure_batching(service, version: PluginVersion, data: dict):
 
 def batching_input(request, version: PluginVersion) -> dict:
     data = valid(BatchingConfigurationWriteSerializer, request.data)
-    if as_id(data.pop("plugin_version_id")) != version.pk:
+    if as_id(data.pop("plugin_version_id", version.pk)) != version.pk:
         raise ValidationError({"plugin_version_id": ["Must be the id of the version in the URL."]})
     data.pop("id", None)
     return data
-
-
-# --- Shared --------------------------------------------------------------------------------
-
-
-def organisation_for_write(access: Access, organisation_id) -> Organisation:
-    """The organisation a new object goes to: named, or the caller's default; the caller
-    must be an editor there."""
-    if organisation_id is None:
-        organisation_id = access.default_organisation_id()
-        if organisation_id is None:
-            raise ValidationError(
-                {"organisation_id": ["Required: you belong to several organisations."]}
-            )
-    return access.get(Organisation.objects.all(), organisation_id, Role.EDITOR)
-
-
-def refuse_changes(data: dict, current: dict, fixed: list[str]) -> None:
-    """A PUT may send fixed fields back as they are, not change them."""
-    errors = {
-        name: ["Fixed once created."]
-        for name in fixed
-        if name in data and str(data[name]) != str(current[name])
-    }
-    if errors:
-        raise ValidationError(errors)

@@ -7,6 +7,7 @@ DATA_FILE). Every key is optional and may be null, meaning "not set"."""
 import json
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
@@ -65,41 +66,68 @@ def _is_http_url(value) -> bool:
     return True
 
 
-# For each key of a value: what it must be (said to the user) and the check.
-Shape = dict[str, tuple[str, Callable[[object], bool]]]
-STRING_VALUE: Shape = {"value": ("a string", _is_string)}
-ASSET_FILE_VALUE: Shape = {
-    "original_file_name": ("a string", _is_string),
-    "asset_id": ("a string", _is_string),
-    "file_path": ("a string", _is_string),
-}
-LAYOUT_VALUE: Shape = {"id": ("a string", _is_string), "version": ("a string", _is_string)}
+@dataclass(frozen=True)
+class Key:
+    """A key of a value: what it must be (said to the user), the check, and the same in
+    JSON Schema (for the API's published schema)."""
+
+    description: str
+    is_valid: Callable[[object], bool]
+    schema: dict
+
+
+def _integer(description: str, bounds: tuple[int, int]) -> Key:
+    low, high = bounds
+    return Key(
+        description, _is_integer_in(bounds), {"type": "integer", "minimum": low, "maximum": high}
+    )
+
+
+TEXT = Key("a string", _is_string, {"type": "string"})
+Shape = dict[str, Key]
+STRING_VALUE: Shape = {"value": TEXT}
+ASSET_FILE_VALUE: Shape = {"original_file_name": TEXT, "asset_id": TEXT, "file_path": TEXT}
+LAYOUT_VALUE: Shape = {"id": TEXT, "version": TEXT}
 
 VALUE_SHAPES: dict[str, Shape] = {
     PropertyType.STRING: STRING_VALUE,
-    PropertyType.INT: {"value": ("a 32-bit integer", _is_integer_in(INT_RANGE))},
-    PropertyType.LONG: {"value": ("a 64-bit integer", _is_integer_in(LONG_RANGE))},
-    PropertyType.DOUBLE: {"value": ("a finite number", _is_finite_number)},
-    PropertyType.BOOLEAN: {"value": ("true or false", _is_boolean)},
-    PropertyType.URL: {"url": ("an http or https URL", _is_http_url)},
+    PropertyType.INT: {"value": _integer("a 32-bit integer", INT_RANGE)},
+    PropertyType.LONG: {"value": _integer("a 64-bit integer", LONG_RANGE)},
+    PropertyType.DOUBLE: {"value": Key("a finite number", _is_finite_number, {"type": "number"})},
+    PropertyType.BOOLEAN: {"value": Key("true or false", _is_boolean, {"type": "boolean"})},
+    PropertyType.URL: {
+        "url": Key(
+            "an http or https URL",
+            _is_http_url,
+            {"type": "string", "format": "uri", "pattern": "^https?://"},
+        )
+    },
     PropertyType.DATA_FILE: {
-        "uri": ("a string", _is_string),
-        "last_modified": ("a timestamp in epoch milliseconds", _is_integer_in(LONG_RANGE)),
+        "uri": TEXT,
+        "last_modified": _integer("a timestamp in epoch milliseconds", LONG_RANGE),
     },
     PropertyType.ASSET: ASSET_FILE_VALUE,
     PropertyType.ASSET_FILE: ASSET_FILE_VALUE,
-    PropertyType.ASSET_FOLDER: {
-        "original_name": ("a string", _is_string),
-        "asset_id": ("a string", _is_string),
-        "path": ("a string", _is_string),
-    },
+    PropertyType.ASSET_FOLDER: {"original_name": TEXT, "asset_id": TEXT, "path": TEXT},
     PropertyType.AD_LAYOUT: LAYOUT_VALUE,
     PropertyType.STYLE_SHEET: LAYOUT_VALUE,
     PropertyType.PIXEL_TAG: STRING_VALUE,
-    PropertyType.RECOMMENDER: {"recommender_id": ("a string", _is_string)},
+    PropertyType.RECOMMENDER: {"recommender_id": TEXT},
     PropertyType.MODEL_ID: STRING_VALUE,
     PropertyType.DATAMART_ID: STRING_VALUE,
 }
+
+
+def value_schema(property_type: str) -> dict:
+    """A value of this type in JSON Schema: an object of its keys, each optional or null."""
+    return {
+        "type": "object",
+        "properties": {
+            key: {**spec.schema, "nullable": True}
+            for key, spec in VALUE_SHAPES[property_type].items()
+        },
+        "additionalProperties": False,
+    }
 
 
 def validate_property_value(property_type: str, value) -> None:
@@ -120,10 +148,9 @@ def validate_property_value(property_type: str, value) -> None:
                 f"Unknown key {key!r} for type {property_type} (expected: {expected_keys}).",
                 code="unknown_key",
             )
-        description, is_valid = shape[key]
-        if item is not None and not is_valid(item):
+        if item is not None and not shape[key].is_valid(item):
             raise ValidationError(
-                f"{key!r} must be {description} (type {property_type}), "
+                f"{key!r} must be {shape[key].description} (type {property_type}), "
                 f"got {Truncator(repr(item)).chars(60)}.",
                 code="invalid_value",
             )

@@ -1,10 +1,16 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from apps.core.api.fields import EpochMillisField, IdField, StrictSerializer
+from apps.core.api.fields import EpochMillisField, IdField, IdInputField, StrictSerializer, echoes
 from apps.core.api.responses import PageParameters
-from apps.plugins.models import PluginType, PropertyOrigin
-from apps.plugins.property_types import PropertyType
+from apps.plugins.models import (
+    PluginType,
+    PropertyOrigin,
+    coordinate_validator,
+    semver_validator,
+    technical_name_validator,
+)
+from apps.plugins.property_types import PropertyType, value_schema
 
 
 class PluginSerializer(serializers.Serializer):
@@ -19,35 +25,44 @@ class PluginSerializer(serializers.Serializer):
 
 
 class PluginCreateSerializer(StrictSerializer):
-    organisation_id = serializers.CharField(
+    organisation_id = IdInputField(
         required=False, help_text="By default, your token's organisation."
     )
     plugin_type = serializers.ChoiceField(choices=PluginType.choices)
-    group_id = serializers.CharField(max_length=255)
-    artifact_id = serializers.CharField(max_length=255)
+    group_id = serializers.CharField(max_length=255, validators=[coordinate_validator])
+    artifact_id = serializers.CharField(max_length=255, validators=[coordinate_validator])
     name = serializers.CharField(max_length=255, required=False, allow_blank=True)
 
 
+@echoes(
+    "id",
+    "organisation_id",
+    "plugin_type",
+    "group_id",
+    "artifact_id",
+    "current_version_id",
+    "created_at",
+)
 class PluginUpdateSerializer(StrictSerializer):
     """Only the name changes; the other fields may be sent back unchanged."""
 
     name = serializers.CharField(max_length=255, allow_blank=True)
-    id = serializers.CharField(required=False)
-    organisation_id = serializers.CharField(required=False)
+    id = IdInputField(required=False)
+    organisation_id = IdInputField(required=False)
     plugin_type = serializers.CharField(required=False)
     group_id = serializers.CharField(required=False)
     artifact_id = serializers.CharField(required=False)
-    current_version_id = serializers.CharField(required=False, allow_null=True)
+    current_version_id = IdInputField(required=False, allow_null=True)
     created_at = serializers.IntegerField(required=False)
 
 
 class PluginFilterSerializer(PageParameters):
-    organisation_id = serializers.CharField(required=False)
+    organisation_id = IdInputField(required=False)
     plugin_type = serializers.ChoiceField(choices=PluginType.choices, required=False)
 
 
 class PropertySerializer(StrictSerializer):
-    technical_name = serializers.CharField(max_length=255)
+    technical_name = serializers.CharField(max_length=255, validators=[technical_name_validator])
     property_type = serializers.ChoiceField(choices=PropertyType.choices)
     value = serializers.JSONField(
         default=dict, help_text='The value, shaped by type: {"value": …}, {"url": …}, …'
@@ -57,10 +72,11 @@ class PropertySerializer(StrictSerializer):
     deletable = serializers.BooleanField(default=True)
 
 
+@echoes("technical_name", "property_type")
 class PropertyUpdateSerializer(StrictSerializer):
     technical_name = serializers.CharField(required=False)
     property_type = serializers.CharField(required=False)
-    value = serializers.JSONField(required=False)
+    value = serializers.JSONField(required=False, help_text="Shaped by the property's type.")
     origin = serializers.ChoiceField(choices=PropertyOrigin.choices, required=False)
     writable = serializers.BooleanField(required=False)
     deletable = serializers.BooleanField(required=False)
@@ -87,8 +103,10 @@ class VersionSerializer(serializers.Serializer):
 
 
 class VersionCreateSerializer(StrictSerializer):
-    version_id = serializers.CharField(max_length=64)
-    plugin_properties = PropertySerializer(many=True, required=False, default=list)
+    version_id = serializers.CharField(max_length=64, validators=[semver_validator])
+    plugin_properties = PropertySerializer(
+        many=True, required=False, default=list, help_text="Each technical_name once."
+    )
 
 
 class CodeUploadSerializer(StrictSerializer):
@@ -108,8 +126,25 @@ class BatchingConfigurationSerializer(serializers.Serializer):
     batch_flush_max_size = serializers.IntegerField()
 
 
+@echoes("id", "plugin_version_id")
 class BatchingConfigurationWriteSerializer(StrictSerializer):
-    id = serializers.CharField(required=False)
-    plugin_version_id = serializers.CharField()
+    id = IdInputField(required=False)
+    plugin_version_id = IdInputField(required=False, help_text="The version in the URL, if sent.")
     enable_batching = serializers.BooleanField()
-    batch_flush_max_size = serializers.IntegerField()
+    batch_flush_max_size = serializers.IntegerField(min_value=1, max_value=1_000_000)
+
+
+def describe_property_values(result, generator, request, public):
+    """OpenAPI: a declared property's value takes the shape of its property_type."""
+    component = result.get("components", {}).get("schemas", {}).get("PropertyRequest")
+    if component is not None:
+        component["oneOf"] = [
+            {
+                "properties": {
+                    "property_type": {"enum": [property_type]},
+                    "value": value_schema(property_type),
+                }
+            }
+            for property_type in PropertyType.values
+        ]
+    return result

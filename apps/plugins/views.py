@@ -6,10 +6,10 @@ from django.db.models import Count
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from apps.accounts.models import Role
+from apps.accounts.permissions import change_role
 from apps.core.console import added_formset_row, console_view, show_refusal
 from apps.plugins.forms import PluginForm, PropertyFormSet, VersionForm, show_version_errors
-from apps.plugins.models import Plugin
+from apps.plugins.models import Plugin, PluginVersion
 from apps.plugins.property_types import value_as_text
 from apps.plugins.services import plugin_create, plugin_version_create
 
@@ -33,7 +33,7 @@ def plugin_list(request, ws):
 
 
 @require_http_methods(["GET", "POST"])
-@console_view(Role.EDITOR)
+@console_view(change_role(Plugin))
 def plugin_new(request, ws):
     form = PluginForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -76,7 +76,7 @@ def plugin_detail(request, ws, pk):
 
 
 @require_http_methods(["GET", "POST"])
-@console_view(Role.EDITOR)
+@console_view(change_role(PluginVersion))
 def version_new(request, ws, pk):
     """Publish a version: its code and the properties it declares."""
     plugin = _plugin_for(ws, pk)
@@ -113,7 +113,7 @@ def version_new(request, ws, pk):
 
 
 @require_GET
-@console_view(Role.EDITOR)
+@console_view(change_role(PluginVersion))
 def property_row(request, ws, pk):
     """One more property row for the version form (and the form's new row count)."""
     plugin = _plugin_for(ws, pk)

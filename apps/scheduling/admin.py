@@ -262,4 +262,4 @@ class InstancePropertyAdmin(OrganisationScopedAdmin):
     list_display = ["property", "instance", "value"]
     list_select_related = ["property", "instance"]
     search_fields = ["property__technical_name", "instance__name"]
-    raw_id_fields = ["instance", "property"]
+    autocomplete_fields = ["instance", "property"]

@@ -5,12 +5,12 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.views import APIView
 
 from apps.accounts.models import Role
+from apps.accounts.permissions import change_role
 from apps.core.api.access import Access
-from apps.core.api.errors import api_field_names
-from apps.core.api.inputs import as_id, valid
+from apps.core.api.errors import MissingReference, api_field_names
+from apps.core.api.inputs import as_id, refuse_changes, valid
 from apps.core.api.responses import envelope, ok, page
 from apps.core.errors import TransitionError
-from apps.plugins.api import organisation_for_write, refuse_changes
 from apps.plugins.models import PluginVersion
 from apps.runner.logs import log_size, read_log
 from apps.scheduling.models import Execution, IntegrationBatchInstance
@@ -67,7 +67,7 @@ class InstanceListView(APIView):
             found = found.filter(version__version_id=params["version_id"])
         if "cron_status" in params:
             found = found.filter(cron_status=params["cron_status"])
-        if params["archived"] is not None:
+        if "archived" in params:
             found = found.filter(archived=params["archived"])
         return page(found, InstanceSerializer, params)
 
@@ -76,8 +76,11 @@ class InstanceListView(APIView):
         """Create an instance of an INTEGRATION_BATCH version (editors). With a cron and
         cron_status ACTIVE, its first run is scheduled at once."""
         access = Access.of(request)
+        access.require_somewhere(change_role(IntegrationBatchInstance))
         data = valid(InstanceWriteSerializer, request.data)
-        organisation = organisation_for_write(access, data.get("organisation_id"))
+        organisation = access.organisation_for_new(
+            IntegrationBatchInstance, data.get("organisation_id")
+        )
         version = resolve_version(access, data, organisation.pk)
         if version is None:
             raise ValidationError(
@@ -108,12 +111,14 @@ class InstanceDetailView(APIView):
     def get(self, request, instance_id):
         return ok(InstanceSerializer(Access.of(request).get(instances(), instance_id)).data)
 
-    @extend_schema(request=InstanceWriteSerializer, responses=envelope(InstanceSerializer))
+    @extend_schema(
+        request=InstanceWriteSerializer(partial=True), responses=envelope(InstanceSerializer)
+    )
     def put(self, request, instance_id):
         """Change an instance (editors): the fields sent change. cron_status PAUSED pauses
         it (its coming CRON runs are canceled), ACTIVE resumes it; archived true archives it."""
         access = Access.of(request)
-        instance = access.get(instances(), instance_id, Role.EDITOR)
+        instance = access.get(instances(), instance_id, change_role(IntegrationBatchInstance))
         data = valid(InstanceWriteSerializer, request.data, partial=True)
         refuse_changes(data, {"organisation_id": instance.organisation_id}, ["organisation_id"])
         archive = data.get("archived")
@@ -133,11 +138,13 @@ class InstanceDetailView(APIView):
             instance_archive(instance=instance, user=request.user)
         return ok(InstanceSerializer(instances().get(pk=instance.pk)).data)
 
-    @extend_schema(responses=envelope(InstanceSerializer))
+    @extend_schema(responses={200: envelope(InstanceSerializer)})
     def delete(self, request, instance_id):
         """Archive the instance (editors): it never runs again and its pending executions
         are canceled; it and its history stay readable."""
-        instance = Access.of(request).get(instances(), instance_id, Role.EDITOR)
+        instance = Access.of(request).get(
+            instances(), instance_id, change_role(IntegrationBatchInstance)
+        )
         instance_archive(instance=instance, user=request.user)
         return ok(InstanceSerializer(instances().get(pk=instance.pk)).data)
 
@@ -162,7 +169,7 @@ def resolve_version(access: Access, data: dict, organisation_id: int) -> PluginV
     else:
         version, field = versions.filter(pk=as_id(data["version_id"])).first(), "version_id"
     if version is None:
-        raise ValidationError({field: ["No such plugin version in this organisation."]})
+        raise MissingReference(field, "No such plugin version in this organisation.")
     return version
 
 
@@ -247,7 +254,7 @@ class InstanceExecutionListView(APIView):
     def post(self, request, instance_id):
         """Run the instance by hand (editors): now, or at expected_start_date."""
         instance = Access.of(request).get(
-            IntegrationBatchInstance.objects.all(), instance_id, Role.EDITOR
+            IntegrationBatchInstance.objects.all(), instance_id, change_role(Execution)
         )
         data = valid(ExecutionCreateSerializer, request.data)
         execution = execution_create_manual(
@@ -270,16 +277,20 @@ class InstanceExecutionDetailView(APIView):
     def put(self, request, instance_id, execution_id):
         """Cancel the execution with {"status": "CANCELED"} (editors): at once if PENDING;
         a RUNNING one is stopped, then ends CANCELED."""
-        execution = get_execution(request, execution_id, Role.EDITOR, instance_id=instance_id)
+        execution = get_execution(
+            request, execution_id, change_role(Execution), instance_id=instance_id
+        )
         valid(ExecutionUpdateSerializer, request.data)
         return ok(
             ExecutionSerializer(execution_cancel(execution=execution, user=request.user)).data
         )
 
-    @extend_schema(responses=envelope(ExecutionSerializer))
+    @extend_schema(responses={200: envelope(ExecutionSerializer)})
     def delete(self, request, instance_id, execution_id):
         """Cancel the execution (editors); its record stays."""
-        execution = get_execution(request, execution_id, Role.EDITOR, instance_id=instance_id)
+        execution = get_execution(
+            request, execution_id, change_role(Execution), instance_id=instance_id
+        )
         return ok(
             ExecutionSerializer(execution_cancel(execution=execution, user=request.user)).data
         )
@@ -310,7 +321,7 @@ class ExecutionCancelView(APIView):
     @extend_schema(request=None, responses=envelope(ExecutionSerializer))
     def post(self, request, execution_id):
         """Cancel the execution (editors)."""
-        execution = get_execution(request, execution_id, Role.EDITOR)
+        execution = get_execution(request, execution_id, change_role(Execution))
         return ok(
             ExecutionSerializer(execution_cancel(execution=execution, user=request.user)).data
         )

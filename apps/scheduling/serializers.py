@@ -1,20 +1,33 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from apps.core.api.fields import EpochMillisField, IdField, StrictSerializer
+from apps.core.api.fields import EpochMillisField, IdField, IdInputField, StrictSerializer, echoes
 from apps.core.api.responses import PageParameters
 from apps.plugins.models import PropertyOrigin
 from apps.plugins.property_types import PropertyType
+from apps.scheduling.cron import time_zone_names
 from apps.scheduling.models import (
     ConcurrencyPolicy,
     CronStatus,
     ExecutionStatus,
     ExecutionType,
+    IntegrationBatchInstance,
     JobType,
     ResourceSize,
 )
 
 # --- Instances -----------------------------------------------------------------------------
+
+
+def limits_of(field: str) -> list:
+    """The instance field's own bounds, so the API checks and documents what the model does."""
+    return IntegrationBatchInstance._meta.get_field(field).validators
+
+
+@extend_schema_field({"type": "string", "format": "cron", "maxLength": 120})
+class CronField(serializers.CharField):
+    """Five cron fields, as the server reads them (format "cron": the schema cannot say
+    more); empty or null for an instance that runs only when triggered."""
 
 
 class InstancePropertySerializer(serializers.Serializer):
@@ -25,6 +38,7 @@ class InstancePropertySerializer(serializers.Serializer):
     writable = serializers.BooleanField()
 
 
+@echoes("property_type", "origin", "writable")
 class PropertyValueSerializer(StrictSerializer):
     technical_name = serializers.CharField()
     value = serializers.JSONField(
@@ -80,43 +94,59 @@ class InstanceSerializer(serializers.Serializer):
         ]
 
 
+@echoes(
+    "id", "plugin_id", "next_run_date", "created_at", "updated_at", on_update=("organisation_id",)
+)
 class InstanceWriteSerializer(StrictSerializer):
     """The seed's shape: the version by group_id + artifact_id + version_id ("1.0.0"), or
     by plugin_version_id (its id). Read-only fields of an instance may be sent back."""
 
-    organisation_id = serializers.CharField(required=False)
+    organisation_id = IdInputField(required=False)
     group_id = serializers.CharField(required=False)
     artifact_id = serializers.CharField(required=False)
     version_id = serializers.CharField(required=False)
-    plugin_version_id = serializers.CharField(required=False)
+    plugin_version_id = IdInputField(required=False)
     name = serializers.CharField(max_length=255)
     archived = serializers.BooleanField(required=False)
-    cron = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=120)
-    cron_timezone = serializers.CharField(required=False, max_length=64)
+    cron = CronField(required=False, allow_null=True, allow_blank=True, max_length=120)
+    cron_timezone = serializers.ChoiceField(choices=time_zone_names(), required=False)
     cron_status = serializers.ChoiceField(
-        choices=CronStatus.choices, required=False, allow_null=True
+        choices=CronStatus.choices,
+        required=False,
+        allow_null=True,
+        help_text="With a cron only (its own, or one sent with it).",
     )
     ram_size = serializers.ChoiceField(choices=ResourceSize.choices, required=False)
     cpu_size = serializers.ChoiceField(choices=ResourceSize.choices, required=False)
     disk_size = serializers.ChoiceField(choices=ResourceSize.choices, required=False)
     concurrency_policy = serializers.ChoiceField(choices=ConcurrencyPolicy.choices, required=False)
-    timeout_seconds = serializers.IntegerField(required=False)
-    max_retries = serializers.IntegerField(required=False)
-    retry_backoff_seconds = serializers.IntegerField(required=False)
-    properties = PropertyValueSerializer(many=True, required=False)
-    id = serializers.CharField(required=False)
-    plugin_id = serializers.CharField(required=False)
+    timeout_seconds = serializers.IntegerField(
+        required=False, min_value=0, validators=limits_of("timeout_seconds")
+    )
+    max_retries = serializers.IntegerField(
+        required=False, min_value=0, validators=limits_of("max_retries")
+    )
+    retry_backoff_seconds = serializers.IntegerField(
+        required=False, min_value=0, validators=limits_of("retry_backoff_seconds")
+    )
+    properties = PropertyValueSerializer(
+        many=True,
+        required=False,
+        help_text="Values of the version's writable properties, each shaped by its type.",
+    )
+    id = IdInputField(required=False)
+    plugin_id = IdInputField(required=False)
     next_run_date = serializers.IntegerField(required=False, allow_null=True)
     created_at = serializers.IntegerField(required=False)
     updated_at = serializers.IntegerField(required=False)
 
 
 class InstanceFilterSerializer(PageParameters):
-    organisation_id = serializers.CharField(required=False)
-    plugin_version_id = serializers.CharField(required=False)
+    organisation_id = IdInputField(required=False)
+    plugin_version_id = IdInputField(required=False)
     version_id = serializers.CharField(required=False, help_text="A semantic version, e.g. 1.0.0.")
     cron_status = serializers.ChoiceField(choices=CronStatus.choices, required=False)
-    archived = serializers.BooleanField(required=False, allow_null=True, default=None)
+    archived = serializers.BooleanField(required=False)
 
 
 # --- Executions ----------------------------------------------------------------------------
@@ -159,10 +189,10 @@ class ExecutionCreateSerializer(StrictSerializer):
     sets the rest (status, dates, ids), which may be sent and are then ignored."""
 
     execution_type = serializers.ChoiceField(choices=ExecutionType.choices, required=False)
-    expected_start_date = EpochMillisField(required=False)
+    expected_start_date = EpochMillisField(required=False, help_text="Now (default) or later.")
     parameters = serializers.DictField(required=False, default=dict)
-    organisation_id = serializers.CharField(required=False, allow_null=True)
-    user_id = serializers.CharField(required=False, allow_null=True)
+    organisation_id = IdInputField(required=False, allow_null=True)
+    user_id = IdInputField(required=False, allow_null=True)
     error = serializers.JSONField(required=False, allow_null=True)
     status = serializers.CharField(required=False, allow_null=True)
     external_model_id = serializers.CharField(required=False, allow_null=True)
@@ -208,8 +238,8 @@ class ExecutionFilterSerializer(PageParameters):
         "-creation_date",
     ]
 
-    organisation_id = serializers.CharField(required=False)
-    instance_id = serializers.CharField(required=False)
+    organisation_id = IdInputField(required=False)
+    instance_id = IdInputField(required=False)
     status = serializers.ChoiceField(choices=ExecutionStatus.choices, required=False)
     execution_type = serializers.ChoiceField(choices=ExecutionType.choices, required=False)
     from_date = EpochMillisField(required=False, help_text="expected_start_date at or after.")

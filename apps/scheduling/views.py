@@ -8,7 +8,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 
-from apps.accounts.models import Role
+from apps.accounts.permissions import change_role
 from apps.core.console import console_view, render_list
 from apps.core.errors import TransitionError
 from apps.core.text import parse_int
@@ -115,7 +115,7 @@ def _act_on_instance(request, ws, pk, service, done: str):
 
 
 @require_POST
-@console_view(Role.EDITOR)
+@console_view(change_role(IntegrationBatchInstance))
 def instance_pause(request, ws, pk):
     return _act_on_instance(
         request, ws, pk, services.instance_pause, "paused, its coming runs canceled"
@@ -123,19 +123,19 @@ def instance_pause(request, ws, pk):
 
 
 @require_POST
-@console_view(Role.EDITOR)
+@console_view(change_role(IntegrationBatchInstance))
 def instance_resume(request, ws, pk):
     return _act_on_instance(request, ws, pk, services.instance_resume, "resumed")
 
 
 @require_POST
-@console_view(Role.EDITOR)
+@console_view(change_role(IntegrationBatchInstance))
 def instance_archive(request, ws, pk):
     return _act_on_instance(request, ws, pk, services.instance_archive, "archived")
 
 
 @require_POST
-@console_view(Role.EDITOR)
+@console_view(change_role(Execution))
 def instance_run(request, ws, pk):
     """Run now, or at the time given (in the instance's time zone)."""
     instance = _instance_for(ws, pk)
@@ -186,7 +186,7 @@ def instance_detail(request, ws, pk):
 
 
 @require_http_methods(["GET", "POST"])
-@console_view(Role.EDITOR)
+@console_view(change_role(IntegrationBatchInstance))
 def instance_new(request, ws):
     form = InstanceForm(request.POST or None, organisation=ws.organisation)
     if request.method == "POST" and form.is_valid():
@@ -211,7 +211,7 @@ def instance_new(request, ws):
 
 
 @require_http_methods(["GET", "POST"])
-@console_view(Role.EDITOR)
+@console_view(change_role(IntegrationBatchInstance))
 def instance_edit(request, ws, pk):
     instance = _instance_for(ws, pk)
     form = InstanceForm(request.POST or None, instance=instance, organisation=ws.organisation)
@@ -327,7 +327,7 @@ def execution_log(request, ws, pk):
 
 
 @require_POST
-@console_view(Role.EDITOR)
+@console_view(change_role(Execution))
 def execution_cancel(request, ws, pk):
     execution = _execution_for(ws, pk)
     try:

@@ -5,7 +5,10 @@ from dataclasses import dataclass, field
 
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from apps.accounts.models import Role
+from apps.accounts.models import ApiToken, Membership, Organisation
+from apps.accounts.permissions import change_role, view_role
+from apps.plugins.models import BatchingConfiguration, Plugin, PluginProperty, PluginVersion
+from apps.scheduling.models import Execution, IntegrationBatchInstance
 from tests.factories import PLUGIN_CODE
 
 FUTURE = 4_102_444_800_000  # 2100-01-01, epoch milliseconds
@@ -15,13 +18,17 @@ FUTURE = 4_102_444_800_000  # 2100-01-01, epoch milliseconds
 class Operation:
     method: str
     url: str
-    role: Role
+    model: type  # whose roles in apps.accounts.permissions the operation needs
     status: int = 200
     body: dict = field(default_factory=dict)
     multipart: bool = False
 
     def __str__(self):
         return f"{self.method} {self.url}"
+
+    @property
+    def role(self):
+        return view_role(self.model) if self.method == "GET" else change_role(self.model)
 
     def call(self, client, ids: dict):
         url = "/v1/" + self.url.format(**ids)
@@ -42,47 +49,49 @@ FEED = "plugins/{feed_plugin}/versions/{feed_version}"
 INSTANCE = "integration_batch_instances/{instance}"
 
 OPERATIONS = [
-    Operation("GET", ORGANISATION, Role.READER),
-    Operation("GET", f"{ORGANISATION}/members", Role.READER),
+    Operation("GET", ORGANISATION, Organisation),
+    Operation("GET", f"{ORGANISATION}/members", Membership),
     Operation(
         "POST",
         f"{ORGANISATION}/members",
-        Role.ADMIN,
+        Membership,
         201,
         {"username": "{outsider}", "role": "READER"},
     ),
-    Operation("PUT", f"{ORGANISATION}/members/{{member}}", Role.ADMIN, body={"role": "EDITOR"}),
-    Operation("DELETE", f"{ORGANISATION}/members/{{member}}", Role.ADMIN),
-    Operation("GET", f"{ORGANISATION}/api_tokens", Role.ADMIN),
-    Operation("POST", f"{ORGANISATION}/api_tokens", Role.ADMIN, 201, {"name": "deploy"}),
-    Operation("DELETE", f"{ORGANISATION}/api_tokens/{{token}}", Role.ADMIN),
-    Operation("GET", PLUGIN, Role.READER),
-    Operation("PUT", PLUGIN, Role.EDITOR, body={"name": "Renamed"}),
-    Operation("DELETE", "plugins/{spare_plugin}", Role.EDITOR),
-    Operation("GET", f"{PLUGIN}/versions", Role.READER),
-    Operation("POST", f"{PLUGIN}/versions", Role.EDITOR, 201, {"version_id": "9.0.0"}),
-    Operation("GET", VERSION, Role.READER),
-    Operation("DELETE", f"{PLUGIN}/versions/{{spare_version}}", Role.EDITOR),
-    Operation("GET", f"{VERSION}/code", Role.READER),
+    Operation("PUT", f"{ORGANISATION}/members/{{member}}", Membership, body={"role": "EDITOR"}),
+    Operation("DELETE", f"{ORGANISATION}/members/{{member}}", Membership),
+    Operation("GET", f"{ORGANISATION}/api_tokens", ApiToken),
+    Operation("POST", f"{ORGANISATION}/api_tokens", ApiToken, 201, {"name": "deploy"}),
+    Operation("DELETE", f"{ORGANISATION}/api_tokens/{{token}}", ApiToken),
+    Operation("GET", PLUGIN, Plugin),
+    Operation("PUT", PLUGIN, Plugin, body={"name": "Renamed"}),
+    Operation("DELETE", "plugins/{spare_plugin}", Plugin),
+    Operation("GET", f"{PLUGIN}/versions", PluginVersion),
+    Operation("POST", f"{PLUGIN}/versions", PluginVersion, 201, {"version_id": "9.0.0"}),
+    Operation("GET", VERSION, PluginVersion),
+    Operation("DELETE", f"{PLUGIN}/versions/{{spare_version}}", PluginVersion),
+    Operation("GET", f"{VERSION}/code", PluginVersion),
     Operation(
-        "PUT", f"{PLUGIN}/versions/{{version_without_code}}/code", Role.ADMIN, multipart=True
+        "PUT", f"{PLUGIN}/versions/{{version_without_code}}/code", PluginVersion, multipart=True
     ),
-    Operation("GET", f"{VERSION}/properties", Role.READER),
+    Operation("GET", f"{VERSION}/properties", PluginProperty),
     Operation(
         "POST",
         f"{VERSION}/properties",
-        Role.EDITOR,
+        PluginProperty,
         201,
         {"technical_name": "extra", "property_type": "BOOLEAN", "value": {"value": True}},
     ),
-    Operation("GET", f"{VERSION}/properties/batch_size", Role.READER),
-    Operation("PUT", f"{VERSION}/properties/batch_size", Role.EDITOR, body={"value": {"value": 5}}),
-    Operation("DELETE", f"{VERSION}/properties/batch_size", Role.EDITOR),
-    Operation("GET", f"{FEED}/batching_configurations", Role.READER),
+    Operation("GET", f"{VERSION}/properties/batch_size", PluginProperty),
+    Operation(
+        "PUT", f"{VERSION}/properties/batch_size", PluginProperty, body={"value": {"value": 5}}
+    ),
+    Operation("DELETE", f"{VERSION}/properties/batch_size", PluginProperty),
+    Operation("GET", f"{FEED}/batching_configurations", BatchingConfiguration),
     Operation(
         "POST",
         "plugins/{feed_plugin}/versions/{bare_feed_version}/batching_configurations",
-        Role.EDITOR,
+        BatchingConfiguration,
         201,
         {
             "plugin_version_id": "{bare_feed_version}",
@@ -90,35 +99,35 @@ OPERATIONS = [
             "batch_flush_max_size": 100,
         },
     ),
-    Operation("GET", f"{FEED}/batching_configurations/{{batching}}", Role.READER),
+    Operation("GET", f"{FEED}/batching_configurations/{{batching}}", BatchingConfiguration),
     Operation(
         "PUT",
         f"{FEED}/batching_configurations/{{batching}}",
-        Role.EDITOR,
+        BatchingConfiguration,
         body={
             "plugin_version_id": "{feed_version}",
             "enable_batching": False,
             "batch_flush_max_size": 50,
         },
     ),
-    Operation("DELETE", f"{FEED}/batching_configurations/{{batching}}", Role.EDITOR),
-    Operation("GET", INSTANCE, Role.READER),
-    Operation("PUT", INSTANCE, Role.EDITOR, body={"cron_status": "PAUSED"}),
-    Operation("DELETE", INSTANCE, Role.EDITOR),
-    Operation("GET", f"{INSTANCE}/executions", Role.READER),
+    Operation("DELETE", f"{FEED}/batching_configurations/{{batching}}", BatchingConfiguration),
+    Operation("GET", INSTANCE, IntegrationBatchInstance),
+    Operation("PUT", INSTANCE, IntegrationBatchInstance, body={"cron_status": "PAUSED"}),
+    Operation("DELETE", INSTANCE, IntegrationBatchInstance),
+    Operation("GET", f"{INSTANCE}/executions", Execution),
     Operation(
         "POST",
         f"{INSTANCE}/executions",
-        Role.EDITOR,
+        Execution,
         201,
         {"execution_type": "MANUAL", "expected_start_date": FUTURE},
     ),
-    Operation("GET", f"{INSTANCE}/executions/{{execution}}", Role.READER),
+    Operation("GET", f"{INSTANCE}/executions/{{execution}}", Execution),
     Operation(
-        "PUT", f"{INSTANCE}/executions/{{execution}}", Role.EDITOR, body={"status": "CANCELED"}
+        "PUT", f"{INSTANCE}/executions/{{execution}}", Execution, body={"status": "CANCELED"}
     ),
-    Operation("DELETE", f"{INSTANCE}/executions/{{execution}}", Role.EDITOR),
-    Operation("GET", "executions/{execution}", Role.READER),
-    Operation("POST", "executions/{execution}/cancel", Role.EDITOR),
-    Operation("GET", "executions/{execution}/log", Role.READER),
+    Operation("DELETE", f"{INSTANCE}/executions/{{execution}}", Execution),
+    Operation("GET", "executions/{execution}", Execution),
+    Operation("POST", "executions/{execution}/cancel", Execution),
+    Operation("GET", "executions/{execution}/log", Execution),
 ]

@@ -162,8 +162,8 @@ def test_malformed_json_is_refused_saying_where(api, org_a):
             {"ram_size": ['"LOW | MEDIUM | LARGE | EXTRA_LARGE" is not a valid choice.']},
         ),
         (
-            {"name": "x", "plugin_version_id": "{version}", "timeout_seconds": "an hour"},
-            {"timeout_seconds": ["A valid integer is required."]},
+            {"name": "x", "plugin_version_id": "{version}", "timeout_seconds": "3600"},
+            {"timeout_seconds": ["Expected an integer."]},
         ),
         ({"plugin_version_id": "{version}"}, {"name": ["This field is required."]}),
         (

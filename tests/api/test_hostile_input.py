@@ -117,8 +117,7 @@ def test_a_file_name_with_a_nul_is_refused_on_upload_and_initialize(editor, batc
 def test_a_digit_that_is_not_ascii_is_no_id(editor, org_a, digit):
     assert editor.get(f"/v1/plugins/{digit}").status_code == 404
     assert editor.get(f"/v1/executions/{digit}").status_code == 404
-    listed = editor.get(f"/v1/executions?instance_id={digit}")
-    assert listed.status_code == 200 and listed.json()["data"] == []
+    refused(editor.get(f"/v1/executions?instance_id={digit}"), "instance_id", "Expected an id")
 
 
 def test_a_nul_in_a_query_parameter_is_a_400(editor, org_a):
@@ -170,4 +169,31 @@ def test_the_console_refuses_an_unstorable_property_value(client, world, org_a):
     )
     assert response.status_code == 200
     assert "NUL character" in response.text
+    assert fingerprint() == before
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "expected"),
+    [
+        ({"name": 5}, "name", "Expected a string."),
+        ({"timeout_seconds": "3600"}, "timeout_seconds", "Expected an integer."),
+        ({"timeout_seconds": True}, "timeout_seconds", "Expected an integer."),
+        ({"archived": "false"}, "archived", "Expected a boolean."),
+        ({"properties": {"batch_size": 1}}, "properties", "Expected an array."),
+        ({"organisation_id": 12}, "organisation_id", "Expected a string."),
+    ],
+    ids=[
+        "number for text",
+        "text for number",
+        "boolean for number",
+        "text for boolean",
+        "object for array",
+        "number for id",
+    ],
+)
+def test_a_json_body_takes_the_types_its_schema_says(editor, org_a, body, field, expected):
+    before = fingerprint()
+    path = f"/v1/integration_batch_instances/{org_a.instance.pk}"
+    response = editor.put(path, body, format="json")
+    refused(response, field, expected)
     assert fingerprint() == before

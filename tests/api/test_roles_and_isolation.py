@@ -78,7 +78,7 @@ def test_creating_in_another_organisation_is_not_found(world, org_a):
         },
         format="json",
     )
-    assert instance.status_code == 400
+    assert instance.status_code == 404
     assert instance.json()["fields"] == {
         "plugin_version_id": ["No such plugin version in this organisation."]
     }

@@ -7,7 +7,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from apps.accounts.models import ApiToken, Membership
+from apps.accounts.models import ApiToken, Membership, Organisation
 from apps.accounts.services import api_token_authenticate, api_token_create
 from apps.ingestion.models import Batch, Dataset
 from apps.ingestion.services import batch_create, dataset_create
@@ -120,6 +120,48 @@ def test_a_member_lists_and_opens_only_their_organisations_objects(client, world
         403,
     )
     assert model.objects.filter(pk=foreign.pk).exists()
+
+
+@pytest.mark.parametrize("model", [*SCOPED_MODELS, Organisation], ids=lambda m: m.__name__)
+def test_no_filter_names_what_another_organisation_holds(client, world, model):
+    populate(world.org_a, world.admin_a)
+    foreign = populate(world.org_b, world.admin_b)
+    client.force_login(world.admin_a)
+    page = client.get(admin_url(model)).text
+    assert "Org B" not in page
+    assert foreign[Plugin].artifact_id not in page and foreign[Dataset].name not in page
+
+
+@pytest.mark.parametrize(
+    ("model", "field"),
+    [
+        (PluginProperty, "version"),
+        (BatchingConfiguration, "version"),
+        (InstanceProperty, "instance"),
+        (InstanceProperty, "property"),
+    ],
+)
+def test_an_autocomplete_offers_only_the_users_organisations(client, world, model, field):
+    own = populate(world.org_a, world.admin_a)
+    foreign = populate(world.org_b, world.admin_b)
+    client.force_login(world.admin_a)
+    answer = client.get(
+        reverse("admin:autocomplete"),
+        {
+            "app_label": model._meta.app_label,
+            "model_name": model._meta.model_name,
+            "field_name": field,
+        },
+    ).json()
+    offered = {int(result["id"]) for result in answer["results"]}
+    target = {
+        "version": PluginVersion,
+        "instance": IntegrationBatchInstance,
+        "property": PluginProperty,
+    }[field]
+    theirs = set(target.objects.in_organisations([world.org_b.pk]).values_list("pk", flat=True))
+    assert offered and not offered & theirs
+    assert own and foreign  # both organisations hold some
 
 
 def test_a_superuser_sees_every_organisation(client, world):
@@ -402,3 +444,15 @@ def test_a_long_list_is_counted_only_up_to_the_limit(client, world, settings):
     assert "More than 5 executions" in response.text
     counts = [sql for sql in changelist_queries(client, Execution) if "COUNT(" in sql.upper()]
     assert counts and all("LIMIT 6" in sql for sql in counts)
+
+
+def test_a_member_of_two_organisations_filters_by_either(client, world):
+    populate(world.org_a, world.admin_a)
+    populate(world.org_b, world.admin_b)
+    Membership.objects.create(user=world.admin_a, organisation=world.org_b, role="READER")
+    third = Organisation.objects.create(name="Org C, not theirs")
+    Membership.objects.create(user=world.superuser, organisation=third, role="ADMIN")
+    populate(third, world.superuser)
+    client.force_login(world.admin_a)
+    page = client.get(admin_url(PluginVersion)).text
+    assert "Org A" in page and "Org B" in page and "Org C" not in page

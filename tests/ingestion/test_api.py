@@ -17,18 +17,20 @@ pytestmark = pytest.mark.django_db
 
 DOCS = (Path(__file__).parents[1] / "api" / "seeds" / "batch_ingestion.txt").read_text()
 CURL = re.compile(r'curl (?:-X )?(?P<method>[A-Z]+) "(?P<url>[^"]+)"')
-HOSTS = {
+# The docs' paths as printed (only the host changed), and the same under /v1.
+AS_PRINTED = {"https://platform.adobe.io": ""}
+UNDER_V1 = {
     "https://platform.adobe.io/data/foundation/import": "/v1",
     "https://platform.adobe.io/data/foundation/catalog": "/v1",
 }
 ORDERS = pa.table({"order_id": pa.array(list(range(100, 140)), pa.int64()), "customer": ["x"] * 40})
 
 
-def documented_calls() -> list[tuple[str, str]]:
+def documented_calls(hosts=UNDER_V1) -> list[tuple[str, str]]:
     calls = []
     for match in CURL.finditer(DOCS):
         url = match["url"]
-        for host, ours in HOSTS.items():
+        for host, ours in hosts.items():
             url = url.replace(host, ours)
         calls.append((match["method"], url))
     return calls
@@ -52,15 +54,19 @@ def dataset_id(editor):
     return created.json()["data"]["id"]
 
 
-def test_the_documented_flow_works_with_only_host_and_ids_filled_in(editor, dataset_id):
-    create, small, initialize, chunk, complete, status = documented_calls()
-    assert create == ("POST", "/v1/batches") and status[0] == "GET"
+@pytest.mark.parametrize("hosts", [AS_PRINTED, UNDER_V1], ids=["docs' paths", "/v1 paths"])
+def test_the_documented_flow_works_with_only_host_and_ids_filled_in(editor, dataset_id, hosts):
+    create, small, initialize, chunk, complete, status = documented_calls(hosts)
+    assert create[0] == "POST" and status[0] == "GET"
 
     created = editor.post(create[1], {"datasetId": dataset_id}, format="json")
     assert created.status_code == 201
     batch = created.json()
     assert batch["status"] == "loading"
     assert batch["relatedObjects"] == [{"type": "dataSet", "id": dataset_id}]
+    # The fields the docs' answer shows.
+    assert (batch["version"], batch["tags"], batch["createdClient"]) == ("1.0.0", {}, "api")
+    assert (batch["externalId"], batch["availableDates"]) == (None, {})
     ids = {"BATCH_ID": batch["id"], "DATASET_ID": dataset_id, "FILE_NAME": "orders"}
 
     small_file = parquet_bytes(ORDERS.slice(0, 10))
@@ -91,6 +97,7 @@ def test_the_documented_flow_works_with_only_host_and_ids_filled_in(editor, data
 
     checked = editor.get(filled(status[1], **ids)).json()[batch["id"]]
     assert checked["status"] == "active"
+    assert set(checked["availableDates"]) == {"startDate"}
     assert checked["metrics"] == {
         "files": 2,
         "bytes": len(small_file) + len(large),
@@ -177,7 +184,8 @@ def test_readers_read_and_cannot_load(world, dataset_id, editor):
     batch = editor.post("/v1/batches", {"datasetId": dataset_id}, format="json").json()
     reader = client_with_token(world.reader_a, world.org_a)
     assert reader.get(f"/v1/batches/{batch['id']}").status_code == 200
-    assert reader.post("/v1/batches", {"datasetId": dataset_id}, format="json").status_code == 400
+    refused = reader.post("/v1/batches", {"datasetId": dataset_id}, format="json")
+    assert refused.status_code == 403, refused.json()
     assert reader.post(f"/v1/batches/{batch['id']}?action=ABORT").status_code == 403
     url = f"/v1/batches/{batch['id']}/datasets/{dataset_id}/files/o.csv"
     assert reader.put(url, CSV, content_type="application/octet-stream").status_code == 403
@@ -209,7 +217,8 @@ def test_another_organisation_finds_nothing(world, editor, dataset_id, method, u
     assert response.status_code == 404
     assert Batch.objects.get(pk=batch["id"]).status == "loading"
     created = intruder.post("/v1/batches", {"datasetId": dataset_id}, format="json")
-    assert created.status_code == 400 and Batch.objects.count() == 1
+    assert created.status_code == 404 and Batch.objects.count() == 1
+    assert created.json()["fields"] == {"datasetId": ["No such dataset in your organisations."]}
 
 
 def test_lists_are_scoped_and_filtered(world, editor, dataset_id):
@@ -243,7 +252,7 @@ def test_an_execution_credential_reaches_ingestion_only(world, dataset_id):
     )
 
 
-def test_a_schema_change_that_breaks_stored_data_answers_400(editor, dataset_id):
+def test_a_schema_change_that_breaks_stored_data_answers_409(editor, dataset_id):
     batch = editor.post("/v1/batches", {"datasetId": dataset_id}, format="json").json()
     editor.put(
         f"/v1/batches/{batch['id']}/datasets/{dataset_id}/files/o.csv",
@@ -254,7 +263,23 @@ def test_a_schema_change_that_breaks_stored_data_answers_400(editor, dataset_id)
     process(int(batch["id"]))
     narrowed = [{**f, "type": "Integer"} if f["name"] == "amount" else f for f in SCHEMA]
     response = editor.put(f"/v1/datasets/{dataset_id}", {"schema": narrowed}, format="json")
-    assert response.status_code == 400
+    assert (response.status_code, response.json()["error_code"]) == (409, "CONFLICT")
     assert response.json()["fields"]["schema"] == [
         "amount: stored Double values cannot become Integer."
     ]
+
+
+def test_a_batch_keeps_the_uploaders_external_id_and_tags(editor, dataset_id):
+    tags = {"foo_bar": ["stuff"], "foo/bar/foo-bar": ["weehaw", "wee:haw"]}
+    created = editor.post(
+        "/data/foundation/import/batches",
+        {"datasetId": dataset_id, "externalId": "nightly-2026-12-01", "tags": tags},
+        format="json",
+    ).json()
+    shown = editor.get(f"/data/foundation/catalog/batch/{created['id']}").json()[created["id"]]
+    assert (shown["externalId"], shown["tags"]) == ("nightly-2026-12-01", tags)
+
+
+def test_the_docs_paths_answer_json_for_what_they_do_not_know(editor):
+    response = editor.get("/data/foundation/import/nothing/here")
+    assert response.status_code == 404 and response.json()["error_code"] == "NOT_FOUND"

@@ -6,9 +6,10 @@ Objects outside these organisations are not found (404): their existence is not 
 
 from dataclasses import dataclass
 
-from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 
 from apps.accounts.models import ApiToken, Organisation, Role
+from apps.accounts.permissions import change_role
 from apps.accounts.selectors import roles_by_organisation
 from apps.core.api.inputs import as_id
 
@@ -61,6 +62,26 @@ class Access:
             return next(iter(self.roles))
         return None
 
+    def require_somewhere(self, minimum: Role) -> None:
+        """Refuse (403) a caller whose role is below `minimum` in every organisation of
+        theirs: a write they may make nowhere is refused before its body is even read."""
+        if not self.organisation_ids(minimum):
+            roles = sorted({str(role) for role in (self.roles or {}).values()})
+            raise PermissionDenied(
+                f"Your role is {' / '.join(roles) or 'none'}; this needs {minimum} or above."
+            )
+
+    def organisation_for_new(self, model, organisation_id) -> Organisation:
+        """The organisation a new `model` object goes to: the one named, or the caller's
+        default; the caller's role there must allow creating it."""
+        if organisation_id is None:
+            organisation_id = self.default_organisation_id()
+            if organisation_id is None:
+                raise ValidationError(
+                    {"organisation_id": ["Required: you belong to several organisations."]}
+                )
+        return self.get(Organisation.objects.all(), organisation_id, change_role(model))
+
     def scoped(self, queryset):
         return queryset.in_organisations(self.organisation_ids())
 
@@ -72,12 +93,6 @@ class Access:
             raise NotFound()
         self.require(obj.owner_organisation_id, minimum)
         return obj
-
-
-def _acts_in_one_organisation(auth) -> bool:
-    """An API token, or a running execution's credential: both act in one organisation
-    with one role."""
-    return isinstance(auth, ApiToken) or hasattr(auth, "execution")
 
 
 def _acts_in_one_organisation(auth) -> bool:

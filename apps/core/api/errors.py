@@ -18,6 +18,9 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from apps.core.errors import TransitionError
 
+# Errors whose request was fine but conflicts with what exists: a duplicate name, data
+# stored under a schema a change would break. The API answers them 409.
+CONFLICT_CODES = {"unique", "unique_together", "conflict"}
 CODES = {
     exceptions.ParseError: "MALFORMED_REQUEST",
     exceptions.NotAuthenticated: "UNAUTHORIZED",
@@ -39,6 +42,13 @@ def error_body(message: str, code: str, fields: dict | None = None) -> dict:
 
 
 def exception_handler(error, context):
+    if isinstance(error, DjangoValidationError) and _is_conflict(error):
+        fields = flatten(_django_errors(error))
+        summary = "; ".join(f"{field}: {' '.join(reasons)}" for field, reasons in fields.items())
+        return Response(
+            error_body(f"Conflict — {summary}", "CONFLICT", fields),
+            status=status.HTTP_409_CONFLICT,
+        )
     if isinstance(error, DjangoValidationError):
         error = exceptions.ValidationError(_django_errors(error))
     if isinstance(error, exceptions.ValidationError):
@@ -63,8 +73,17 @@ def exception_handler(error, context):
     if response is not None:
         code = next((c for kind, c in CODES.items() if isinstance(error, kind)), "ERROR")
         message = str(error.detail) if isinstance(error, exceptions.APIException) else str(error)
-        response.data = error_body(_explain(error, message), code)
+        response.data = error_body(_explain(error, message), code, getattr(error, "fields", None))
     return response
+
+
+class MissingReference(exceptions.NotFound):
+    """A request names, in one of its fields, what is not in the caller's organisations:
+    404 (as for a URL naming it), with the field it was named in."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.fields = {field: [message]}
 
 
 @contextmanager
@@ -103,6 +122,12 @@ def flatten(detail, prefix: str = "") -> dict[str, list[str]]:
     if isinstance(detail, list):
         return {prefix or "request": [str(d) for d in detail]} if detail else {}
     return {prefix or "request": [str(detail)]}
+
+
+def _is_conflict(error: DjangoValidationError) -> bool:
+    found = error.error_dict.values() if hasattr(error, "error_dict") else [error.error_list]
+    codes = {e.code for errors in found for e in errors}
+    return bool(codes) and codes <= CONFLICT_CODES
 
 
 def _django_errors(error: DjangoValidationError):

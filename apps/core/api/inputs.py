@@ -1,6 +1,7 @@
 """Reading what a request sends: validated through a serializer, ids as the API writes them."""
 
 from django.http import QueryDict
+from rest_framework.exceptions import ValidationError
 
 from apps.core.text import parse_int
 
@@ -10,11 +11,25 @@ def valid(serializer_class, data, *, partial: bool = False, **context) -> dict:
 
     Query parameters are read as a plain dict: DRF would quietly skip an empty optional
     one (`?status=`), where the caller should hear that it is not a status."""
-    if isinstance(data, QueryDict):
+    from_json = not isinstance(data, QueryDict)  # a JSON body: its types must be right
+    if not from_json:
         data = data.dict()
-    serializer = serializer_class(data=data, partial=partial, context=context)
+    serializer = serializer_class(
+        data=data, partial=partial, context={"json": from_json, **context}
+    )
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
+
+
+def refuse_changes(data: dict, current: dict, fixed: list[str]) -> None:
+    """A PUT may send fixed fields back as they are (a GET's answer, say), not change them."""
+    errors = {
+        name: ["Fixed once created."]
+        for name in fixed
+        if name in data and str(data[name]) != str(current[name])
+    }
+    if errors:
+        raise ValidationError(errors)
 
 
 def as_id(value) -> int | None:
