@@ -112,7 +112,7 @@ class Workflow(schema.as_state_machine()):
     every scenario replays the same way when hypothesis shrinks a failure."""
 
     def setup(self):
-        self.savepoint = transaction.savepoint()
+        self.savepoint = transaction.savepoint_create()
 
     def teardown(self):
         transaction.savepoint_rollback(self.savepoint)
