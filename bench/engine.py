@@ -29,7 +29,7 @@ from apps.scheduling.models import (
     ExecutionType,
     IntegrationBatchInstance,
 )
-from apps.scheduling.scheduler import schedule_tick
+from apps.scheduling.services import schedule_tick
 from bench.setup import median_and_p95, stopwatch
 
 ROOT = Path(__file__).resolve().parents[1]

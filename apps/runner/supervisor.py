@@ -33,15 +33,15 @@ from apps.runner.credentials import execution_credential
 from apps.runner.dispatch import dispatch_again_at_its_time
 from apps.runner.limits import Limits
 from apps.runner.logs import LogWriter
-from apps.runner.services import worker_check_in
-from apps.runner.workspaces import workspace_for
-from apps.scheduling.models import Execution, ExecutionStatus
-from apps.scheduling.services import (
+from apps.runner.services import (
     execution_claim,
     execution_fail,
     execution_stopped,
     execution_succeed,
+    worker_check_in,
 )
+from apps.runner.workspaces import workspace_for
+from apps.scheduling.models import Execution, ExecutionStatus
 
 logger = logging.getLogger(__name__)
 

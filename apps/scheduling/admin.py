@@ -10,6 +10,11 @@ from apps.core.admin import (
     adopt_saved,
 )
 from apps.runner.logs import read_log
+from apps.runner.services import (
+    execution_cancel,
+    execution_create_manual,
+    validate_manual_execution,
+)
 from apps.scheduling.models import (
     Execution,
     ExecutionStatusChange,
@@ -19,14 +24,11 @@ from apps.scheduling.models import (
 )
 from apps.scheduling.services import (
     EDITABLE_INSTANCE_FIELDS,
-    execution_cancel,
-    execution_create_manual,
     instance_archive,
     instance_create,
     instance_pause,
     instance_resume,
     instance_update,
-    validate_manual_execution,
 )
 
 

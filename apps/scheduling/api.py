@@ -13,6 +13,7 @@ from apps.core.api.responses import envelope, ok, page
 from apps.core.errors import TransitionError
 from apps.plugins.models import PluginVersion
 from apps.runner.logs import log_size, read_log
+from apps.runner.services import execution_cancel, execution_create_manual
 from apps.scheduling.models import Execution, IntegrationBatchInstance
 from apps.scheduling.serializers import (
     ExecutionCreateSerializer,
@@ -27,8 +28,6 @@ from apps.scheduling.serializers import (
 )
 from apps.scheduling.services import (
     EDITABLE_INSTANCE_FIELDS,
-    execution_cancel,
-    execution_create_manual,
     instance_archive,
     instance_create,
     instance_update,

@@ -13,15 +13,11 @@ from django.utils import timezone
 from apps.core import handover
 from apps.core.errors import TransitionError
 from apps.runner.dispatch import dispatch_due
+from apps.runner.services import execution_reap, executions_cancel_missed
 from apps.runner.tasks import run_execution
 from apps.runner.workspaces import sweep_leftover_workspaces
 from apps.scheduling.models import Execution, ExecutionStatus
-from apps.scheduling.scheduler import schedule_tick
-from apps.scheduling.services import (
-    execution_reap,
-    executions_cancel_missed,
-    scheduler_record_tick,
-)
+from apps.scheduling.services import schedule_tick, scheduler_record_tick
 
 logger = logging.getLogger(__name__)
 

@@ -8,6 +8,7 @@ from django.db.models import F, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from apps.accounts.models import Organisation
+from apps.core.errors import TransitionError
 from apps.core.models import (
     FieldUniqueConstraint,
     HistoryEntry,
@@ -167,6 +168,13 @@ class IntegrationBatchInstance(OrganisationOwned):
     @property
     def is_scheduled(self) -> bool:
         return bool(self.cron) and self.cron_status == CronStatus.ACTIVE and not self.archived
+
+    def refuse_if_archived(self) -> None:
+        """An archived instance is history: it neither changes nor runs."""
+        if self.archived:
+            raise TransitionError(
+                "This instance is archived: it cannot change or run.", code="archived"
+            )
 
     def clean(self):
         errors = {}

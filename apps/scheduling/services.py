@@ -1,25 +1,28 @@
-"""Every change of state of instances and executions, each in one function."""
+"""Every change of state of instances, each in one function, and the scheduler's tick:
+every scheduled instance keeps its coming run as a PENDING CRON execution, so that it
+shows, can be canceled by a pause, and is handed to a worker on time.
 
-from collections.abc import Mapping
-from datetime import datetime, timedelta
+The tick is idempotent and safe to run concurrently: rows are inserted with ON CONFLICT
+DO NOTHING against the one-CRON-execution-per-fire-time constraint. It costs a fixed
+number of queries (three) per batch of instances. (Executions' own changes are the
+runner's: apps.runner.services.)"""
 
-from django.conf import settings
+import logging
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from apps.accounts.models import Organisation
 from apps.core.errors import TransitionError
-from apps.core.text import json_problem
 from apps.plugins.models import PluginVersion
-from apps.runner.dispatch import dispatch_on_commit
+from apps.runner.services import executions_cancel_pending
+from apps.scheduling.cron import next_fire_time, previous_fire_time
 from apps.scheduling.models import (
-    ConcurrencyPolicy,
     CronStatus,
     Execution,
-    ExecutionStatus,
-    ExecutionStatusChange,
     ExecutionType,
     InstanceAction,
     InstanceEvent,
@@ -27,8 +30,9 @@ from apps.scheduling.models import (
     IntegrationBatchInstance,
     SchedulerState,
 )
-from apps.scheduling.scheduler import schedule_instances
 
+TICK_BATCH_SIZE = 500
+logger = logging.getLogger(__name__)
 # In the order a form shows them.
 EDITABLE_INSTANCE_FIELDS = (
     "name",
@@ -98,7 +102,7 @@ def instance_update(
     if unknown := set(changes).difference(EDITABLE_INSTANCE_FIELDS):
         raise TypeError(f"Not editable: {', '.join(sorted(unknown))}")
     _lock(instance)
-    _refuse_if_archived(instance)
+    instance.refuse_if_archived()
     if "cron" in changes:
         changes["cron"] = changes["cron"].strip()
         if not changes["cron"]:
@@ -121,7 +125,7 @@ def instance_update(
         _move_overrides_to_version(instance)
     _set_property_overrides(instance, properties or {})
     if _schedule_of(instance) != old_schedule:
-        _cancel_pending(
+        executions_cancel_pending(
             instance.executions.coming_cron(),
             user=user,
             reason="The instance's schedule changed.",
@@ -143,7 +147,7 @@ def instance_pause(*, instance: IntegrationBatchInstance, user=None, reason: str
     """Stop the cron: the coming CRON executions are canceled in the same transaction.
     MANUAL executions and runs already started are left alone."""
     _lock(instance)
-    _refuse_if_archived(instance)
+    instance.refuse_if_archived()
     if instance.cron_status != CronStatus.ACTIVE:
         raise TransitionError(
             "Only an ACTIVE scheduled instance can be paused; this one is "
@@ -151,7 +155,7 @@ def instance_pause(*, instance: IntegrationBatchInstance, user=None, reason: str
         )
     instance.cron_status = CronStatus.PAUSED
     instance.save(update_fields=["cron_status", "updated_at"])
-    _cancel_pending(
+    executions_cancel_pending(
         instance.executions.coming_cron(),
         user=user,
         reason=reason or "The instance was paused.",
@@ -165,7 +169,7 @@ def instance_pause(*, instance: IntegrationBatchInstance, user=None, reason: str
 def instance_resume(*, instance: IntegrationBatchInstance, user=None, reason: str = ""):
     """Restart the cron from now on: fire times missed while paused are not run."""
     _lock(instance)
-    _refuse_if_archived(instance)
+    instance.refuse_if_archived()
     if instance.cron_status != CronStatus.PAUSED:
         raise TransitionError(
             "Only a PAUSED instance can be resumed; this one is "
@@ -184,10 +188,10 @@ def instance_archive(*, instance: IntegrationBatchInstance, user=None, reason: s
     """Retire an instance: it never runs again, and every pending execution is canceled.
     Its history stays readable."""
     _lock(instance)
-    _refuse_if_archived(instance)
+    instance.refuse_if_archived()
     instance.archived = True
     instance.save(update_fields=["archived", "updated_at"])
-    _cancel_pending(
+    executions_cancel_pending(
         instance.executions.pending(),
         user=user,
         reason=reason or "The instance was archived.",
@@ -210,13 +214,6 @@ def _schedule(instance: IntegrationBatchInstance) -> None:
     """Put the instance's coming run on the timeline now, rather than at the next tick."""
     if instance.is_scheduled:
         schedule_instances([instance], now=timezone.now())
-
-
-def _refuse_if_archived(instance: IntegrationBatchInstance) -> None:
-    if instance.archived:
-        raise TransitionError(
-            "This instance is archived: it cannot change or run.", code="archived"
-        )
 
 
 def _record(instance, action: InstanceAction, user, reason: str = "") -> None:
@@ -276,307 +273,6 @@ def _move_overrides_to_version(instance: IntegrationBatchInstance) -> None:
     InstanceProperty.objects.bulk_update(overrides, ["property"])
 
 
-# --- Executions --------------------------------------------------------------------------
-
-
-def validate_manual_execution(
-    *, expected_start_date: datetime | None, parameters
-) -> tuple[datetime, dict]:
-    """The start date and parameters of a MANUAL execution, checked: now or later (within
-    a small tolerance for clocks a little behind), and parameters as a JSON object."""
-    now = timezone.now()
-    tolerance = timedelta(seconds=settings.MANUAL_EXECUTION_PAST_TOLERANCE_SECONDS)
-    errors = {}
-    if expected_start_date is not None and expected_start_date < now - tolerance:
-        errors["expected_start_date"] = (
-            f"{expected_start_date:%Y-%m-%d %H:%M:%S %Z} is in the past; "
-            "choose now or a later time."
-        )
-    if parameters is not None and not isinstance(parameters, dict):
-        errors["parameters"] = "Parameters are a JSON object of names to values."
-    elif problem := json_problem(parameters or {}, "parameters"):
-        errors["parameters"] = f"{problem[0]}: {problem[1]}"
-    if errors:
-        raise ValidationError(errors)
-    start = now if expected_start_date is None else max(expected_start_date, now)
-    return start, parameters or {}
-
-
-@transaction.atomic
-def execution_create_manual(
-    *,
-    instance: IntegrationBatchInstance,
-    user=None,
-    expected_start_date: datetime | None = None,
-    parameters: dict | None = None,
-) -> Execution:
-    """Ask for a run now, or at `expected_start_date`."""
-    _refuse_if_archived(instance)
-    expected_start_date, parameters = validate_manual_execution(
-        expected_start_date=expected_start_date, parameters=parameters
-    )
-    execution = Execution.objects.create(
-        organisation_id=instance.organisation_id,
-        instance=instance,
-        execution_type=ExecutionType.MANUAL,
-        expected_start_date=expected_start_date,
-        parameters=parameters,
-        user=user,
-    )
-    dispatch_on_commit(execution)
-    return execution
-
-
-@transaction.atomic
-def execution_cancel(*, execution: Execution, user=None, reason: str = "") -> Execution:
-    """Cancel a PENDING execution at once; ask a RUNNING one to stop (the runner stops its
-    code, then ends it CANCELED)."""
-    if execution.status == ExecutionStatus.PENDING:
-        try:
-            return _transition(
-                execution,
-                ExecutionStatus.PENDING,
-                ExecutionStatus.CANCELED,
-                user=user,
-                reason=reason or "Canceled.",
-                end_date=timezone.now(),
-            )
-        except TransitionError:
-            pass  # claimed meanwhile: it is RUNNING now, so ask it to stop below
-    requested = Execution.objects.filter(
-        pk=execution.pk, status=ExecutionStatus.RUNNING, cancel_requested_at__isnull=True
-    ).update(cancel_requested_at=timezone.now(), cancel_requested_by=user)
-    execution.refresh_from_db()
-    if not requested:
-        if execution.status == ExecutionStatus.RUNNING:
-            raise TransitionError(
-                "A cancel was already asked for; the run is stopping.",
-                code="cancel_already_requested",
-            )
-        raise TransitionError(
-            f"This execution is already {execution.status}; only PENDING or RUNNING "
-            "executions can be canceled."
-        )
-    return execution
-
-
-def execution_claim(*, execution: Execution, worker: str = "") -> Execution:
-    """Take a due PENDING execution to run it. The conditional update is the lock: of two
-    workers handed the same execution, exactly one gets it; the other gets TransitionError.
-
-    A CRON run of a FORBID instance whose previous run still runs is skipped instead:
-    ended CANCELED, saying so, its fire time spent."""
-    with transaction.atomic():
-        skipped = _skip_if_overlapping(execution)
-        if not skipped:
-            now = timezone.now()
-            claimed = (
-                Execution.objects.due(now)
-                .filter(pk=execution.pk)
-                .update(
-                    status=ExecutionStatus.RUNNING, start_date=now, heartbeat_at=now, worker=worker
-                )
-            )
-            execution.refresh_from_db()
-            if claimed:
-                _history(
-                    execution, ExecutionStatus.PENDING, ExecutionStatus.RUNNING, None, "Started."
-                )
-                return execution
-    if skipped:
-        raise TransitionError(skipped, code="skipped")
-    if execution.status == ExecutionStatus.PENDING:
-        raise TransitionError(f"Execution {execution.pk} is not yet due.", code="not_due")
-    raise TransitionError(f"Execution {execution.pk} is {execution.status}.", code="not_claimable")
-
-
-def _skip_if_overlapping(execution: Execution) -> str:
-    """Under FORBID, end a CRON run CANCELED when another run of its instance is running;
-    returns why, or "" to go ahead. The instance row lock makes the check and the claim
-    one step for concurrent workers."""
-    if execution.execution_type != ExecutionType.CRON:
-        return ""
-    instance = IntegrationBatchInstance.objects.select_for_update().get(pk=execution.instance_id)
-    if instance.concurrency_policy != ConcurrencyPolicy.FORBID:
-        return ""
-    running = instance.executions.filter(status=ExecutionStatus.RUNNING).exclude(pk=execution.pk)
-    running_pk = running.values_list("pk", flat=True).first()
-    if running_pk is None:
-        return ""
-    message = (
-        f"Skipped: execution {running_pk} was still running at this fire time "
-        "(concurrency policy FORBID)."
-    )
-    _transition(
-        execution,
-        ExecutionStatus.PENDING,
-        ExecutionStatus.CANCELED,
-        reason=message,
-        end_date=timezone.now(),
-        error={"message": message},
-    )
-    return message
-
-
-def execution_succeed(*, execution: Execution, result=None) -> Execution:
-    return _transition(
-        execution,
-        ExecutionStatus.RUNNING,
-        ExecutionStatus.SUCCEEDED,
-        reason="Finished.",
-        end_date=timezone.now(),
-        result=result,
-    )
-
-
-@transaction.atomic
-def execution_fail(*, execution: Execution, message: str) -> Execution:
-    """A RUNNING execution fails with `message`; the instance may try it again."""
-    _transition(
-        execution,
-        ExecutionStatus.RUNNING,
-        ExecutionStatus.FAILED,
-        reason=message[:500],
-        end_date=timezone.now(),
-        error={"message": message},
-    )
-    _retry_if_allowed(execution)
-    return execution
-
-
-@transaction.atomic
-def execution_reap(*, execution: Execution, silent_since: datetime) -> Execution:
-    """Fail (or retry) a RUNNING execution whose worker has not sent a heartbeat since
-    `silent_since`: the worker died or lost the database. A heartbeat that arrives
-    meanwhile wins: the execution is left running."""
-    message = (
-        f"Worker lost: no heartbeat from {execution.worker or 'its worker'} since "
-        f"{execution.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC."
-    )
-    _transition(
-        execution,
-        ExecutionStatus.RUNNING,
-        ExecutionStatus.FAILED,
-        only_if=Q(heartbeat_at__lt=silent_since),
-        reason=message,
-        end_date=timezone.now(),
-        error={"message": message},
-    )
-    _retry_if_allowed(execution)
-    return execution
-
-
-def _retry_if_allowed(execution: Execution) -> Execution | None:
-    """Another attempt, after an exponential back-off, while the instance allows it."""
-    instance = execution.instance
-    if execution.attempt > instance.max_retries or instance.archived:
-        return None
-    delay = timedelta(seconds=instance.retry_backoff_seconds * 2 ** (execution.attempt - 1))
-    retry = Execution.objects.create(
-        organisation_id=execution.organisation_id,
-        instance=instance,
-        execution_type=execution.execution_type,
-        expected_start_date=timezone.now() + delay,
-        parameters=execution.parameters,
-        user=execution.user,
-        attempt=execution.attempt + 1,
-        retry_of=execution,
-    )
-    dispatch_on_commit(retry)
-    return retry
-
-
-@transaction.atomic
-def executions_cancel_missed(*, now: datetime) -> int:
-    """Of each instance's due CRON runs, only the latest runs: older ones were missed while
-    the scheduler or the workers were down, and are canceled rather than run in a burst."""
-    due = (
-        Execution.objects.due(now)
-        .filter(execution_type=ExecutionType.CRON, retry_of__isnull=True)
-        .order_by("instance_id", "-expected_start_date")
-        .values_list("pk", "instance_id")
-    )
-    latest_seen, missed = set(), []
-    for pk, instance_id in due:
-        if instance_id in latest_seen:
-            missed.append(pk)
-        latest_seen.add(instance_id)
-    return _cancel_pending(
-        Execution.objects.filter(pk__in=missed).pending(),
-        user=None,
-        reason="Missed: a later fire time of this instance was already due; it runs instead.",
-    )
-
-
-def execution_stopped(*, execution: Execution) -> Execution:
-    """A RUNNING execution whose code was stopped on request ends CANCELED, in the name of
-    whoever asked."""
-    execution.refresh_from_db(fields=["cancel_requested_by"])
-    return _transition(
-        execution,
-        ExecutionStatus.RUNNING,
-        ExecutionStatus.CANCELED,
-        user=execution.cancel_requested_by,
-        reason="Stopped on request.",
-        end_date=timezone.now(),
-    )
-
-
-def _transition(
-    execution: Execution,
-    from_status: str,
-    to_status: str,
-    *,
-    user=None,
-    reason: str = "",
-    only_if: Q | None = None,
-    **fields,
-) -> Execution:
-    with transaction.atomic():
-        changed = Execution.objects.filter(
-            only_if or Q(), pk=execution.pk, status=from_status
-        ).update(status=to_status, **fields)
-        execution.refresh_from_db()
-        if not changed:
-            raise TransitionError(
-                f"Execution {execution.pk} is {execution.status}; "
-                f"only a {from_status} execution can become {to_status}."
-            )
-        _history(execution, from_status, to_status, user, reason)
-    return execution
-
-
-def _history(execution, from_status, to_status, user, reason) -> None:
-    ExecutionStatusChange.objects.create(
-        execution=execution, from_status=from_status, to_status=to_status, user=user, reason=reason
-    )
-
-
-def _cancel_pending(executions, *, user, reason: str, release_fire_times: bool = False) -> int:
-    """Cancel these PENDING executions, locking them first so no worker claims one meanwhile.
-    Atomic by itself: the scheduler's tick calls it outside any transaction."""
-    with transaction.atomic():
-        ids = list(executions.select_for_update().values_list("pk", flat=True))
-        if not ids:
-            return 0
-        now = timezone.now()
-        Execution.objects.filter(pk__in=ids).update(
-            status=ExecutionStatus.CANCELED, end_date=now, fire_time_released=release_fire_times
-        )
-        ExecutionStatusChange.objects.bulk_create(
-            ExecutionStatusChange(
-                execution_id=pk,
-                from_status=ExecutionStatus.PENDING,
-                to_status=ExecutionStatus.CANCELED,
-                user=user,
-                reason=reason,
-                created_at=now,
-            )
-            for pk in ids
-        )
-    return len(ids)
-
-
 # --- The scheduler's health ---------------------------------------------------------------
 
 
@@ -588,3 +284,95 @@ def scheduler_record_tick(*, at: datetime, errors: tuple[str, ...] = ()) -> None
     else:
         fields |= {"last_good_tick_at": at}
     SchedulerState.objects.update_or_create(pk=1, defaults=fields)
+
+
+# --- The tick ------------------------------------------------------------------------------
+
+
+def schedule_tick(*, now: datetime | None = None, batch_size: int = TICK_BATCH_SIZE) -> int:
+    """Schedule every ACTIVE, unarchived instance with a cron; returns how many. Those that
+    could not be planned carry their schedule_error."""
+    now = now or timezone.now()
+    scheduled = (
+        IntegrationBatchInstance.objects.scheduled()
+        .only(
+            "pk",
+            "organisation_id",
+            "cron",
+            "cron_timezone",
+            "scheduled_from",
+            "created_at",
+            "schedule_error",
+        )
+        .order_by("pk")
+    )
+    count, last_pk = 0, 0
+    while batch := list(scheduled.filter(pk__gt=last_pk)[:batch_size]):
+        schedule_instances(batch, now=now)
+        count += len(batch)
+        last_pk = batch[-1].pk
+    return count
+
+
+def schedule_instances(
+    instances: Iterable[IntegrationBatchInstance], *, now: datetime
+) -> dict[int, str]:
+    """Insert, for each instance, its next fire time and, if one was missed since its
+    schedule began (the scheduler was down), the latest missed one: never a burst.
+
+    An instance whose coming run is already PENDING needs nothing: that run was planned
+    by an earlier tick, which also planned every fire time up to it. An instance whose
+    fire times cannot be computed is left out, its error recorded on it, and the others
+    are scheduled all the same. Returns those left out, with why."""
+    instances = list(instances)
+    planned = set(
+        Execution.objects.pending()
+        .filter(
+            instance_id__in=[instance.pk for instance in instances],
+            execution_type=ExecutionType.CRON,
+            retry_of__isnull=True,
+            expected_start_date__gt=now,
+        )
+        .values_list("instance_id", flat=True)
+    )
+    rows, failed = [], {}
+    for instance in instances:
+        if instance.pk in planned:
+            continue
+        try:
+            fire_times = _fire_times_to_keep(instance, now)
+        except Exception as error:  # one instance's schedule must not stop everyone's
+            logger.exception("Instance %s could not be scheduled", instance.pk)
+            failed[instance.pk] = f"{type(error).__name__}: {error}"[:500]
+            continue
+        rows += [
+            Execution(
+                organisation_id=instance.organisation_id,
+                instance_id=instance.pk,
+                execution_type=ExecutionType.CRON,
+                expected_start_date=fire_time,
+            )
+            for fire_time in fire_times
+        ]
+    Execution.objects.bulk_create(rows, ignore_conflicts=True)
+    _record_schedule_errors(instances, failed)
+    return failed
+
+
+def _record_schedule_errors(instances: list[IntegrationBatchInstance], failed: dict) -> None:
+    """Show each failure on its instance; clear the errors of instances planned again. (Only
+    instances whose error changes are written, so a healthy tick writes nothing here.)"""
+    for pk, message in failed.items():
+        IntegrationBatchInstance.objects.filter(pk=pk).update(schedule_error=message)
+    recovered = [i.pk for i in instances if i.schedule_error and i.pk not in failed]
+    if recovered:
+        IntegrationBatchInstance.objects.filter(pk__in=recovered).update(schedule_error="")
+
+
+def _fire_times_to_keep(instance: IntegrationBatchInstance, now: datetime) -> list[datetime]:
+    cron, zone = instance.cron, instance.cron_timezone
+    fire_times = [next_fire_time(cron, zone, now)]
+    latest_due = previous_fire_time(cron, zone, now)
+    if latest_due > (instance.scheduled_from or instance.created_at):
+        fire_times.append(latest_due)
+    return fire_times

@@ -13,6 +13,7 @@ from apps.core.console import console_view, render_list
 from apps.core.errors import TransitionError
 from apps.core.text import parse_int
 from apps.plugins.property_types import value_as_text
+from apps.runner import services as runner
 from apps.runner.logs import log_size, read_log
 from apps.runner.selectors import isolation_warnings
 from apps.scheduling import selectors, services
@@ -143,7 +144,7 @@ def instance_run(request, ws, pk):
     try:
         if not form.is_valid():
             raise ValidationError(form.errors.as_data()["expected_start_date"])
-        execution = services.execution_create_manual(
+        execution = runner.execution_create_manual(
             instance=instance,
             user=request.user,
             expected_start_date=form.cleaned_data["expected_start_date"],
@@ -331,7 +332,7 @@ def execution_log(request, ws, pk):
 def execution_cancel(request, ws, pk):
     execution = _execution_for(ws, pk)
     try:
-        services.execution_cancel(execution=execution, user=request.user)
+        runner.execution_cancel(execution=execution, user=request.user)
     except TransitionError as refusal:
         messages.error(request, refusal.message)
     else:

@@ -13,8 +13,8 @@ from apps.plugins.models import (
     PluginVersion,
 )
 from apps.plugins.services import batching_configuration_set, plugin_version_create
+from apps.runner.services import execution_create_manual
 from apps.scheduling.models import Execution, IntegrationBatchInstance
-from apps.scheduling.services import execution_create_manual
 from tests.factories import (
     PROPERTIES,
     MembershipFactory,

@@ -8,8 +8,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from apps.accounts.models import Membership, Role
+from apps.runner.services import execution_create_manual
 from apps.scheduling.models import Execution, IntegrationBatchInstance
-from apps.scheduling.services import execution_create_manual
 from tests.factories import ExecutionFactory, PluginFactory, make_instance, make_version
 
 pytestmark = pytest.mark.django_db

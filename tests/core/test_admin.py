@@ -18,6 +18,7 @@ from apps.plugins.models import (
     PluginType,
     PluginVersion,
 )
+from apps.runner.services import execution_create_manual
 from apps.scheduling.models import (
     CronStatus,
     Execution,
@@ -25,7 +26,6 @@ from apps.scheduling.models import (
     InstanceProperty,
     IntegrationBatchInstance,
 )
-from apps.scheduling.services import execution_create_manual
 from tests.factories import (
     PLUGIN_CODE,
     ExecutionFactory,

@@ -4,9 +4,9 @@ from django.core.management import call_command
 from apps.accounts.models import Membership, Organisation
 from apps.plugins.models import Plugin, PluginProperty, PluginVersion
 from apps.runner.logs import read_log
+from apps.runner.services import execution_create_manual
 from apps.runner.supervisor import run
 from apps.scheduling.models import Execution, ExecutionStatus, IntegrationBatchInstance
-from apps.scheduling.services import execution_create_manual
 
 pytestmark = pytest.mark.django_db
 MODELS = [

@@ -232,7 +232,7 @@ def test_lists_are_scoped_and_filtered(world, editor, dataset_id):
 
 def test_an_execution_credential_reaches_ingestion_only(world, dataset_id):
     from apps.runner.credentials import execution_credential
-    from apps.scheduling.services import execution_claim, execution_create_manual
+    from apps.runner.services import execution_claim, execution_create_manual
     from tests.factories import PluginFactory, make_instance, make_version
 
     instance = make_instance(version=make_version(plugin=PluginFactory(organisation=world.org_a)))
@@ -244,7 +244,7 @@ def test_an_execution_credential_reaches_ingestion_only(world, dataset_id):
     assert {"type": "execution", "id": str(execution.pk)} in created.json()["relatedObjects"]
     assert Batch.objects.get().execution == execution
     assert plugin_code.get("/v1/plugins").status_code == 401
-    from apps.scheduling.services import execution_succeed
+    from apps.runner.services import execution_succeed
 
     execution_succeed(execution=execution)
     assert (

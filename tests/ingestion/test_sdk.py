@@ -5,9 +5,9 @@ import pytest
 from apps.ingestion.models import Batch, BatchStatus
 from apps.ingestion.services import dataset_create
 from apps.ingestion.worker import process
+from apps.runner.services import execution_create_manual
 from apps.runner.supervisor import run
 from apps.scheduling.models import ExecutionStatus
-from apps.scheduling.services import execution_create_manual
 from tests.factories import PluginFactory, make_instance, make_version
 from tests.ingestion.conftest import SCHEMA
 from tests.runner.plugins import plugin

@@ -4,8 +4,8 @@ import time
 import pytest
 from django.db import connection
 
+from apps.runner.services import execution_create_manual
 from apps.scheduling.models import Execution
-from apps.scheduling.services import execution_create_manual
 from tests.factories import PROPERTIES, make_instance, make_version
 
 

@@ -6,8 +6,8 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from apps.runner.dispatch import dispatch_due
+from apps.runner.services import execution_claim, execution_create_manual
 from apps.scheduling.models import Execution
-from apps.scheduling.services import execution_claim, execution_create_manual
 from tests.factories import make_instance
 
 pytestmark = pytest.mark.django_db

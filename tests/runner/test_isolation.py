@@ -11,9 +11,9 @@ from django.urls import reverse
 
 from apps.runner import isolation
 from apps.runner.logs import read_log
+from apps.runner.services import execution_claim, execution_create_manual
 from apps.runner.supervisor import run
 from apps.scheduling.models import ExecutionStatus
-from apps.scheduling.services import execution_claim, execution_create_manual
 from tests.factories import PluginFactory, make_instance, make_version
 from tests.processes import running
 from tests.runner import plugins

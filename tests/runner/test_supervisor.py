@@ -11,9 +11,9 @@ from django_tasks_db.models import DBTaskResult
 
 from apps.plugins.services import plugin_version_create
 from apps.runner.logs import read_log
+from apps.runner.services import execution_cancel, execution_create_manual
 from apps.runner.supervisor import run
 from apps.scheduling.models import ExecutionStatus
-from apps.scheduling.services import execution_cancel, execution_create_manual
 from tests.factories import PluginFactory, make_instance
 from tests.runner import plugins
 from tests.runner.conftest import Background, wait_for, wait_for_status

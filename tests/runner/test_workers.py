@@ -10,9 +10,9 @@ from django_tasks_db.models import DBTaskResult
 
 from apps.runner.dispatch import enqueue
 from apps.runner.logs import read_log
+from apps.runner.services import execution_create_manual
 from apps.scheduling.jobs import reap
 from apps.scheduling.models import Execution, ExecutionStatus
-from apps.scheduling.services import execution_create_manual
 from tests.factories import make_instance, make_version
 from tests.processes import manage, running
 from tests.runner import plugins

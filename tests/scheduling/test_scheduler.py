@@ -8,18 +8,20 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from apps.core.errors import TransitionError
-from apps.scheduling.jobs import reap
-from apps.scheduling.models import CronStatus, Execution, ExecutionStatus, ExecutionType
-from apps.scheduling.scheduler import schedule_tick
-from apps.scheduling.services import (
+from apps.runner.services import (
     execution_cancel,
     execution_claim,
     execution_create_manual,
     execution_fail,
     executions_cancel_missed,
+)
+from apps.scheduling.jobs import reap
+from apps.scheduling.models import CronStatus, Execution, ExecutionStatus, ExecutionType
+from apps.scheduling.services import (
     instance_archive,
     instance_pause,
     instance_resume,
+    schedule_tick,
 )
 from tests.factories import make_instance, make_version
 

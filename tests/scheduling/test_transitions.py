@@ -6,6 +6,14 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from apps.core.errors import TransitionError
+from apps.runner.services import (
+    execution_cancel,
+    execution_claim,
+    execution_create_manual,
+    execution_fail,
+    execution_stopped,
+    execution_succeed,
+)
 from apps.scheduling.models import (
     CronStatus,
     Execution,
@@ -14,12 +22,6 @@ from apps.scheduling.models import (
     InstanceAction,
 )
 from apps.scheduling.services import (
-    execution_cancel,
-    execution_claim,
-    execution_create_manual,
-    execution_fail,
-    execution_stopped,
-    execution_succeed,
     instance_archive,
     instance_pause,
     instance_resume,

@@ -15,6 +15,13 @@ from django.utils import timezone
 from apps.accounts.models import Membership, Organisation, Role
 from apps.plugins.models import Plugin, PluginType, PluginVersion
 from apps.plugins.services import plugin_create, plugin_version_create
+from apps.runner.services import (
+    execution_cancel,
+    execution_claim,
+    execution_create_manual,
+    execution_fail,
+    execution_succeed,
+)
 from apps.scheduling.models import (
     CronStatus,
     Execution,
@@ -22,14 +29,7 @@ from apps.scheduling.models import (
     ExecutionType,
     IntegrationBatchInstance,
 )
-from apps.scheduling.services import (
-    execution_cancel,
-    execution_claim,
-    execution_create_manual,
-    execution_fail,
-    execution_succeed,
-    instance_create,
-)
+from apps.scheduling.services import instance_create
 
 DEMO_CODE = Path(__file__).resolve().parents[2] / "demo" / "import_data_for_customer.py"
 DEFAULT_PASSWORD = "batchworks-demo"
