@@ -19,7 +19,7 @@ from django.db import connections
 
 from apps.accounts.models import Organisation
 from apps.ingestion import services
-from apps.ingestion.worker import process
+from apps.ingestion.worker import stage_batch
 
 SCHEMA = (
     [{"name": f"id_{i}", "type": "Long", "required": i == 0} for i in range(5)]
@@ -106,7 +106,7 @@ def _stage(dataset_id: int, path: Path) -> None:
         services.batch_file_put(batch=batch, name=path.name, body=body)
     services.batch_complete(batch=batch)
     started = time.perf_counter()
-    outcome = process(batch.pk)
+    outcome = stage_batch(batch.pk)
     seconds = time.perf_counter() - started
     assert outcome == "active", services.Batch.objects.get(pk=batch.pk).errors[:3]
     return seconds

@@ -275,11 +275,16 @@ DISPATCH_HORIZON_SECONDS = env.int("BATCHWORKS_DISPATCH_HORIZON_SECONDS", defaul
 # its task looked up: handed over again if the queue lost it, or if a worker took it and
 # died before claiming it; left alone if it is only waiting behind others.
 REDISPATCH_AFTER_SECONDS = env.int("BATCHWORKS_REDISPATCH_AFTER_SECONDS", default=300)
-# A running execution proves its worker is alive this often...
-EXECUTION_HEARTBEAT_SECONDS = env.float("BATCHWORKS_EXECUTION_HEARTBEAT_SECONDS", default=5)
-# ...and is failed (or retried) as "worker lost" after this long without a heartbeat.
-EXECUTION_HEARTBEAT_TIMEOUT_SECONDS = env.int(
-    "BATCHWORKS_EXECUTION_HEARTBEAT_TIMEOUT_SECONDS", default=60
+# A worker holding a row (a running execution, a staging batch: apps/core/leases.py)
+# proves it is alive this often...
+LEASE_HEARTBEAT_SECONDS = env.float(
+    "BATCHWORKS_LEASE_HEARTBEAT_SECONDS",
+    default=env.float("BATCHWORKS_EXECUTION_HEARTBEAT_SECONDS", default=5),  # its old name
+)
+# ...and the row is reaped (failed, retried) as "worker lost" after this long without one.
+LEASE_TIMEOUT_SECONDS = env.float(
+    "BATCHWORKS_LEASE_TIMEOUT_SECONDS",
+    default=env.float("BATCHWORKS_EXECUTION_HEARTBEAT_TIMEOUT_SECONDS", default=60),
 )
 # A run asked to stop (cancel, timeout) gets SIGTERM, then SIGKILL this much later.
 EXECUTION_STOP_GRACE_SECONDS = env.float("BATCHWORKS_EXECUTION_STOP_GRACE_SECONDS", default=10)

@@ -25,7 +25,7 @@ def environment(**extra: str) -> dict[str, str]:
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.settings",
         "DATABASE_URL": test_database_url(),
-        "BATCHWORKS_EXECUTION_HEARTBEAT_SECONDS": "0.3",
+        "BATCHWORKS_LEASE_HEARTBEAT_SECONDS": "0.3",
         **extra,
     }
 

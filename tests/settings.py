@@ -25,7 +25,7 @@ MEDIA_ROOT = _shared_temp_dir("BATCHWORKS_TEST_MEDIA_ROOT", "batchworks-test-med
 STATIC_ROOT = _shared_temp_dir("BATCHWORKS_TEST_STATIC_ROOT", "batchworks-test-static-")
 EXECUTION_WORK_DIR = _shared_temp_dir("BATCHWORKS_TEST_WORK_DIR", "batchworks-test-runs-")
 # Runs report and react quickly, so tests of cancel, timeout and lost workers are short.
-EXECUTION_HEARTBEAT_SECONDS = 0.3
+LEASE_HEARTBEAT_SECONDS = 0.3
 EXECUTION_STOP_GRACE_SECONDS = 1.0
 # Static files are served from the apps' folders, as collectstatic would gather them.
 WHITENOISE_USE_FINDERS = True

@@ -56,14 +56,17 @@ class Staged:
     errors: ErrorLog
 
 
-def stage(batch: Batch, *, alive: Callable[[], None]) -> Staged:
-    """Convert the batch's files. `alive` is called between blocks (the heartbeat)."""
+def stage_files(batch: Batch, *, alive: Callable[[], object]) -> Staged:
+    """Convert the batch's files, by the dataset's schema, into one Parquet file. `alive`
+    is called between blocks (the heartbeat)."""
     schema = batch.dataset.schema
     errors = ErrorLog(settings.INGESTION_MAX_ERRORS_LISTED)
     records_read = records_written = 0
     target = arrow_schema(schema)
-    with tempfile.NamedTemporaryFile(suffix=".parquet") as output:
-        writer = pq.ParquetWriter(output.name, target)
+    with (
+        tempfile.NamedTemporaryFile(suffix=".parquet") as output,
+        pq.ParquetWriter(output.name, target) as writer,  # closed even when reading fails
+    ):
         for batch_file in batch.files.filter(complete=True).order_by("name"):
             for block, table in _tables(batch_file, batch.input_format, schema, target, errors):
                 records_read += block.rows

@@ -18,7 +18,7 @@ from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 
 from apps.accounts.models import Organisation
-from apps.core import handover
+from apps.core import handover, leases
 from apps.core.errors import TransitionError
 from apps.core.text import storable, unstorable_reason
 from apps.ingestion import storage
@@ -35,13 +35,19 @@ from apps.ingestion.readers import FORMATS
 from apps.ingestion.schema import check_change_keeps_data
 
 logger = logging.getLogger(__name__)
-S = BatchStatus
 # Batches whose data is stored: the dataset's schema must keep fitting it.
-HOLDING_DATA = (S.STAGED, S.ACTIVE, S.INACTIVE)
+HOLDING_DATA = (BatchStatus.STAGED, BatchStatus.ACTIVE, BatchStatus.INACTIVE)
 # Where each person-made move may start.
-ABORTABLE = [S.LOADING]
-REVERTIBLE = [S.ACTIVE]
-DELETABLE = [S.ACTIVE, S.INACTIVE, S.FAILED, S.STALLED, S.ABORTED, S.ABANDONED]
+ABORTABLE = [BatchStatus.LOADING]
+REVERTIBLE = [BatchStatus.ACTIVE]
+DELETABLE = [
+    BatchStatus.ACTIVE,
+    BatchStatus.INACTIVE,
+    BatchStatus.FAILED,
+    BatchStatus.STALLED,
+    BatchStatus.ABORTED,
+    BatchStatus.ABANDONED,
+]
 CONTENT_RANGE = re.compile(r"^bytes ([0-9]{1,18})-([0-9]{1,18})/([0-9]{1,18}|\*)\Z")
 INPUT_FORMATS = ("csv", "json", "parquet")
 # An upload in flight records a heartbeat this often as its bytes arrive.
@@ -78,7 +84,7 @@ def dataset_update(*, dataset: Dataset, **changes) -> Dataset:
 
 @transaction.atomic
 def dataset_delete(*, dataset: Dataset) -> None:
-    if dataset.batches.exclude(status=S.DELETED).exists():
+    if dataset.batches.exclude(status=BatchStatus.DELETED).exists():
         raise TransitionError(
             "This dataset still has batches: delete them first.", code="dataset_in_use"
         )
@@ -117,7 +123,7 @@ def batch_create(
         )
         batch.full_clean(exclude=["dataset", "execution", "organisation"])
         batch.save()
-        _history(batch, "", S.LOADING, user, "Created.")
+        _history(batch, "", BatchStatus.LOADING, user, "Created.")
     return batch
 
 
@@ -354,7 +360,9 @@ def batch_complete(*, batch: Batch, user=None) -> Batch:
             f"Files still being uploaded in chunks: {', '.join(unfinished)}.",
             code="files_incomplete",
         )
-    batch = _transition(batch, [S.LOADING], S.LOADED, user, "Completed by the uploader.")
+    batch = _transition(
+        batch, [BatchStatus.LOADING], BatchStatus.LOADED, user, "Completed by the uploader."
+    )
     transaction.on_commit(lambda: dispatch(batch))
     return batch
 
@@ -362,7 +370,7 @@ def batch_complete(*, batch: Batch, user=None) -> Batch:
 @transaction.atomic
 def batch_abort(*, batch: Batch, user=None) -> Batch:
     """ABORT: only while loading; once Loaded a batch cannot be aborted."""
-    batch = _transition(batch, ABORTABLE, S.ABORTED, user, "Aborted by the uploader.")
+    batch = _transition(batch, ABORTABLE, BatchStatus.ABORTED, user, "Aborted by the uploader.")
     _remove_files(batch)
     return batch
 
@@ -370,7 +378,7 @@ def batch_abort(*, batch: Batch, user=None) -> Batch:
 def batch_revert(*, batch: Batch, user=None) -> Batch:
     """Its data stops counting in the dataset; it stays stored until deleted."""
     return _transition(
-        batch, REVERTIBLE, S.INACTIVE, user, "Reverted.", available_until=timezone.now()
+        batch, REVERTIBLE, BatchStatus.INACTIVE, user, "Reverted.", available_until=timezone.now()
     )
 
 
@@ -379,24 +387,30 @@ def batch_delete(*, batch: Batch, user=None) -> Batch:
     """Remove the batch's data and files; its record stays, Deleted."""
     batch.refresh_from_db(fields=["available_from", "available_until"])
     ended = batch.available_until or (timezone.now() if batch.available_from else None)
-    batch = _transition(batch, DELETABLE, S.DELETED, user, "Deleted.", available_until=ended)
+    batch = _transition(
+        batch, DELETABLE, BatchStatus.DELETED, user, "Deleted.", available_until=ended
+    )
     _remove_files(batch)
     return batch
 
 
-def batch_start_staging(*, batch: Batch, worker: str) -> Batch:
-    """A worker takes a Loaded (or Retrying) batch to process: one conditional move, so
-    only one worker gets it."""
+def batch_start_staging(*, batch: Batch, worker: str = leases.WORKER_ID) -> Batch:
+    """A worker takes a Loaded (or Retrying) batch to stage: one move under the batch's
+    row lock, so only one worker gets it."""
     return _transition(
         batch,
-        [S.LOADED, S.RETRYING],
-        S.STAGING,
+        [BatchStatus.LOADED, BatchStatus.RETRYING],
+        BatchStatus.STAGING,
         None,
         f"Processing on {worker}.",
-        worker=worker,
-        heartbeat_at=timezone.now(),
         attempts=batch.attempts + 1,
+        **leases.held_now(worker),
     )
+
+
+def batch_heartbeat(*, batch: Batch) -> bool:
+    """The worker staging it still does; False if it no longer stages (reaped meanwhile)."""
+    return leases.heartbeat(Batch.objects.filter(pk=batch.pk, status=BatchStatus.STAGING))
 
 
 @transaction.atomic
@@ -404,8 +418,8 @@ def batch_promote(*, batch: Batch, data: str, records_read: int, records_written
     """Staged, then Active: its rows now count in the dataset."""
     batch = _transition(
         batch,
-        [S.STAGING],
-        S.STAGED,
+        [BatchStatus.STAGING],
+        BatchStatus.STAGED,
         None,
         "Every row converted.",
         data=data,
@@ -416,8 +430,8 @@ def batch_promote(*, batch: Batch, data: str, records_read: int, records_written
     )
     return _transition(
         batch,
-        [S.STAGED],
-        S.ACTIVE,
+        [BatchStatus.STAGED],
+        BatchStatus.ACTIVE,
         None,
         "Promoted: available in the dataset.",
         available_from=timezone.now(),
@@ -430,8 +444,8 @@ def batch_fail(*, batch: Batch, errors: list[dict], error_count: int, records_re
     where = ", ".join(f"{k} {first[k]}" for k in ("file", "row", "field") if first.get(k))
     return _transition(
         batch,
-        [S.STAGING],
-        S.FAILED,
+        [BatchStatus.STAGING],
+        BatchStatus.FAILED,
         None,
         f"{error_count} error(s); first: {where + ': ' if where else ''}{first['message']}"[:500],
         errors=errors,
@@ -442,22 +456,22 @@ def batch_fail(*, batch: Batch, errors: list[dict], error_count: int, records_re
 
 
 @transaction.atomic
-def batch_retry_later(*, batch: Batch, reason: str, from_statuses=(S.STAGING,)) -> Batch:
+def batch_retry_later(*, batch: Batch, reason: str, from_statuses=(BatchStatus.STAGING,)) -> Batch:
     """A transient error: try again after a back-off that doubles, or stall for good."""
     batch.refresh_from_db()
     if batch.attempts >= settings.INGESTION_MAX_ATTEMPTS:
         return _transition(
             batch,
             list(from_statuses),
-            S.STALLED,
+            BatchStatus.STALLED,
             None,
             f"Stalled after {batch.attempts} attempts; last error: {reason}"[:500],
         )
-    delay = timedelta(seconds=settings.INGESTION_RETRY_BACKOFF_SECONDS * 2 ** (batch.attempts - 1))
+    delay = leases.backoff(settings.INGESTION_RETRY_BACKOFF_SECONDS, batch.attempts)
     batch = _transition(
         batch,
         list(from_statuses),
-        S.RETRYING,
+        BatchStatus.RETRYING,
         None,
         f"Attempt {batch.attempts} failed ({reason}); next in {delay}."[:500],
     )
@@ -468,16 +482,18 @@ def batch_retry_later(*, batch: Batch, reason: str, from_statuses=(S.STAGING,)) 
 def batches_reap() -> dict[str, int]:
     """Abandon batches never completed; retry those whose processing worker went silent;
     hand over again Loaded and Retrying batches whose hand-over to the queue was lost."""
-    from apps.ingestion.tasks import process_batch
+    from apps.ingestion.tasks import stage_batch
 
     now = timezone.now()
     abandoned = 0
     for batch in Batch.objects.filter(
-        status=S.LOADING,
+        status=BatchStatus.LOADING,
         created_at__lt=now - timedelta(seconds=settings.INGESTION_ABANDON_AFTER_SECONDS),
     ):
         try:
-            _transition(batch, [S.LOADING], S.ABANDONED, None, "Not completed in time.")
+            _transition(
+                batch, [BatchStatus.LOADING], BatchStatus.ABANDONED, None, "Not completed in time."
+            )
             _remove_files(batch)
             abandoned += 1
         except TransitionError:
@@ -485,25 +501,24 @@ def batches_reap() -> dict[str, int]:
     with transaction.atomic():
         _forget_lost_uploads(BatchUpload.objects.all())
     lost = 0
-    silent = now - timedelta(seconds=settings.EXECUTION_HEARTBEAT_TIMEOUT_SECONDS)
-    for batch in Batch.objects.filter(status=S.STAGING, heartbeat_at__lt=silent):
+    for batch in leases.lost(Batch.objects.filter(status=BatchStatus.STAGING), now):
         reason = f"worker {batch.worker} lost: no heartbeat since {batch.heartbeat_at:%H:%M:%S} UTC"
         try:
             batch_retry_later(batch=batch, reason=reason)
         except TransitionError:
             continue
-        handover.abandon(process_batch, batch.dispatch_task_id, reason)
+        handover.abandon(stage_batch, batch.dispatch_task_id, reason)
         lost += 1
     stale = now - timedelta(seconds=settings.REDISPATCH_AFTER_SECONDS)
     waiting = list(
-        Batch.objects.filter(status__in=[S.LOADED, S.RETRYING])
+        Batch.objects.filter(status__in=[BatchStatus.LOADED, BatchStatus.RETRYING])
         .filter(Q(dispatched_at__lt=stale) | Q(dispatched_at__isnull=True, updated_at__lt=stale))
         .order_by("pk")[:500]
     )
     gone = handover.lost(
-        process_batch,
+        stage_batch,
         [batch.dispatch_task_id for batch in waiting],
-        stuck_after=timedelta(seconds=settings.EXECUTION_HEARTBEAT_TIMEOUT_SECONDS),
+        stuck_after=leases.timeout(),
     )
     for batch in waiting:
         if batch.dispatch_task_id in gone:
@@ -515,10 +530,10 @@ def batches_reap() -> dict[str, int]:
 
 def dispatch(batch: Batch, after: timedelta | None = None) -> None:
     """Hand the batch to the workers (after a back-off), recording the task."""
-    from apps.ingestion.tasks import process_batch
+    from apps.ingestion.tasks import stage_batch
 
     now = timezone.now()
-    task_id = handover.enqueue(process_batch, batch.pk, run_after=now + after if after else None)
+    task_id = handover.enqueue(stage_batch, batch.pk, run_after=now + after if after else None)
     Batch.objects.filter(pk=batch.pk).update(dispatched_at=now, dispatch_task_id=task_id)
 
 
@@ -587,7 +602,7 @@ def _forget_lost_uploads(uploads) -> None:
 def _refuse_unless_loading(batch: Batch, *, locked: bool = False) -> None:
     if not locked:
         batch.refresh_from_db(fields=["status"])
-    if batch.status != S.LOADING:
+    if batch.status != BatchStatus.LOADING:
         raise TransitionError(
             f"Batch {batch.pk} is {batch.status}: files are added only while it is loading.",
             code="not_loading",

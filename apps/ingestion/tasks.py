@@ -1,11 +1,11 @@
-"""Processing a completed batch, on the same workers as executions."""
+"""Staging a completed batch, on the same workers as executions."""
 
 from django.tasks import task
 
 
 @task
-def process_batch(batch_id: int) -> str:
-    # Imported here: the processing uses the services, which dispatch this task.
-    from apps.ingestion.worker import process
+def stage_batch(batch_id: int) -> str:
+    # Imported here: staging uses the services, which dispatch this task.
+    from apps.ingestion import worker
 
-    return process(batch_id)
+    return worker.stage_batch(batch_id)

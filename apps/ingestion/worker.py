@@ -1,30 +1,30 @@
-"""A worker's part in a batch's life: take it, stage it, promote or fail it. Whatever
+"""A worker's part in a batch's life: take it, stage it (convert its files), promote
+or fail it. Whatever
 goes wrong, the batch does not stay Staging: a transient error retries it, and a worker
 that dies is found by the reaper (its heartbeat stops)."""
 
 import logging
 
 from django.db import DatabaseError, connection
-from django.utils import timezone
 
 from apps.core.errors import TransitionError
 from apps.ingestion import processing, services
 from apps.ingestion.models import Batch, BatchStatus
-from apps.runner.supervisor import WORKER_ID
 
 logger = logging.getLogger(__name__)
 
 
-def process(batch_id: int) -> str:
+def stage_batch(batch_id: int) -> str:
+    """Take the batch, convert its files, and promote or fail it; says how it ended."""
     batch = Batch.objects.select_related("dataset").filter(pk=batch_id).first()
     if batch is None:
         return f"Batch {batch_id} no longer exists."
     try:
-        batch = services.batch_start_staging(batch=batch, worker=WORKER_ID)
+        batch = services.batch_start_staging(batch=batch)
     except TransitionError as refusal:
         return refusal.message
     try:
-        staged = processing.stage(batch, alive=lambda: _heartbeat(batch))
+        staged = processing.stage_files(batch, alive=lambda: services.batch_heartbeat(batch=batch))
     except (OSError, DatabaseError) as error:
         logger.exception("Batch %s: transient error while staging", batch.pk)
         if isinstance(error, DatabaseError):
@@ -48,9 +48,3 @@ def process(batch_id: int) -> str:
         records_written=staged.records_written,
     )
     return BatchStatus.ACTIVE
-
-
-def _heartbeat(batch: Batch) -> None:
-    Batch.objects.filter(pk=batch.pk, status=BatchStatus.STAGING).update(
-        heartbeat_at=timezone.now()
-    )

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from apps.core import handover
+from apps.core import handover, leases
 from apps.runner.tasks import run_execution
 from apps.scheduling.models import Execution
 
@@ -92,7 +92,7 @@ def _recover_lost(waiting, now: datetime) -> int | None:
         lost = handover.lost(
             run_execution,
             [execution.dispatch_task_id for execution in batch],
-            stuck_after=timedelta(seconds=settings.EXECUTION_HEARTBEAT_TIMEOUT_SECONDS),
+            stuck_after=leases.timeout(),
         )
         handed = 0
         for execution in batch:

@@ -39,12 +39,9 @@ class LogWriter:
         if not self.pending:
             return
         text = "".join(self.pending)
-        ExecutionLogChunk.objects.create(
-            execution_id=self.execution_id,
-            offset=self.stored,
-            end=self.stored + len(text),
-            text=text,
-        )
+        from apps.runner.services import execution_log_append  # services import this module
+
+        execution_log_append(execution_id=self.execution_id, offset=self.stored, text=text)
         self.stored += len(text)
         self.pending, self.pending_size = [], 0
 

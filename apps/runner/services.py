@@ -9,11 +9,12 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from apps.core import leases
 from apps.core.errors import TransitionError
 from apps.core.text import json_problem
 from apps.runner import isolation
 from apps.runner.dispatch import dispatch_on_commit
-from apps.runner.models import Worker
+from apps.runner.models import ExecutionLogChunk, Worker
 from apps.scheduling.models import (
     ConcurrencyPolicy,
     Execution,
@@ -139,7 +140,7 @@ def execution_cancel(*, execution: Execution, user=None, reason: str = "") -> Ex
     return execution
 
 
-def execution_claim(*, execution: Execution, worker: str = "") -> Execution:
+def execution_claim(*, execution: Execution, worker: str = leases.WORKER_ID) -> Execution:
     """Take a due PENDING execution to run it. The conditional update is the lock: of two
     workers handed the same execution, exactly one gets it; the other gets TransitionError.
 
@@ -149,12 +150,11 @@ def execution_claim(*, execution: Execution, worker: str = "") -> Execution:
         skipped = _skip_if_overlapping(execution)
         if not skipped:
             now = timezone.now()
-            claimed = (
-                Execution.objects.due(now)
-                .filter(pk=execution.pk)
-                .update(
-                    status=ExecutionStatus.RUNNING, start_date=now, heartbeat_at=now, worker=worker
-                )
+            claimed = leases.claim(
+                Execution.objects.due(now).filter(pk=execution.pk),
+                worker=worker,
+                status=ExecutionStatus.RUNNING,
+                start_date=now,
             )
             execution.refresh_from_db()
             if claimed:
@@ -250,7 +250,7 @@ def _retry_if_allowed(execution: Execution) -> Execution | None:
     instance = execution.instance
     if execution.attempt > instance.max_retries or instance.archived:
         return None
-    delay = timedelta(seconds=instance.retry_backoff_seconds * 2 ** (execution.attempt - 1))
+    delay = leases.backoff(instance.retry_backoff_seconds, execution.attempt)
     retry = Execution.objects.create(
         organisation_id=execution.organisation_id,
         instance=instance,
@@ -266,6 +266,37 @@ def _retry_if_allowed(execution: Execution) -> Execution | None:
 
 
 @transaction.atomic
+def execution_heartbeat(*, execution: Execution) -> bool:
+    """The runner still runs it; False if it is no longer RUNNING (reaped, or ended
+    elsewhere), and the runner must stop."""
+    return leases.heartbeat(
+        Execution.objects.filter(pk=execution.pk, status=ExecutionStatus.RUNNING)
+    )
+
+
+def execution_report_progress(*, execution: Execution, progress: dict) -> None:
+    """The plugin's counters (completed, failed, total): whole numbers an int column holds;
+    anything else it sent is left out."""
+    names = {"completed": "completed_tasks", "failed": "erroneous_tasks", "total": "num_tasks"}
+    fields = {
+        names[key]: value
+        for key, value in progress.items()
+        if key in names
+        and isinstance(value, int)
+        and not isinstance(value, bool)
+        and 0 <= value < 2**31
+    }
+    if fields:
+        Execution.objects.filter(pk=execution.pk).update(**fields)
+
+
+def execution_log_append(*, execution_id: int, offset: int, text: str) -> None:
+    """The next piece of a run's log, from character `offset` on."""
+    ExecutionLogChunk.objects.create(
+        execution_id=execution_id, offset=offset, end=offset + len(text), text=text
+    )
+
+
 def executions_cancel_missed(*, now: datetime) -> int:
     """Of each instance's due CRON runs, only the latest runs: older ones were missed while
     the scheduler or the workers were down, and are canceled rather than run in a burst."""

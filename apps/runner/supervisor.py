@@ -13,7 +13,6 @@ import resource
 import selectors
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,8 +23,8 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import DatabaseError, connection
-from django.utils import timezone
 
+from apps.core import leases
 from apps.core.errors import TransitionError
 from apps.core.text import json_problem, storable
 from apps.runner import isolation
@@ -36,17 +35,18 @@ from apps.runner.logs import LogWriter
 from apps.runner.services import (
     execution_claim,
     execution_fail,
+    execution_heartbeat,
+    execution_report_progress,
     execution_stopped,
     execution_succeed,
     worker_check_in,
 )
 from apps.runner.workspaces import workspace_for
-from apps.scheduling.models import Execution, ExecutionStatus
+from apps.scheduling.models import Execution
 
 logger = logging.getLogger(__name__)
 
 SDK_DIR = settings.BASE_DIR / "sdk"
-WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
 # Bounds on what the child may send on its control channel, so it cannot exhaust the worker.
 MAX_CONTROL_LINE = 2**20
 FLUSH_SECONDS = 1.0
@@ -64,12 +64,12 @@ def run(execution_id: int) -> str:
         logger.error("Execution %s not run: %s", execution_id, refused)
         return refused
     isolation.hide_worker()
-    worker_check_in(WORKER_ID)
+    worker_check_in(leases.WORKER_ID)
     execution = Execution.objects.filter(pk=execution_id).first()
     if execution is None:
         return f"Execution {execution_id} no longer exists."
     try:
-        execution_claim(execution=execution, worker=WORKER_ID)
+        execution_claim(execution=execution)
     except TransitionError as refusal:
         if refusal.code == "not_due":  # handed over early: come back at its time
             dispatch_again_at_its_time(execution)
@@ -227,7 +227,7 @@ class Supervisor:
         started = time.monotonic()
         deadline = started + self.instance.timeout_seconds
         next_flush = started + FLUSH_SECONDS
-        next_heartbeat = started + settings.EXECUTION_HEARTBEAT_SECONDS
+        next_heartbeat = started + settings.LEASE_HEARTBEAT_SECONDS
         next_disk_check = started + DISK_CHECK_SECONDS
         kill_at = None
         while True:
@@ -245,7 +245,7 @@ class Supervisor:
                 next_flush = now + FLUSH_SECONDS
             if now >= next_heartbeat:
                 self._check_in()
-                next_heartbeat = now + settings.EXECUTION_HEARTBEAT_SECONDS
+                next_heartbeat = now + settings.LEASE_HEARTBEAT_SECONDS
             if now >= deadline and not self.outcome.stop_reason:
                 self.outcome.stop_reason = "timeout"
             if now >= next_disk_check:
@@ -312,7 +312,7 @@ class Supervisor:
             self.log.flush()
             if self.progress is not None:
                 progress, self.progress = self.progress, None
-                Execution.objects.filter(pk=self.execution.pk).update(**_progress_fields(progress))
+                execution_report_progress(execution=self.execution, progress=progress)
         except DatabaseError:
             logger.exception("Execution %s: could not store log or progress", self.execution.pk)
             connection.close()
@@ -320,9 +320,7 @@ class Supervisor:
     def _check_in(self) -> None:
         """Heartbeat, and learn whether the run was asked to stop or was taken away."""
         try:
-            alive = Execution.objects.filter(
-                pk=self.execution.pk, status=ExecutionStatus.RUNNING
-            ).update(heartbeat_at=timezone.now())
+            alive = execution_heartbeat(execution=self.execution)
             cancel = Execution.objects.filter(
                 pk=self.execution.pk, cancel_requested_at__isnull=False
             ).exists()
@@ -388,15 +386,6 @@ def merged_properties(instance) -> dict[str, dict]:
     for override in instance.property_overrides.select_related("property"):
         merged[override.property.technical_name].update(value=override.value, origin="INSTANCE")
     return merged
-
-
-def _progress_fields(progress: dict) -> dict:
-    names = {"completed": "completed_tasks", "failed": "erroneous_tasks", "total": "num_tasks"}
-    return {
-        names[key]: value
-        for key, value in progress.items()
-        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**31
-    }
 
 
 def _memory_exhausted(process: subprocess.Popen, rusage, limits: Limits) -> bool:

@@ -4,13 +4,12 @@ Each is safe to run concurrently with itself and returns how much work it found.
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
 
 from django.conf import settings
 from django.core.management import call_command
 from django.utils import timezone
 
-from apps.core import handover
+from apps.core import handover, leases
 from apps.core.errors import TransitionError
 from apps.runner.dispatch import dispatch_due
 from apps.runner.services import execution_reap, executions_cancel_missed
@@ -63,9 +62,9 @@ def tick() -> TickReport:
 def reap() -> int:
     """Fail (or retry) every RUNNING execution whose worker stopped sending heartbeats, close
     the task record its worker left RUNNING, and remove run folders killed workers left."""
-    silent_since = timezone.now() - timedelta(seconds=settings.EXECUTION_HEARTBEAT_TIMEOUT_SECONDS)
+    silent_since = leases.silent_since()
     reaped = 0
-    lost = Execution.objects.filter(status=ExecutionStatus.RUNNING, heartbeat_at__lt=silent_since)
+    lost = leases.lost(Execution.objects.filter(status=ExecutionStatus.RUNNING))
     for execution in lost.select_related("instance"):
         try:
             execution_reap(execution=execution, silent_since=silent_since)

@@ -206,7 +206,7 @@ def test_a_dataset_is_defined_and_its_batches_browsed(page, world):
 
     from apps.ingestion import services
     from apps.ingestion.models import Dataset
-    from apps.ingestion.worker import process
+    from apps.ingestion.worker import stage_batch
 
     log_in(page, world.editor_a.username)
     go_to(page, "Datasets")
@@ -234,7 +234,7 @@ def test_a_dataset_is_defined_and_its_batches_browsed(page, world):
         batch = services.batch_create(dataset=dataset, user=world.editor_a)
         services.batch_file_put(batch=batch, name="orders.csv", body=io.BytesIO(content))
         services.batch_complete(batch=batch)
-        process(batch.pk)
+        stage_batch(batch.pk)
 
     page.reload()
     expect(page.get_by_text("2 rows in 2 batches")).to_be_visible()

@@ -6,7 +6,7 @@ from django.test.utils import CaptureQueriesContext
 
 from apps.ingestion import services
 from apps.ingestion.models import Batch, Dataset
-from apps.ingestion.worker import process
+from apps.ingestion.worker import stage_batch
 from tests.ingestion.conftest import CSV, SCHEMA
 
 pytestmark = pytest.mark.django_db
@@ -21,7 +21,7 @@ def loaded(dataset, content=CSV, name="orders.csv"):
     batch = services.batch_create(dataset=dataset)
     services.batch_file_put(batch=batch, name=name, body=io.BytesIO(content))
     services.batch_complete(batch=batch)
-    process(batch.pk)
+    stage_batch(batch.pk)
     batch.refresh_from_db()
     return batch
 

@@ -9,7 +9,7 @@ from django.core.files.storage import default_storage
 from rest_framework.test import APIClient
 
 from apps.ingestion.models import Batch
-from apps.ingestion.worker import process
+from apps.ingestion.worker import stage_batch
 from tests.api.conftest import client_with_token
 from tests.ingestion.conftest import CSV, SCHEMA, parquet_bytes
 
@@ -93,7 +93,7 @@ def test_the_documented_flow_works_with_only_host_and_ids_filled_in(editor, data
 
     assert editor.generic(complete[0], filled(complete[1], **ids)).status_code == 200
     assert editor.get(filled(status[1], **ids)).json()[batch["id"]]["status"] == "loaded"
-    process(int(batch["id"]))
+    stage_batch(int(batch["id"]))
 
     checked = editor.get(filled(status[1], **ids)).json()[batch["id"]]
     assert checked["status"] == "active"
@@ -119,7 +119,7 @@ def test_a_failed_batch_tells_which_file_row_and_field(editor, dataset_id):
     url = f"/v1/batches/{batch['id']}/datasets/{dataset_id}/files/orders.csv"
     editor.put(url, b"order_id,amount\n1,ten\n", content_type="application/octet-stream")
     editor.post(f"/v1/batches/{batch['id']}?action=COMPLETE")
-    process(int(batch["id"]))
+    stage_batch(int(batch["id"]))
     failed = editor.get(f"/v1/batches/{batch['id']}").json()
     assert failed["status"] == "failed"
     assert failed["errors"] == [
@@ -260,7 +260,7 @@ def test_a_schema_change_that_breaks_stored_data_answers_409(editor, dataset_id)
         content_type="application/octet-stream",
     )
     editor.post(f"/v1/batches/{batch['id']}?action=COMPLETE")
-    process(int(batch["id"]))
+    stage_batch(int(batch["id"]))
     narrowed = [{**f, "type": "Integer"} if f["name"] == "amount" else f for f in SCHEMA]
     response = editor.put(f"/v1/datasets/{dataset_id}", {"schema": narrowed}, format="json")
     assert (response.status_code, response.json()["error_code"]) == (409, "CONFLICT")

@@ -14,7 +14,7 @@ from apps.core.errors import TransitionError
 from apps.ingestion import selectors, services
 from apps.ingestion.models import Batch, BatchStatus
 from apps.ingestion.storage import TooLarge
-from apps.ingestion.worker import process
+from apps.ingestion.worker import stage_batch
 from tests.ingestion.conftest import CSV, JSON_ARRAY, JSON_LINES, PARQUET
 
 pytestmark = pytest.mark.django_db
@@ -23,7 +23,7 @@ S = BatchStatus
 
 def completed(batch) -> Batch:
     services.batch_complete(batch=batch)
-    process(batch.pk)
+    stage_batch(batch.pk)
     batch.refresh_from_db()
     return batch
 
@@ -289,11 +289,11 @@ def test_a_transient_error_retries_with_back_off_then_stalls(batch_with, setting
     def storage_down(*args, **kwargs):
         raise OSError("storage unavailable")
 
-    monkeypatch.setattr(processing, "stage", storage_down)
+    monkeypatch.setattr(processing, "stage_files", storage_down)
     batch = batch_with({"orders.csv": CSV})
     services.batch_complete(batch=batch)
-    assert process(batch.pk) == S.RETRYING
-    assert process(batch.pk) == S.STALLED
+    assert stage_batch(batch.pk) == S.RETRYING
+    assert stage_batch(batch.pk) == S.STALLED
     batch.refresh_from_db()
     assert history(batch) == ["loading", "loaded", "staging", "retrying", "staging", "stalled"]
     assert "OSError: storage unavailable" in batch.status_changes.last().reason
@@ -301,7 +301,7 @@ def test_a_transient_error_retries_with_back_off_then_stalls(batch_with, setting
 
 def test_the_reaper_abandons_batches_never_completed_and_retries_lost_ones(batch_with, settings):
     settings.INGESTION_ABANDON_AFTER_SECONDS = 3600
-    settings.EXECUTION_HEARTBEAT_TIMEOUT_SECONDS = 60
+    settings.LEASE_TIMEOUT_SECONDS = 60
     forgotten = batch_with({"orders.csv": CSV})
     lost = batch_with({"orders.csv": CSV})
     services.batch_complete(batch=lost)
@@ -312,7 +312,7 @@ def test_the_reaper_abandons_batches_never_completed_and_retries_lost_ones(batch
     lost.refresh_from_db()
     assert (forgotten.status, lost.status) == (S.ABANDONED, S.RETRYING)
     assert "worker gone:1 lost" in lost.status_changes.last().reason
-    assert process(lost.pk) == S.ACTIVE
+    assert stage_batch(lost.pk) == S.ACTIVE
 
 
 def test_a_file_whose_columns_hold_what_no_database_stores_fails_readably(batch_with):

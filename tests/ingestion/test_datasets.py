@@ -3,7 +3,7 @@ from django.core.exceptions import ValidationError
 
 from apps.core.errors import TransitionError
 from apps.ingestion.services import batch_complete, dataset_create, dataset_delete, dataset_update
-from apps.ingestion.worker import process
+from apps.ingestion.worker import stage_batch
 from tests.ingestion.conftest import CSV, SCHEMA
 
 pytestmark = pytest.mark.django_db
@@ -65,7 +65,7 @@ def test_a_schema_change_that_would_break_stored_data_is_refused(
 ):
     batch = batch_with({"orders.csv": CSV})
     batch_complete(batch=batch)
-    process(batch.pk)
+    stage_batch(batch.pk)
     with pytest.raises(ValidationError) as caught:
         dataset_update(dataset=dataset, schema=change(SCHEMA))
     assert reason in " ".join(caught.value.message_dict["schema"])
@@ -76,7 +76,7 @@ def test_a_schema_change_that_would_break_stored_data_is_refused(
 def test_changes_stored_data_survives_are_accepted(batch_with, dataset):
     batch = batch_with({"orders.csv": CSV})
     batch_complete(batch=batch)
-    process(batch.pk)
+    stage_batch(batch.pk)
     widened = with_field(SCHEMA, "order_id", required=False)
     widened = [*widened, {"name": "region", "type": "String", "required": False}]
     dataset_update(dataset=dataset, schema=widened, description="Orders of every shop")

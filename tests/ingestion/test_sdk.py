@@ -4,7 +4,7 @@ import pytest
 
 from apps.ingestion.models import Batch, BatchStatus
 from apps.ingestion.services import dataset_create
-from apps.ingestion.worker import process
+from apps.ingestion.worker import stage_batch
 from apps.runner.services import execution_create_manual
 from apps.runner.supervisor import run
 from apps.scheduling.models import ExecutionStatus
@@ -45,7 +45,7 @@ def test_a_plugin_loads_a_batch_through_the_sdk(world, live_server, settings):
         ("web.jsonl", True),
     ]
 
-    assert process(batch.pk) == BatchStatus.ACTIVE
+    assert stage_batch(batch.pk) == BatchStatus.ACTIVE
     batch.refresh_from_db()
     assert batch.records_written == 21
     assert execution.status == ExecutionStatus.SUCCEEDED and list(execution.batches.all()) == [

@@ -37,7 +37,7 @@ def status(batch) -> str:
 
 
 def test_a_worker_killed_mid_processing_leaves_the_batch_retrying_then_active(world, settings):
-    settings.EXECUTION_HEARTBEAT_TIMEOUT_SECONDS = 2
+    settings.LEASE_TIMEOUT_SECONDS = 2
     settings.INGESTION_RETRY_BACKOFF_SECONDS = 1
     dataset = services.dataset_create(organisation=world.org_a, name="orders", schema=SCHEMA)
     batch = services.batch_create(dataset=dataset)

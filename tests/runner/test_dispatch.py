@@ -69,7 +69,7 @@ def taken_by_a_worker_that_died(execution):
 )
 def test_a_run_whose_hand_over_was_lost_is_handed_over_again_once(settings, lose):
     settings.REDISPATCH_AFTER_SECONDS = 300
-    settings.EXECUTION_HEARTBEAT_TIMEOUT_SECONDS = 60
+    settings.LEASE_TIMEOUT_SECONDS = 60
     execution = manual(make_instance(), 0)
     dispatch_due(now=NOW)
     execution.refresh_from_db()

@@ -61,7 +61,7 @@ def test_an_execution_handed_over_twice_to_two_workers_runs_once():
 
 @pytest.mark.parametrize("max_retries", [0, 1], ids=["failed", "retried"])
 def test_a_worker_killed_mid_run_leaves_nothing_running(settings, max_retries):
-    settings.EXECUTION_HEARTBEAT_TIMEOUT_SECONDS = 2
+    settings.LEASE_TIMEOUT_SECONDS = 2
     instance = make_instance(version=make_version(code=plugins.SLEEPS), max_retries=max_retries)
     execution = execution_create_manual(instance=instance)  # handed over as it commits
     with running("run_worker") as worker:

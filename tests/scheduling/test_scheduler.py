@@ -202,7 +202,7 @@ def test_a_failed_run_is_retried_with_exponential_back_off_until_retries_run_out
 
 
 def test_the_reaper_fails_runs_whose_worker_went_silent(settings):
-    settings.EXECUTION_HEARTBEAT_TIMEOUT_SECONDS = 60
+    settings.LEASE_TIMEOUT_SECONDS = 60
     instance = make_instance()
     with time_machine.travel(at(0), tick=False):
         lost = execution_claim(execution=execution_create_manual(instance=instance))

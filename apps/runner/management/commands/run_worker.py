@@ -2,9 +2,9 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from apps.core import leases
 from apps.runner import isolation
 from apps.runner.services import worker_check_in
-from apps.runner.supervisor import WORKER_ID
 from apps.runner.workspaces import sweep_leftover_workspaces
 
 
@@ -23,7 +23,7 @@ class Command(BaseCommand):
         if refused := isolation.refusal():
             raise CommandError(refused)
         isolation.hide_worker()
-        worker_check_in(WORKER_ID)  # logs a warning if isolation is weaker than production's
+        worker_check_in(leases.WORKER_ID)  # logs a warning if isolation is weaker than production's
         sweep_leftover_workspaces()  # of runs this machine's killed workers left
         if settings.TASKS_BACKEND == "rq":
             call_command(

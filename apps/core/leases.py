@@ -1,0 +1,53 @@
+"""A row a worker holds — an execution running, a batch staging, and next an import or
+export job and a feed delivery: claimed by one conditional update, kept alive by
+heartbeats, reaped when they stop, retried after one back-off rule.
+
+Services call these (apps.*.services); no view, command or worker writes a lease itself."""
+
+import os
+import socket
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import QuerySet
+from django.utils import timezone
+
+# Who holds a row: this machine and process, as operators read it in the admin and logs.
+WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"[:128]
+
+
+def claim(free: QuerySet, *, worker: str = WORKER_ID, **changes) -> int:
+    """Take the row `free` names only in the state it is free to be taken in: one
+    conditional update, so of two workers handed the same row exactly one gets it (1)."""
+    return free.update(**held_now(worker), **changes)
+
+
+def held_now(worker: str = WORKER_ID) -> dict:
+    """The fields of a row taken now by `worker`, for a claim made under a row lock."""
+    return {"worker": worker, "heartbeat_at": timezone.now()}
+
+
+def heartbeat(held: QuerySet) -> bool:
+    """Say this worker still holds the row `held` names; False if nobody does any more (it
+    was reaped, or ended elsewhere), and the worker should let go."""
+    return bool(held.update(heartbeat_at=timezone.now()))
+
+
+def timeout() -> timedelta:
+    return timedelta(seconds=settings.LEASE_TIMEOUT_SECONDS)
+
+
+def silent_since(now: datetime | None = None) -> datetime:
+    """Held rows with no heartbeat since this moment have lost their worker."""
+    return (now or timezone.now()) - timeout()
+
+
+def lost(held: QuerySet, now: datetime | None = None) -> QuerySet:
+    """Of the rows `held` names, those whose worker stopped sending heartbeats: to reap."""
+    return held.filter(heartbeat_at__lt=silent_since(now))
+
+
+def backoff(first_seconds: float, attempt: int) -> timedelta:
+    """The wait after attempt number `attempt` failed: `first_seconds`, doubling for each
+    attempt after the first."""
+    return timedelta(seconds=first_seconds * 2 ** (attempt - 1))
