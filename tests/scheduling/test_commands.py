@@ -6,10 +6,12 @@ import re
 import shutil
 import signal
 import subprocess
+from datetime import UTC, datetime
 
 import pytest
 from django.core.management import call_command
 
+from apps.scheduling.management.commands.run_scheduler import due_jobs
 from apps.scheduling.models import CronStatus, ExecutionType, SchedulerState
 from tests.factories import make_instance
 from tests.processes import manage, running
@@ -77,3 +79,20 @@ def test_crontab_add_show_and_run_the_tick(installed_crontab):
     ran = manage("crontab", "run", tick_hash)
     assert ran.returncode == 0, ran.stderr
     assert instance.executions.filter(execution_type=ExecutionType.CRON).count() == 1
+
+
+def test_run_scheduler_runs_what_cronjobs_lists(settings):
+    settings.CRONJOBS = [
+        ("* * * * *", "apps.scheduling.jobs.tick"),
+        ("17 3 * * *", "apps.scheduling.jobs.prune_task_results"),
+    ]
+    before, after = (
+        datetime(2026, 6, 1, 3, 16, 58, tzinfo=UTC),
+        datetime(2026, 6, 1, 3, 17, 3, tzinfo=UTC),
+    )
+    assert due_jobs(before, after) == [
+        "apps.scheduling.jobs.tick",
+        "apps.scheduling.jobs.prune_task_results",
+    ]
+    later = datetime(2026, 6, 1, 3, 17, 8, tzinfo=UTC)
+    assert due_jobs(after, later) == ["apps.scheduling.jobs.tick"]  # the daily one ran already
