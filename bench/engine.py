@@ -22,7 +22,7 @@ from django.utils import timezone
 from apps.accounts.models import Organisation
 from apps.plugins.models import PluginType
 from apps.plugins.services import plugin_create, plugin_version_create
-from apps.runner.dispatch import dispatch_due
+from apps.runner.services import executions_dispatch_due
 from apps.scheduling.models import (
     Execution,
     ExecutionStatus,
@@ -100,7 +100,7 @@ def _throughput(version, count: int, workers: int) -> None:
         )
         for _ in range(count)
     )
-    dispatch_due(now=now)
+    executions_dispatch_due(now=now)
     with _workers(workers), stopwatch() as elapsed:
         _wait_until_finished(instance)
     rate = count / elapsed["seconds"]
@@ -122,7 +122,8 @@ def _delay(version, workers: int, count: int = 40) -> None:
         )
         for i in range(count)
     )
-    dispatch_due()  # the tick hands runs due within the horizon over ahead, with run_after
+    # As the tick does: runs due within the horizon are handed over ahead, with run_after.
+    executions_dispatch_due()
     with _workers(workers):
         _wait_until_finished(instance)
     delays = [

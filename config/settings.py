@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "apps.scheduling",
     "apps.runner",
     "apps.ingestion",
+    "apps.demo",
 ]
 
 MIDDLEWARE = [

@@ -4,7 +4,17 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 
 from apps.accounts.models import ApiToken, Membership, Organisation
-from apps.accounts.services import api_token_create, api_token_revoke, validate_token_owner
+from apps.accounts.services import (
+    api_token_create,
+    api_token_revoke,
+    membership_add,
+    membership_remove,
+    membership_set_role,
+    organisation_create,
+    organisation_delete,
+    organisation_rename,
+    validate_token_owner,
+)
 from apps.core.admin import OrganisationScopedAdmin, adopt_saved
 
 admin.site.site_header = "Batchworks administration"
@@ -21,6 +31,16 @@ class OrganisationAdmin(OrganisationScopedAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return request.user.is_superuser
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            obj.refresh_from_db()
+            organisation_rename(organisation=obj, name=form.cleaned_data["name"])
+        else:
+            adopt_saved(obj, organisation_create(name=form.cleaned_data["name"]))
+
+    def delete_with_service(self, request, obj):
+        organisation_delete(organisation=obj)
 
 
 class UserByUsernameForm(forms.ModelForm):
@@ -71,6 +91,24 @@ class MembershipAdmin(OrganisationScopedAdmin):
         if obj:  # the member is fixed once added: only the role changes
             return forms.modelform_factory(Membership, fields=["role"])
         return super().get_form(request, obj, change, **kwargs)
+
+    def save_model(self, request, obj, form, change):
+        """Through the services, which keep each organisation's last admin."""
+        if change:
+            obj.refresh_from_db()
+            membership_set_role(membership=obj, role=form.cleaned_data["role"])
+            return
+        adopt_saved(
+            obj,
+            membership_add(
+                organisation=form.cleaned_data["organisation"],
+                user=form.cleaned_data["username"],
+                role=form.cleaned_data["role"],
+            ),
+        )
+
+    def delete_with_service(self, request, obj):
+        membership_remove(membership=obj)
 
 
 class ApiTokenForm(UserByUsernameForm):

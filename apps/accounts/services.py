@@ -3,7 +3,7 @@ from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, ProtectedError
 from django.utils import timezone
 
 from apps.accounts.models import ApiToken, Membership, Organisation, Role
@@ -13,6 +13,38 @@ TOKEN_PREFIX = "bw_"
 # Recording every use would make each API request a write; a minute's precision is plenty
 # for "when was this token last used?".
 LAST_USED_PRECISION = timedelta(minutes=1)
+
+
+# --- Organisations -------------------------------------------------------------------------
+
+
+def organisation_create(*, name: str) -> Organisation:
+    organisation = Organisation(name=name)
+    organisation.full_clean()
+    organisation.save()
+    return organisation
+
+
+def organisation_rename(*, organisation: Organisation, name: str) -> Organisation:
+    organisation.name = name
+    organisation.full_clean()
+    organisation.save(update_fields=["name"])
+    return organisation
+
+
+@transaction.atomic
+def organisation_delete(*, organisation: Organisation) -> None:
+    """Only an organisation that holds no plugins, instances or datasets any more."""
+    try:
+        organisation.delete()
+    except ProtectedError as error:
+        kinds = sorted({type(obj)._meta.verbose_name_plural for obj in error.protected_objects})
+        raise TransitionError(
+            f"{organisation} still holds {', '.join(kinds)}: remove them first.", code="in_use"
+        ) from None
+
+
+# --- API tokens ----------------------------------------------------------------------------
 
 
 def api_token_create(*, organisation: Organisation, user, name: str) -> tuple[ApiToken, str]:

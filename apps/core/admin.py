@@ -103,6 +103,14 @@ class OrganisationScopedAdmin(OrganisationScoping, admin.ModelAdmin):
             self.message_user(request, f"Not saved — {_describe(error)}", messages.ERROR)
             return HttpResponseRedirect(request.get_full_path())
 
+    def delete_view(self, request, object_id, extra_context=None):
+        """A deletion its service refuses (the last admin, a version in use) is shown."""
+        try:
+            return super().delete_view(request, object_id, extra_context)
+        except (TransitionError, ValidationError) as error:
+            self.message_user(request, f"Not deleted — {_describe(error)}", messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
     def get_queryset(self, request):
         queryset = super().get_queryset(request)
         if request.user.is_superuser:
@@ -122,7 +130,24 @@ class OrganisationScopedAdmin(OrganisationScoping, admin.ModelAdmin):
         return self.can_edit(request, obj)
 
     def has_delete_permission(self, request, obj=None):
-        return self.can_edit(request, obj)
+        return self.deletes and self.can_edit(request, obj)
+
+    @property
+    def deletes(self) -> bool:
+        """Whether this admin deletes objects: only through a service it names."""
+        return type(self).delete_with_service is not OrganisationScopedAdmin.delete_with_service
+
+    def delete_with_service(self, request, obj) -> None:
+        """Delete `obj` through its app's service (an admin that deletes overrides this)."""
+        raise NotImplementedError
+
+    def delete_model(self, request, obj):
+        self.delete_with_service(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        self.apply_service(
+            request, queryset, lambda obj: self.delete_with_service(request, obj), "Deleted"
+        )
 
     def apply_service(self, request, queryset, service, done: str) -> None:
         """Run an admin action through its service, object by object: what the user may
@@ -183,6 +208,17 @@ class ReadOnlyInline(OrganisationScopedInline, admin.TabularInline):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+def saved_through_services(formset) -> None:
+    """What the admin's change log reads from a formset (its new, changed and deleted rows),
+    when a save_formset applied them through services instead of formset.save()."""
+    formset.deleted_objects = [row.instance for row in formset.deleted_forms if row.instance.pk]
+    kept = [row for row in formset.forms if row not in formset.deleted_forms and row.has_changed()]
+    formset.new_objects = [row.instance for row in kept if row.instance._state.adding]
+    formset.changed_objects = [
+        (row.instance, row.changed_data) for row in kept if not row.instance._state.adding
+    ]
 
 
 def adopt_saved(obj, saved) -> None:

@@ -51,7 +51,7 @@ class DatasetAdmin(OrganisationScopedAdmin):
             ),
         )
 
-    def delete_model(self, request, obj):
+    def delete_with_service(self, request, obj):
         services.dataset_delete(dataset=obj)
 
 
@@ -109,6 +109,10 @@ class BatchAdmin(OrganisationScopedAdmin):
 
     def has_add_permission(self, request):
         return False  # batches are loaded through the API, by people and plugins
+
+    def has_change_permission(self, request, obj=None):
+        # A batch changes through its actions (abort, revert, delete), never by editing.
+        return False if obj else super().has_change_permission(request, obj)
 
     def has_delete_permission(self, request, obj=None):
         return False  # "delete" removes the data and keeps the record: an action

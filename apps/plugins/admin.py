@@ -6,7 +6,12 @@ from django.http import FileResponse, Http404
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from apps.core.admin import OrganisationScopedAdmin, OrganisationScopedInline, adopt_saved
+from apps.core.admin import (
+    OrganisationScopedAdmin,
+    OrganisationScopedInline,
+    adopt_saved,
+    saved_through_services,
+)
 from apps.plugins.artifacts import inspect_artifact
 from apps.plugins.models import (
     BatchingConfiguration,
@@ -15,7 +20,18 @@ from apps.plugins.models import (
     PluginType,
     PluginVersion,
 )
-from apps.plugins.services import plugin_create, plugin_version_create
+from apps.plugins.services import (
+    batching_configuration_delete,
+    batching_configuration_set,
+    plugin_create,
+    plugin_delete,
+    plugin_property_add,
+    plugin_property_delete,
+    plugin_property_update,
+    plugin_rename,
+    plugin_version_create,
+    plugin_version_delete,
+)
 
 
 @admin.register(Plugin)
@@ -47,7 +63,7 @@ class PluginAdmin(OrganisationScopedAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            obj.save(update_fields=["name"])
+            plugin_rename(plugin=obj, name=form.cleaned_data["name"])
             return
         adopt_saved(
             obj,
@@ -60,6 +76,9 @@ class PluginAdmin(OrganisationScopedAdmin):
                 user=request.user,
             ),
         )
+
+    def delete_with_service(self, request, obj):
+        plugin_delete(plugin=obj)
 
 
 class PropertyFormSet(forms.BaseInlineFormSet):
@@ -172,6 +191,33 @@ class PluginVersionAdmin(OrganisationScopedAdmin):
             ),
         )
 
+    def delete_with_service(self, request, obj):
+        plugin_version_delete(version=obj)
+
+    def save_formset(self, request, form, formset, change):
+        """The version's properties and batching configuration, through their services."""
+        version = form.instance
+        saved_through_services(formset)
+        for row in formset.deleted_forms:
+            if row.instance.pk:
+                delete_inline_row(row.instance)
+        for row in formset.forms:
+            if row in formset.deleted_forms or not row.has_changed():
+                continue
+            fields = {name: row.cleaned_data[name] for name in row.changed_data}
+            if isinstance(row.instance, PluginProperty):
+                if row.instance.pk:  # the service applies the changes to the stored row
+                    stored = PluginProperty.objects.get(pk=row.instance.pk)
+                    plugin_property_update(prop=stored, **fields)
+                else:
+                    plugin_property_add(version=version, **_declared(row))
+            else:
+                batching_configuration_set(
+                    version=version,
+                    enable_batching=row.cleaned_data["enable_batching"],
+                    batch_flush_max_size=row.cleaned_data["batch_flush_max_size"],
+                )
+
     def get_urls(self):
         return [
             path(
@@ -191,6 +237,18 @@ class PluginVersionAdmin(OrganisationScopedAdmin):
         )
 
 
+def _declared(row) -> dict:
+    fields = ("technical_name", "property_type", "value", "origin", "writable", "deletable")
+    return {name: row.cleaned_data[name] for name in fields if name in row.cleaned_data}
+
+
+def delete_inline_row(obj) -> None:
+    if isinstance(obj, PluginProperty):
+        plugin_property_delete(prop=obj)
+    else:
+        batching_configuration_delete(configuration=obj)
+
+
 @admin.register(PluginProperty)
 class PluginPropertyAdmin(OrganisationScopedAdmin):
     list_display = ["technical_name", "property_type", "origin", "writable", "deletable", "version"]
@@ -203,6 +261,23 @@ class PluginPropertyAdmin(OrganisationScopedAdmin):
     def has_delete_permission(self, request, obj=None):
         return super().has_delete_permission(request, obj) and (obj is None or obj.deletable)
 
+    def get_readonly_fields(self, request, obj=None):
+        # A property's version, name and type are fixed once declared.
+        return ["version", "technical_name", "property_type"] if obj else []
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            changes = {name: form.cleaned_data[name] for name in form.changed_data}
+            obj.refresh_from_db()
+            plugin_property_update(prop=obj, **changes)
+        else:
+            adopt_saved(
+                obj, plugin_property_add(version=form.cleaned_data["version"], **_declared(form))
+            )
+
+    def delete_with_service(self, request, obj):
+        plugin_property_delete(prop=obj)
+
 
 @admin.register(BatchingConfiguration)
 class BatchingConfigurationAdmin(OrganisationScopedAdmin):
@@ -211,3 +286,19 @@ class BatchingConfigurationAdmin(OrganisationScopedAdmin):
     list_select_related = ["version__plugin"]
     search_fields = ["version__plugin__artifact_id"]
     autocomplete_fields = ["version"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["version"] if obj else []
+
+    def save_model(self, request, obj, form, change):
+        adopt_saved(
+            obj,
+            batching_configuration_set(
+                version=obj.version,
+                enable_batching=form.cleaned_data["enable_batching"],
+                batch_flush_max_size=form.cleaned_data["batch_flush_max_size"],
+            ),
+        )
+
+    def delete_with_service(self, request, obj):
+        batching_configuration_delete(configuration=obj)

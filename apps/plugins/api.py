@@ -30,12 +30,14 @@ from apps.plugins.serializers import (
 )
 from apps.plugins.services import (
     batching_configuration_create,
+    batching_configuration_delete,
     batching_configuration_set,
     plugin_create,
     plugin_delete,
     plugin_property_add,
     plugin_property_delete,
     plugin_property_update,
+    plugin_rename,
     plugin_version_create,
     plugin_version_delete,
     plugin_version_upload_code,
@@ -94,10 +96,7 @@ class PluginDetailView(APIView):
             PluginSerializer(plugin).data,
             ["organisation_id", "plugin_type", "group_id", "artifact_id"],
         )
-        plugin.name = data["name"]
-        plugin.full_clean()
-        plugin.save(update_fields=["name"])
-        return ok(PluginSerializer(plugin).data)
+        return ok(PluginSerializer(plugin_rename(plugin=plugin, name=data["name"])).data)
 
     @extend_schema(responses={200: envelope(PluginSerializer)})
     def delete(self, request, plugin_id):
@@ -336,7 +335,7 @@ class BatchingConfigurationDetailView(APIView):
             request, plugin_id, version_id, configuration_id, change_role(BatchingConfiguration)
         )
         deleted = BatchingConfigurationSerializer(configuration).data
-        configuration.delete()
+        batching_configuration_delete(configuration=configuration)
         return ok(deleted)
 
 

@@ -37,6 +37,14 @@ def plugin_create(
     return plugin
 
 
+def plugin_rename(*, plugin: Plugin, name: str) -> Plugin:
+    """Only the name changes: the type and coordinates identify the plugin."""
+    plugin.name = name
+    plugin.full_clean()
+    plugin.save(update_fields=["name"])
+    return plugin
+
+
 @transaction.atomic
 def plugin_version_create(
     *,
@@ -207,3 +215,7 @@ def batching_configuration_set(
     configuration.full_clean()
     configuration.save()
     return configuration
+
+
+def batching_configuration_delete(*, configuration: BatchingConfiguration) -> None:
+    configuration.delete()

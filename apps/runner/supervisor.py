@@ -29,11 +29,11 @@ from apps.core.errors import TransitionError
 from apps.core.text import json_problem, storable
 from apps.runner import isolation
 from apps.runner.credentials import execution_credential
-from apps.runner.dispatch import dispatch_again_at_its_time
 from apps.runner.limits import Limits
 from apps.runner.logs import LogWriter
 from apps.runner.services import (
     execution_claim,
+    execution_dispatch_again,
     execution_fail,
     execution_heartbeat,
     execution_report_progress,
@@ -72,7 +72,7 @@ def run(execution_id: int) -> str:
         execution_claim(execution=execution)
     except TransitionError as refusal:
         if refusal.code == "not_due":  # handed over early: come back at its time
-            dispatch_again_at_its_time(execution)
+            execution_dispatch_again(execution=execution)
         return refusal.message
     return Supervisor(execution).run()
 

@@ -5,8 +5,7 @@ from django.tasks import task
 
 @task
 def run_execution(execution_id: int) -> str:
-    # Imported here: the supervisor uses the scheduling services, which dispatch through
-    # apps.runner.dispatch, which enqueues this task.
+    # Imported here: the supervisor uses the runner's services, which enqueue this task.
     from apps.runner.supervisor import run
 
     return run(execution_id)

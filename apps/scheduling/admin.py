@@ -8,6 +8,7 @@ from apps.core.admin import (
     OrganisationScopedInline,
     ReadOnlyInline,
     adopt_saved,
+    saved_through_services,
 )
 from apps.runner.logs import read_log
 from apps.runner.services import (
@@ -94,6 +95,20 @@ class IntegrationBatchInstanceAdmin(OrganisationScopedAdmin):
         adopt_saved(
             obj, instance_create(organisation=obj.organisation, user=request.user, **fields)
         )
+
+    def save_formset(self, request, form, formset, change):
+        """The instance's property overrides, set and removed through instance_update."""
+        saved_through_services(formset)
+        values = {
+            row.cleaned_data["property"].technical_name: None
+            if row in formset.deleted_forms
+            else row.cleaned_data["value"]
+            for row in formset.forms
+            if row.has_changed() or row in formset.deleted_forms
+            if row.cleaned_data.get("property")
+        }
+        if values:
+            instance_update(instance=form.instance, user=request.user, properties=values)
 
     @admin.action(description="Pause the selected instances")
     def pause(self, request, queryset):
@@ -265,3 +280,21 @@ class InstancePropertyAdmin(OrganisationScopedAdmin):
     list_select_related = ["property", "instance"]
     search_fields = ["property__technical_name", "instance__name"]
     autocomplete_fields = ["instance", "property"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["instance", "property"] if obj else []
+
+    def save_model(self, request, obj, form, change):
+        instance_update(
+            instance=obj.instance,
+            user=request.user,
+            properties={obj.property.technical_name: form.cleaned_data["value"]},
+        )
+        adopt_saved(obj, obj.instance.property_overrides.get(property=obj.property))
+
+    def delete_with_service(self, request, obj):
+        instance_update(
+            instance=obj.instance,
+            user=request.user,
+            properties={obj.property.technical_name: None},
+        )

@@ -11,8 +11,7 @@ from django.utils import timezone
 
 from apps.core import handover, leases
 from apps.core.errors import TransitionError
-from apps.runner.dispatch import dispatch_due
-from apps.runner.services import execution_reap, executions_cancel_missed
+from apps.runner.services import execution_reap, executions_cancel_missed, executions_dispatch_due
 from apps.runner.tasks import run_execution
 from apps.runner.workspaces import sweep_leftover_workspaces
 from apps.scheduling.models import Execution, ExecutionStatus
@@ -48,7 +47,7 @@ def tick() -> TickReport:
     report = TickReport(
         instances=step("scheduling", schedule_tick),
         missed=step("canceling missed runs", executions_cancel_missed),
-        dispatched=step("dispatching", dispatch_due),
+        dispatched=step("dispatching", executions_dispatch_due),
         errors=tuple(errors),
     )
     scheduler_record_tick(at=now, errors=report.errors)

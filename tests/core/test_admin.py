@@ -456,3 +456,39 @@ def test_a_member_of_two_organisations_filters_by_either(client, world):
     client.force_login(world.admin_a)
     page = client.get(admin_url(PluginVersion)).text
     assert "Org A" in page and "Org B" in page and "Org C" not in page
+
+
+def test_the_admin_keeps_an_organisations_last_admin(client, world):
+    """Through the membership services, as the API does: not by saving the row itself."""
+    client.force_login(world.admin_a)
+    last = Membership.objects.get(user=world.admin_a, organisation=world.org_a)
+    response = client.post(admin_url(Membership, "change", last.pk), {"role": "READER"})
+    assert response.status_code == 302
+    client.post(admin_url(Membership, "delete", last.pk), {"post": "yes"})
+    last.refresh_from_db()
+    assert last.role == "ADMIN"
+
+
+def test_a_property_edited_inline_follows_the_services_rules(client, world):
+    instance = make_instance(
+        version=make_version(plugin=PluginFactory(organisation=world.org_a), properties=PROPERTIES),
+        properties={"batch_size": {"value": 5}},
+    )
+    prop = instance.version.properties.get()
+    client.force_login(world.editor_a)
+    client.post(
+        admin_url(PluginVersion, "change", instance.version_id),
+        {
+            "properties-TOTAL_FORMS": "1",
+            "properties-INITIAL_FORMS": "1",
+            "properties-0-id": prop.pk,
+            "properties-0-version": instance.version_id,
+            "properties-0-technical_name": "batch_size",
+            "properties-0-property_type": "INT",
+            "properties-0-value": '{"value": 1}',
+            "properties-0-origin": "PLUGIN",
+            "properties-0-deletable": "on",
+        },  # writable unticked, while the instance overrides it
+    )
+    prop.refresh_from_db()
+    assert prop.writable  # refused: instances override it

@@ -5,8 +5,7 @@ import time_machine
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from apps.runner.dispatch import dispatch_due
-from apps.runner.services import execution_claim, execution_create_manual
+from apps.runner.services import execution_claim, execution_create_manual, executions_dispatch_due
 from apps.scheduling.models import Execution
 from tests.factories import make_instance
 
@@ -33,18 +32,18 @@ def test_due_and_soon_due_executions_are_handed_over_once(settings):
     running = execution_claim(execution=manual(instance, 0))
     DBTaskResult.objects.all().delete()
 
-    assert dispatch_due(now=NOW) == 2
+    assert executions_dispatch_due(now=NOW) == 2
     assert queued() == [(due.pk, None), (soon.pk, NOW + timedelta(seconds=30))]
-    assert dispatch_due(now=NOW + timedelta(seconds=5)) == 0
+    assert executions_dispatch_due(now=NOW + timedelta(seconds=5)) == 0
     assert {later.pk, running.pk}.isdisjoint(pk for pk, _ in queued())
 
 
 def test_a_run_still_queued_is_never_handed_over_again_however_long_it_waits(settings):
     settings.REDISPATCH_AFTER_SECONDS = 300
     execution = manual(make_instance(), 0)
-    dispatch_due(now=NOW)
+    executions_dispatch_due(now=NOW)
     for later in (299, 301, 3600, 86400):
-        assert dispatch_due(now=NOW + timedelta(seconds=later)) == 0
+        assert executions_dispatch_due(now=NOW + timedelta(seconds=later)) == 0
     assert [pk for pk, _ in queued()] == [execution.pk]
 
 
@@ -71,14 +70,14 @@ def test_a_run_whose_hand_over_was_lost_is_handed_over_again_once(settings, lose
     settings.REDISPATCH_AFTER_SECONDS = 300
     settings.LEASE_TIMEOUT_SECONDS = 60
     execution = manual(make_instance(), 0)
-    dispatch_due(now=NOW)
+    executions_dispatch_due(now=NOW)
     execution.refresh_from_db()
     first_task = execution.dispatch_task_id
     lose(execution)
 
     with time_machine.travel(NOW + timedelta(seconds=301), tick=False):
-        assert dispatch_due(now=NOW + timedelta(seconds=301)) == 1
-        assert dispatch_due(now=NOW + timedelta(seconds=302)) == 0
+        assert executions_dispatch_due(now=NOW + timedelta(seconds=301)) == 1
+        assert executions_dispatch_due(now=NOW + timedelta(seconds=302)) == 0
     execution.refresh_from_db()
     assert execution.dispatch_task_id not in ("", first_task)
     assert DBTaskResult.objects.get(pk=execution.dispatch_task_id).status == "READY"

@@ -13,7 +13,7 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 from rq.registry import ScheduledJobRegistry
 
-from apps.runner.dispatch import dispatch_due
+from apps.runner.services import executions_dispatch_due
 from apps.scheduling.models import Execution, ExecutionType
 from tests.factories import make_instance
 
@@ -82,7 +82,7 @@ def test_four_concurrent_ticks_queue_each_due_run_once(queue):
     def tick():
         try:
             start.wait()
-            handed.append(dispatch_due())
+            handed.append(executions_dispatch_due())
         except Exception as error:
             errors.append(error)
         finally:
@@ -101,19 +101,19 @@ def test_four_concurrent_ticks_queue_each_due_run_once(queue):
 def test_runs_waiting_behind_slow_workers_are_not_queued_again(queue, settings):
     settings.REDISPATCH_AFTER_SECONDS = 300
     runs = due_runs(50)
-    assert dispatch_due() == 50
+    assert executions_dispatch_due() == 50
     for minutes in (6, 12, 60):
         with time_machine.travel(timezone.now() + timedelta(minutes=minutes)):
-            assert dispatch_due() == 0
+            assert executions_dispatch_due() == 0
     assert queue.tasks() == runs
 
 
 def test_runs_whose_queue_lost_them_are_queued_again_once(queue, settings):
     settings.REDISPATCH_AFTER_SECONDS = 300
     runs = due_runs(20)
-    dispatch_due()
+    executions_dispatch_due()
     queue.clear()  # Redis restarted empty, or the task table was pruned
     with time_machine.travel(timezone.now() + timedelta(minutes=6)):
-        assert dispatch_due() == 20
-        assert dispatch_due() == 0
+        assert executions_dispatch_due() == 20
+        assert executions_dispatch_due() == 0
     assert queue.tasks() == runs

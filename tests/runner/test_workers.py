@@ -8,9 +8,8 @@ import pytest
 from django.conf import settings as django_settings
 from django_tasks_db.models import DBTaskResult
 
-from apps.runner.dispatch import enqueue
 from apps.runner.logs import read_log
-from apps.runner.services import execution_create_manual
+from apps.runner.services import execution_create_manual, execution_enqueue
 from apps.scheduling.jobs import reap
 from apps.scheduling.models import Execution, ExecutionStatus
 from tests.factories import make_instance, make_version
@@ -50,7 +49,7 @@ def test_an_execution_handed_over_twice_to_two_workers_runs_once():
     instance = make_instance(version=make_version(code=SAYS_IT_RAN))
     executions = [execution_create_manual(instance=instance) for _ in range(3)]
     for execution in executions:  # each already handed over once, as it was created
-        enqueue(execution, now=execution.expected_start_date)
+        execution_enqueue(execution, now=execution.expected_start_date)
     with running("run_worker"), running("run_worker"):
         for execution in executions:
             wait_for_status(execution, ExecutionStatus.SUCCEEDED, timeout=60)

@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.accounts.models import Membership, Organisation, Role
+from apps.accounts.services import membership_add, organisation_create
 from apps.plugins.models import Plugin, PluginType, PluginVersion
 from apps.plugins.services import plugin_create, plugin_version_create
 from apps.runner.services import (
@@ -31,7 +32,7 @@ from apps.scheduling.models import (
 )
 from apps.scheduling.services import instance_create
 
-DEMO_CODE = Path(__file__).resolve().parents[2] / "demo" / "import_data_for_customer.py"
+DEMO_CODE = Path(__file__).resolve().parents[2] / "plugins" / "import_data_for_customer.py"
 DEFAULT_PASSWORD = "batchworks-demo"
 DEMO_RUN_TIME = timedelta(minutes=7)
 PROPERTIES = [
@@ -75,7 +76,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         with transaction.atomic():
-            organisation, _ = Organisation.objects.get_or_create(name="Demo Organisation")
+            organisation = Organisation.objects.filter(
+                name="Demo Organisation"
+            ).first() or organisation_create(name="Demo Organisation")
             user = self._admin_user(organisation)
             version = self._plugin_version(organisation, user)
             instance = self._instance(organisation, version, user)
@@ -91,9 +94,8 @@ class Command(BaseCommand):
             self.stdout.write(f"Log in as admin / {password}")
         else:
             self.stdout.write("Log in as admin (user already present, password unchanged)")
-        Membership.objects.get_or_create(
-            user=user, organisation=organisation, defaults={"role": Role.ADMIN}
-        )
+        if not Membership.objects.filter(user=user, organisation=organisation).exists():
+            membership_add(organisation=organisation, user=user, role=Role.ADMIN)
         return user
 
     def _plugin_version(self, organisation, user):
