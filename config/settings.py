@@ -177,6 +177,9 @@ MANUAL_EXECUTION_PAST_TOLERANCE_SECONDS = env.int(
 # than scanning a huge table on every page view.
 ADMIN_COUNT_LIMIT = env.int("BATCHWORKS_ADMIN_COUNT_LIMIT", default=10_000)
 
+# How often the console's live parts (a run's status and log, a batch loading) ask again.
+CONSOLE_POLL_SECONDS = env.float("BATCHWORKS_CONSOLE_POLL_SECONDS", default=2)
+
 # --- REST API (/v1) -------------------------------------------------------------------------
 
 REST_FRAMEWORK = {

@@ -1,19 +1,8 @@
-"""Who may see and change what: every surface scopes its queries through these."""
+"""Who holds which role where: every surface scopes its queries by these."""
 
 from django.contrib.auth.models import AbstractBaseUser
 
-from apps.accounts.models import Membership, Organisation, Role
-
-
-def organisation_ids_for(user: AbstractBaseUser, *, minimum_role: Role = Role.READER):
-    """A lazy subquery of the organisations where `user` holds at least `minimum_role`.
-
-    Superusers run the installation and see every organisation."""
-    if user.is_superuser:
-        return Organisation.objects.values("pk")
-    return Membership.objects.filter(user_id=user.pk, role__in=Role.at_least(minimum_role)).values(
-        "organisation_id"
-    )
+from apps.accounts.models import Membership, Role
 
 
 def roles_by_organisation(user: AbstractBaseUser) -> dict[int, Role]:

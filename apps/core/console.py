@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import wraps
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import render
@@ -27,10 +28,6 @@ class Workspace:
     @property
     def can_edit(self) -> bool:
         return self.role.includes(Role.EDITOR)
-
-    @property
-    def is_admin(self) -> bool:
-        return self.role.includes(Role.ADMIN)
 
 
 def workspace_of(request) -> Workspace | None:
@@ -57,7 +54,7 @@ def _resolve(request) -> Workspace | None:
 
 
 def workspace_context(request) -> dict:
-    return {"ws": workspace_of(request)}
+    return {"ws": workspace_of(request), "poll_seconds": settings.CONSOLE_POLL_SECONDS}
 
 
 def console_view(minimum: Role = Role.READER):

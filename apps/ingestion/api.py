@@ -39,10 +39,6 @@ INGESTION_AUTHENTICATION = [
 # --- Datasets ------------------------------------------------------------------------------
 
 
-def datasets():
-    return selectors.datasets_with_counts(Dataset.objects.order_by("name", "pk"))
-
-
 class DatasetListView(APIView):
     @extend_schema(
         operation_id="datasets_list",
@@ -52,7 +48,7 @@ class DatasetListView(APIView):
     def get(self, request):
         access = Access.of(request)
         params = valid(DatasetFilterSerializer, request.query_params)
-        found = access.scoped(datasets())
+        found = access.scoped(selectors.datasets_listed())
         if "organisation_id" in params:
             found = found.filter(organisation_id=as_id(params["organisation_id"]))
         return page(found, DatasetSerializer, params)
@@ -70,13 +66,17 @@ class DatasetListView(APIView):
             schema=data["schema"],
             description=data.get("description", ""),
         )
-        return ok(DatasetSerializer(datasets().get(pk=dataset.pk)).data, status=201)
+        return ok(
+            DatasetSerializer(selectors.datasets_listed().get(pk=dataset.pk)).data, status=201
+        )
 
 
 class DatasetDetailView(APIView):
     @extend_schema(responses=envelope(DatasetSerializer))
     def get(self, request, dataset_id):
-        return ok(DatasetSerializer(Access.of(request).get(datasets(), dataset_id)).data)
+        return ok(
+            DatasetSerializer(Access.of(request).get(selectors.datasets_listed(), dataset_id)).data
+        )
 
     @extend_schema(
         request=DatasetWriteSerializer(partial=True), responses=envelope(DatasetSerializer)
@@ -84,17 +84,21 @@ class DatasetDetailView(APIView):
     def put(self, request, dataset_id):
         """Rename, describe or change the schema (editors): a change that the data already
         stored would not fit is refused."""
-        dataset = Access.of(request).get(datasets(), dataset_id, change_role(Dataset))
+        dataset = Access.of(request).get(
+            selectors.datasets_listed(), dataset_id, change_role(Dataset)
+        )
         data = valid(DatasetWriteSerializer, request.data, partial=True)
         refuse_changes(data, {"organisation_id": dataset.organisation_id}, ["organisation_id"])
         changes = {key: data[key] for key in ("name", "description", "schema") if key in data}
         services.dataset_update(dataset=dataset, **changes)
-        return ok(DatasetSerializer(datasets().get(pk=dataset.pk)).data)
+        return ok(DatasetSerializer(selectors.datasets_listed().get(pk=dataset.pk)).data)
 
     @extend_schema(responses={200: envelope(DatasetSerializer)})
     def delete(self, request, dataset_id):
         """Delete a dataset without batches (editors)."""
-        dataset = Access.of(request).get(datasets(), dataset_id, change_role(Dataset))
+        dataset = Access.of(request).get(
+            selectors.datasets_listed(), dataset_id, change_role(Dataset)
+        )
         deleted = DatasetSerializer(dataset).data
         services.dataset_delete(dataset=dataset)
         return ok(deleted)

@@ -1,7 +1,6 @@
 """/v1/plugins, their versions, properties, code and batching configurations."""
 
 from django.conf import settings
-from django.db.models import OuterRef, Subquery
 from django.http import FileResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework.exceptions import NotFound, ValidationError
@@ -14,6 +13,7 @@ from apps.core.api.access import Access
 from apps.core.api.errors import api_field_names
 from apps.core.api.inputs import as_id, refuse_changes, valid
 from apps.core.api.responses import PageParameters, envelope, ok, page
+from apps.plugins import selectors
 from apps.plugins.models import BatchingConfiguration, Plugin, PluginProperty, PluginVersion
 from apps.plugins.serializers import (
     BatchingConfigurationSerializer,
@@ -46,13 +46,6 @@ from apps.plugins.services import (
 # --- Plugins -------------------------------------------------------------------------------
 
 
-def plugins():
-    latest = PluginVersion.objects.filter(plugin=OuterRef("pk")).order_by("-created_at", "-pk")
-    return Plugin.objects.annotate(current_version_id=Subquery(latest.values("pk")[:1])).order_by(
-        "pk"
-    )
-
-
 class PluginListView(APIView):
     @extend_schema(
         operation_id="plugins_list",
@@ -63,7 +56,7 @@ class PluginListView(APIView):
         """Plugins of your organisations, filtered by organisation_id and plugin_type."""
         access = Access.of(request)
         params = valid(PluginFilterSerializer, request.query_params)
-        found = access.scoped(plugins())
+        found = access.scoped(selectors.plugins_with_current_version())
         if "organisation_id" in params:
             found = found.filter(organisation_id=as_id(params["organisation_id"]))
         if "plugin_type" in params:
@@ -78,18 +71,27 @@ class PluginListView(APIView):
         data = valid(PluginCreateSerializer, request.data)
         organisation = access.organisation_for_new(Plugin, data.pop("organisation_id", None))
         plugin = plugin_create(organisation=organisation, user=request.user, **data)
-        return ok(PluginSerializer(plugins().get(pk=plugin.pk)).data, status=201)
+        return ok(
+            PluginSerializer(selectors.plugins_with_current_version().get(pk=plugin.pk)).data,
+            status=201,
+        )
 
 
 class PluginDetailView(APIView):
     @extend_schema(responses=envelope(PluginSerializer))
     def get(self, request, plugin_id):
-        return ok(PluginSerializer(Access.of(request).get(plugins(), plugin_id)).data)
+        return ok(
+            PluginSerializer(
+                Access.of(request).get(selectors.plugins_with_current_version(), plugin_id)
+            ).data
+        )
 
     @extend_schema(request=PluginUpdateSerializer, responses=envelope(PluginSerializer))
     def put(self, request, plugin_id):
         """Rename a plugin (editors). Its type and coordinates are fixed once created."""
-        plugin = Access.of(request).get(plugins(), plugin_id, change_role(Plugin))
+        plugin = Access.of(request).get(
+            selectors.plugins_with_current_version(), plugin_id, change_role(Plugin)
+        )
         data = valid(PluginUpdateSerializer, request.data)
         refuse_changes(
             data,
@@ -101,7 +103,9 @@ class PluginDetailView(APIView):
     @extend_schema(responses={200: envelope(PluginSerializer)})
     def delete(self, request, plugin_id):
         """Delete a plugin and its versions (editors), unless instances use them."""
-        plugin = Access.of(request).get(plugins(), plugin_id, change_role(Plugin))
+        plugin = Access.of(request).get(
+            selectors.plugins_with_current_version(), plugin_id, change_role(Plugin)
+        )
         deleted = PluginSerializer(plugin).data
         plugin_delete(plugin=plugin)
         return ok(deleted)
@@ -110,15 +114,11 @@ class PluginDetailView(APIView):
 # --- Versions ------------------------------------------------------------------------------
 
 
-def versions_of(plugin: Plugin):
-    return plugin.versions.prefetch_related("properties").order_by("-created_at", "-pk")
-
-
 def get_version(request, plugin_id, version_id, minimum: Role = Role.READER) -> PluginVersion:
     """A version by its id, or by its semantic version_id ("1.0.0") within the plugin."""
     plugin = Access.of(request).get(Plugin.objects.all(), plugin_id, minimum)
     lookup = {"version_id": version_id} if "." in str(version_id) else {"pk": as_id(version_id)}
-    version = versions_of(plugin).filter(**lookup).first()
+    version = selectors.versions_of(plugin).filter(**lookup).first()
     if version is None:
         raise NotFound()
     return version
@@ -134,7 +134,9 @@ class VersionListView(APIView):
         """The plugin's versions, newest first, with their properties and code checksum."""
         plugin = Access.of(request).get(Plugin.objects.all(), plugin_id)
         return page(
-            versions_of(plugin), VersionSerializer, valid(PageParameters, request.query_params)
+            selectors.versions_of(plugin),
+            VersionSerializer,
+            valid(PageParameters, request.query_params),
         )
 
     @extend_schema(request=VersionCreateSerializer, responses={201: envelope(VersionSerializer)})
@@ -149,7 +151,9 @@ class VersionListView(APIView):
             properties=data["plugin_properties"],
             user=request.user,
         )
-        return ok(VersionSerializer(versions_of(plugin).get(pk=version.pk)).data, status=201)
+        return ok(
+            VersionSerializer(selectors.versions_of(plugin).get(pk=version.pk)).data, status=201
+        )
 
 
 class VersionDetailView(APIView):

@@ -2,12 +2,12 @@
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db.models import Count
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from apps.accounts.permissions import change_role
 from apps.core.console import added_formset_row, console_view, show_refusal
+from apps.plugins import selectors
 from apps.plugins.forms import PluginForm, PropertyFormSet, VersionForm, show_version_errors
 from apps.plugins.models import Plugin, PluginVersion
 from apps.plugins.property_types import value_as_text
@@ -21,14 +21,7 @@ def _plugin_for(ws, pk) -> Plugin:
 @require_GET
 @console_view()
 def plugin_list(request, ws):
-    plugins = (
-        Plugin.objects.filter(organisation=ws.organisation)
-        .annotate(
-            version_count=Count("versions", distinct=True),
-            instance_count=Count("versions__instances", distinct=True),
-        )
-        .order_by("group_id", "artifact_id")
-    )
+    plugins = selectors.plugin_rows(ws.organisation)
     return render(request, "plugins/plugin_list.html", {"section": "plugins", "plugins": plugins})
 
 
@@ -53,11 +46,7 @@ def plugin_new(request, ws):
 @console_view()
 def plugin_detail(request, ws, pk):
     plugin = _plugin_for(ws, pk)
-    versions = (
-        plugin.versions.annotate(instance_count=Count("instances"))
-        .prefetch_related("properties")
-        .order_by("-created_at", "-pk")
-    )
+    versions = selectors.versions_of(plugin)
     rows = [
         (
             version,

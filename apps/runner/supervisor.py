@@ -43,6 +43,7 @@ from apps.runner.services import (
 )
 from apps.runner.workspaces import workspace_for
 from apps.scheduling.models import Execution
+from apps.scheduling.selectors import effective_properties
 
 logger = logging.getLogger(__name__)
 
@@ -374,18 +375,16 @@ class Supervisor:
 
 
 def merged_properties(instance) -> dict[str, dict]:
-    """The version's properties, each overridden by the instance's own value if it has one."""
-    merged = {
-        prop.technical_name: {
-            "property_type": prop.property_type,
-            "value": prop.value,
-            "origin": prop.origin,
+    """What the plugin's context.properties holds: each property's type, the value that
+    applies to this instance, and where it comes from."""
+    return {
+        effective.prop.technical_name: {
+            "property_type": effective.prop.property_type,
+            "value": effective.value,
+            "origin": effective.origin,
         }
-        for prop in instance.version.properties.all()
+        for effective in effective_properties(instance)
     }
-    for override in instance.property_overrides.select_related("property"):
-        merged[override.property.technical_name].update(value=override.value, origin="INSTANCE")
-    return merged
 
 
 def _memory_exhausted(process: subprocess.Popen, rusage, limits: Limits) -> bool:

@@ -14,6 +14,7 @@ from apps.core.errors import TransitionError
 from apps.plugins.models import PluginVersion
 from apps.runner.logs import log_size, read_log
 from apps.runner.services import execution_cancel, execution_create_manual
+from apps.scheduling import selectors
 from apps.scheduling.models import Execution, IntegrationBatchInstance
 from apps.scheduling.serializers import (
     ExecutionCreateSerializer,
@@ -38,15 +39,6 @@ VERSION_FIELDS = ("group_id", "artifact_id", "version_id", "plugin_version_id")
 # --- Instances -----------------------------------------------------------------------------
 
 
-def instances():
-    return (
-        IntegrationBatchInstance.objects.select_related("version__plugin")
-        .prefetch_related("version__properties", "property_overrides")
-        .with_next_run()
-        .order_by("pk")
-    )
-
-
 class InstanceListView(APIView):
     @extend_schema(
         operation_id="integration_batch_instances_list",
@@ -57,7 +49,7 @@ class InstanceListView(APIView):
         """Integration batch instances of your organisations, filtered."""
         access = Access.of(request)
         params = valid(InstanceFilterSerializer, request.query_params)
-        found = access.scoped(instances())
+        found = access.scoped(selectors.instances_with_properties())
         if "organisation_id" in params:
             found = found.filter(organisation_id=as_id(params["organisation_id"]))
         if "plugin_version_id" in params:
@@ -102,13 +94,20 @@ class InstanceListView(APIView):
                 user=request.user,
                 **instance_changes(data, current_values=defaults),
             )
-        return ok(InstanceSerializer(instances().get(pk=instance.pk)).data, status=201)
+        return ok(
+            InstanceSerializer(selectors.instances_with_properties().get(pk=instance.pk)).data,
+            status=201,
+        )
 
 
 class InstanceDetailView(APIView):
     @extend_schema(responses=envelope(InstanceSerializer))
     def get(self, request, instance_id):
-        return ok(InstanceSerializer(Access.of(request).get(instances(), instance_id)).data)
+        return ok(
+            InstanceSerializer(
+                Access.of(request).get(selectors.instances_with_properties(), instance_id)
+            ).data
+        )
 
     @extend_schema(
         request=InstanceWriteSerializer(partial=True), responses=envelope(InstanceSerializer)
@@ -117,7 +116,11 @@ class InstanceDetailView(APIView):
         """Change an instance (editors): the fields sent change. cron_status PAUSED pauses
         it (its coming CRON runs are canceled), ACTIVE resumes it; archived true archives it."""
         access = Access.of(request)
-        instance = access.get(instances(), instance_id, change_role(IntegrationBatchInstance))
+        instance = access.get(
+            selectors.instances_with_properties(),
+            instance_id,
+            change_role(IntegrationBatchInstance),
+        )
         data = valid(InstanceWriteSerializer, request.data, partial=True)
         refuse_changes(data, {"organisation_id": instance.organisation_id}, ["organisation_id"])
         archive = data.get("archived")
@@ -135,17 +138,23 @@ class InstanceDetailView(APIView):
                 instance_update(instance=instance, user=request.user, **changes)
         if archive and not instance.archived:
             instance_archive(instance=instance, user=request.user)
-        return ok(InstanceSerializer(instances().get(pk=instance.pk)).data)
+        return ok(
+            InstanceSerializer(selectors.instances_with_properties().get(pk=instance.pk)).data
+        )
 
     @extend_schema(responses={200: envelope(InstanceSerializer)})
     def delete(self, request, instance_id):
         """Archive the instance (editors): it never runs again and its pending executions
         are canceled; it and its history stay readable."""
         instance = Access.of(request).get(
-            instances(), instance_id, change_role(IntegrationBatchInstance)
+            selectors.instances_with_properties(),
+            instance_id,
+            change_role(IntegrationBatchInstance),
         )
         instance_archive(instance=instance, user=request.user)
-        return ok(InstanceSerializer(instances().get(pk=instance.pk)).data)
+        return ok(
+            InstanceSerializer(selectors.instances_with_properties().get(pk=instance.pk)).data
+        )
 
 
 def resolve_version(access: Access, data: dict, organisation_id: int) -> PluginVersion | None:
@@ -196,10 +205,6 @@ def instance_changes(data: dict, *, current_values: dict) -> dict:
 # --- Executions ----------------------------------------------------------------------------
 
 
-def executions():
-    return Execution.objects.select_related("instance")
-
-
 # Query parameter → (lookup, how to read it).
 EXECUTION_FILTERS = {
     "organisation_id": ("organisation_id", as_id),
@@ -225,7 +230,7 @@ def filtered_executions(queryset, params: dict):
 def get_execution(
     request, execution_id, minimum: Role = Role.READER, instance_id=None
 ) -> Execution:
-    queryset = executions()
+    queryset = selectors.executions_with_instance()
     if instance_id is not None:
         queryset = queryset.filter(instance_id=as_id(instance_id))
     return Access.of(request).get(queryset, execution_id, minimum)
@@ -242,7 +247,9 @@ class InstanceExecutionListView(APIView):
         instance = Access.of(request).get(IntegrationBatchInstance.objects.all(), instance_id)
         params = valid(ExecutionFilterSerializer, request.query_params)
         return page(
-            filtered_executions(executions().filter(instance=instance), params),
+            filtered_executions(
+                selectors.executions_with_instance().filter(instance=instance), params
+            ),
             ExecutionSerializer,
             params,
         )
@@ -262,7 +269,10 @@ class InstanceExecutionListView(APIView):
             expected_start_date=data.get("expected_start_date"),
             parameters=data["parameters"],
         )
-        return ok(ExecutionSerializer(executions().get(pk=execution.pk)).data, status=201)
+        return ok(
+            ExecutionSerializer(selectors.executions_with_instance().get(pk=execution.pk)).data,
+            status=201,
+        )
 
 
 class InstanceExecutionDetailView(APIView):
@@ -306,7 +316,9 @@ class ExecutionListView(APIView):
         access = Access.of(request)
         params = valid(ExecutionFilterSerializer, request.query_params)
         return page(
-            filtered_executions(access.scoped(executions()), params), ExecutionSerializer, params
+            filtered_executions(access.scoped(selectors.executions_with_instance()), params),
+            ExecutionSerializer,
+            params,
         )
 
 

@@ -9,6 +9,7 @@ from apps.core.text import parse_int
 from apps.plugins.models import PluginType, PluginVersion
 from apps.plugins.property_types import value_as_text, value_from_text
 from apps.scheduling.models import ExecutionStatus, ExecutionType, IntegrationBatchInstance
+from apps.scheduling.selectors import effective_properties
 from apps.scheduling.services import EDITABLE_INSTANCE_FIELDS
 
 PROPERTY_PREFIX = "property__"
@@ -75,8 +76,11 @@ class InstanceForm(forms.ModelForm):
             return
         own = {}
         if self.instance.pk and self.instance.version_id == version.pk:
-            overrides = self.instance.property_overrides.select_related("property")
-            own = {o.property.technical_name: o.value for o in overrides}
+            own = {
+                effective.prop.technical_name: effective.value
+                for effective in effective_properties(self.instance)
+                if effective.own
+            }
         for prop in version.properties.filter(writable=True):
             default = value_as_text(prop.property_type, prop.value) or "not set"
             field = forms.CharField(

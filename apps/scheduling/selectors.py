@@ -7,6 +7,7 @@ from django.db.models import Count
 from django.db.models.functions import TruncDate
 
 from apps.core.pagination import Page, in_days, keyset_page
+from apps.plugins.models import PluginProperty, PropertyOrigin
 from apps.scheduling.models import (
     Execution,
     ExecutionStatus,
@@ -135,3 +136,43 @@ def scheduler_health(organisation, now: datetime) -> SchedulerHealth:
         last_good_tick_at=good,
         unschedulable=unschedulable,
     )
+
+
+@dataclass(frozen=True)
+class EffectiveProperty:
+    """One of an instance's properties as its runs see it: the version's declaration, and
+    the instance's own value if it has one, else the version's."""
+
+    prop: PluginProperty
+    value: dict
+    own: bool  # the instance's value, not the version's
+
+    @property
+    def origin(self) -> str:
+        return PropertyOrigin.INSTANCE if self.own else self.prop.origin
+
+
+def effective_properties(instance: IntegrationBatchInstance) -> list[EffectiveProperty]:
+    """Every property of the instance's version, in declared order, each with the value
+    that applies. Uses the instance's prefetched properties and overrides when it has them
+    (see instances_with_properties)."""
+    own = {override.property_id: override.value for override in instance.property_overrides.all()}
+    return [
+        EffectiveProperty(prop=prop, value=own.get(prop.pk, prop.value), own=prop.pk in own)
+        for prop in instance.version.properties.all()
+    ]
+
+
+def instances_with_properties():
+    """Instances with what the API shows of them (their plugin, properties, coming run)
+    in a fixed number of queries."""
+    return (
+        IntegrationBatchInstance.objects.select_related("version__plugin")
+        .prefetch_related("version__properties", "property_overrides")
+        .with_next_run()
+        .order_by("pk")
+    )
+
+
+def executions_with_instance():
+    return Execution.objects.select_related("instance")

@@ -15,6 +15,7 @@ from apps.scheduling.models import (
     JobType,
     ResourceSize,
 )
+from apps.scheduling.selectors import effective_properties
 
 # --- Instances -----------------------------------------------------------------------------
 
@@ -81,16 +82,15 @@ class InstanceSerializer(serializers.Serializer):
     @extend_schema_field(InstancePropertySerializer(many=True))
     def get_properties(self, instance):
         """The version's properties, each with the instance's own value if it has one."""
-        own = {o.property_id: o.value for o in instance.property_overrides.all()}
         return [
             {
-                "technical_name": prop.technical_name,
-                "property_type": prop.property_type,
-                "value": own.get(prop.pk, prop.value),
-                "origin": PropertyOrigin.INSTANCE if prop.pk in own else prop.origin,
-                "writable": prop.writable,
+                "technical_name": effective.prop.technical_name,
+                "property_type": effective.prop.property_type,
+                "value": effective.value,
+                "origin": effective.origin,
+                "writable": effective.prop.writable,
             }
-            for prop in instance.version.properties.all()
+            for effective in effective_properties(instance)
         ]
 
 

@@ -28,8 +28,6 @@ from apps.scheduling.cron import (
 from apps.scheduling.forms import ExecutionFilterForm, InstanceForm, RunAtForm
 from apps.scheduling.models import Execution, IntegrationBatchInstance
 
-POLL_SECONDS = 2
-
 
 def _instance_for(ws, pk) -> IntegrationBatchInstance:
     return get_object_or_404(
@@ -162,14 +160,13 @@ def instance_run(request, ws, pk):
 def instance_detail(request, ws, pk):
     instance = _instance_for(ws, pk)
     annotated = selectors.instance_rows(ws.organisation, archived=instance.archived).get(pk=pk)
-    own = {o.property_id: o.value for o in instance.property_overrides.all()}
     properties = [
         {
-            "prop": prop,
-            "value": value_as_text(prop.property_type, own.get(prop.pk, prop.value)),
-            "own": prop.pk in own,
+            "prop": effective.prop,
+            "value": value_as_text(effective.prop.property_type, effective.value),
+            "own": effective.own,
         }
-        for prop in instance.version.properties.all()
+        for effective in selectors.effective_properties(instance)
     ]
     return render(
         request,
