@@ -26,9 +26,11 @@ run: $(BIN)/.installed
 test: $(BIN)/.installed
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+# What CI's lint runs, and the pre-commit hooks too (.pre-commit-config.yaml).
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 bench: $(BIN)/.installed
 	$(BIN)/python -m bench $(BENCH_ARGS)

@@ -18,7 +18,7 @@ from apps.accounts.services import (
 from apps.core.api.access import Access
 from apps.core.api.errors import MissingReference
 from apps.core.api.fields import EpochMillisField, IdField, IdInputField, StrictSerializer
-from apps.core.api.inputs import as_id, valid
+from apps.core.api.inputs import as_id, by_id, valid
 from apps.core.api.responses import PageParameters, envelope, ok, page
 
 # --- Organisations -------------------------------------------------------------------------
@@ -183,7 +183,7 @@ class ApiTokenDetailView(APIView):
     def delete(self, request, organisation_id, token_id):
         """Revoke a token (admins). It stays listed, revoked."""
         organisation = _organisation(request, organisation_id, change_role(ApiToken))
-        token = organisation.api_tokens.filter(pk=as_id(token_id)).first()
+        token = by_id(organisation.api_tokens.all(), token_id).first()
         if token is None:
             raise NotFound()
         return ok(ApiTokenSerializer(api_token_revoke(token=token)).data)
@@ -195,11 +195,8 @@ def _organisation(request, organisation_id, minimum: Role) -> Organisation:
 
 def _membership(request, organisation_id, user_id) -> Membership:
     organisation = _organisation(request, organisation_id, change_role(Membership))
-    membership = (
-        organisation.memberships.select_related("user", "organisation")
-        .filter(user_id=as_id(user_id))
-        .first()
-    )
+    members = organisation.memberships.select_related("user", "organisation")
+    membership = by_id(members, user_id, "user_id").first()
     if membership is None:
         raise NotFound()
     return membership

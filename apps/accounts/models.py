@@ -89,7 +89,7 @@ class ApiToken(OrganisationOwned):
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
-    objects = ApiTokenQuerySet.as_manager()
+    objects = ApiTokenQuerySet.as_manager()  # type: ignore[misc]  # a narrower manager than the base's
 
     class Meta:
         ordering = ["-created_at"]

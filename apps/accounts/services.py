@@ -38,7 +38,9 @@ def organisation_delete(*, organisation: Organisation) -> None:
     try:
         organisation.delete()
     except ProtectedError as error:
-        kinds = sorted({type(obj)._meta.verbose_name_plural for obj in error.protected_objects})
+        kinds = sorted(
+            {str(type(obj)._meta.verbose_name_plural) for obj in error.protected_objects}
+        )
         raise TransitionError(
             f"{organisation} still holds {', '.join(kinds)}: remove them first.", code="in_use"
         ) from None

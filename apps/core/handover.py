@@ -63,7 +63,7 @@ def _states(task: Task, task_ids: set[str]) -> dict[str, tuple[str, datetime | N
 
         rows = DBTaskResult.objects.filter(id__in=[i for i in task_ids if _is_uuid(i)])
         return {
-            str(task_id): (status, started_at)
+            str(task_id): (str(status), started_at)
             for task_id, status, started_at in rows.values_list("id", "status", "started_at")
         }
     states = {}
@@ -72,7 +72,7 @@ def _states(task: Task, task_ids: set[str]) -> dict[str, tuple[str, datetime | N
             result = task.get_result(task_id)
         except (TaskResultDoesNotExist, BackportedTaskResultDoesNotExist):  # RQ's is the backport's
             continue
-        states[task_id] = (result.status, result.started_at)
+        states[task_id] = (str(result.status), result.started_at)
     return states
 
 

@@ -32,7 +32,7 @@ class OrganisationOwned(models.Model):
     @property
     def owner_organisation_id(self) -> int | None:
         *parents, last = self.organisation_lookup.split("__")
-        obj = self
+        obj: object = self
         for name in parents:
             obj = getattr(obj, name, None)
             if obj is None:

@@ -57,14 +57,12 @@ class DatasetAdmin(OrganisationScopedAdmin):
 
 class BatchFileInline(ReadOnlyInline):
     model = BatchFile
-    fields = ["name", "size", "complete", "created_at"]
-    readonly_fields = fields
+    fields = readonly_fields = ("name", "size", "complete", "created_at")
 
 
 class BatchStatusChangeInline(ReadOnlyInline):
     model = BatchStatusChange
-    fields = ["created_at", "from_status", "to_status", "user", "reason"]
-    readonly_fields = fields
+    fields = readonly_fields = ("created_at", "from_status", "to_status", "user", "reason")
 
 
 @admin.register(Batch)

@@ -34,7 +34,7 @@ CONVERSIONS: dict[str, set[str]] = {
     T.BOOLEAN: {T.BOOLEAN},
     T.ARRAY: {T.ARRAY},
 }
-RANGES = {
+RANGES: dict[str, tuple[int, int]] = {
     T.BYTE: (-(2**7), 2**7 - 1),
     T.SHORT: (-(2**15), 2**15 - 1),
     T.INTEGER: (-(2**31), 2**31 - 1),
@@ -157,7 +157,7 @@ def _object(value, inbound) -> str:
     return json.dumps(dict(value), ensure_ascii=False, sort_keys=True)
 
 
-def _map(value, inbound) -> dict[str, str]:
+def _map(value, inbound) -> dict[str, str | None]:
     mapped = {}
     for key, item in dict(value).items():
         if isinstance(item, dict | list):

@@ -121,7 +121,7 @@ class Batch(OrganisationOwned):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    objects = BatchQuerySet.as_manager()
+    objects = BatchQuerySet.as_manager()  # type: ignore[misc]  # a narrower manager than the base's
 
     class Meta:
         ordering = ["-created_at", "-pk"]

@@ -139,7 +139,7 @@ def _convert_column(block: Block, schema_field: dict, file_name, row_base, error
                 if missing:
                     errors.add(file_name, row_base + index + 1, name, "Required, and missing.")
         return converted
-    items = values.to_pylist() if isinstance(values, pa.Array) else values
+    items = values.to_pylist() if isinstance(values, pa.Array) else (values or [])
     converted_items = []
     for index, value in enumerate(items):
         try:

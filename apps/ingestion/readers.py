@@ -95,7 +95,7 @@ def _csv_blocks(stream, fields) -> Iterator[Block]:
     booleans = {name for name, kind in fields.items() if kind == FieldType.BOOLEAN}
     for batch in reader:
         columns = {name: batch.column(name) for name in batch.schema.names}
-        kinds = {name: FieldType.STRING for name in columns}
+        kinds: dict[str, str | None] = {name: FieldType.STRING for name in columns}
         for name in booleans & set(columns):  # CSV has no booleans, but words for them
             columns[name], kinds[name] = _csv_booleans(columns[name])
         yield Block(columns, kinds, batch.num_rows)

@@ -27,7 +27,7 @@ class FieldType(models.TextChoices):
 
 # How each type is stored in Parquet. Objects and arrays, whose shape a schema does not
 # fix, are kept as JSON text; a map is a map of strings to strings.
-ARROW_TYPES = {
+ARROW_TYPES: dict[str, pa.DataType] = {
     FieldType.STRING: pa.string(),
     FieldType.BYTE: pa.int8(),
     FieldType.SHORT: pa.int16(),

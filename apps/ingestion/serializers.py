@@ -10,7 +10,8 @@ from apps.ingestion.schema import FIELD_NAME, MAX_FIELDS, FieldType
 class SchemaFieldSerializer(StrictSerializer):
     name = serializers.RegexField(FIELD_NAME, max_length=200)
     type = serializers.ChoiceField(choices=FieldType.choices)
-    required = serializers.BooleanField(default=False)
+    # Named as Field.required, which DRF's metaclass takes out of the class: no clash.
+    required = serializers.BooleanField(default=False)  # type: ignore[assignment]
 
 
 class DatasetSerializer(serializers.Serializer):
@@ -72,7 +73,7 @@ class MetricsSerializer(serializers.Serializer):
     bytes = serializers.IntegerField()
     recordsRead = serializers.IntegerField(source="records_read")
     recordsWritten = serializers.IntegerField(source="records_written")
-    errors = serializers.IntegerField(source="error_count")
+    errors = serializers.IntegerField(source="error_count")  # type: ignore[assignment]
 
 
 class BatchFileSerializer(serializers.Serializer):
@@ -102,7 +103,7 @@ class BatchSerializer(serializers.Serializer):
     updatedUser = IdField(source="updated_by_id", allow_null=True)
     relatedObjects = serializers.SerializerMethodField()
     inputFormat = serializers.SerializerMethodField()
-    errors = serializers.SerializerMethodField()
+    errors = serializers.SerializerMethodField()  # type: ignore[assignment]
     metrics = MetricsSerializer(source="*")
     files = BatchFileSerializer(many=True)
     version = serializers.SerializerMethodField(help_text="The batch record's version.")

@@ -8,8 +8,10 @@ retries ran out), Abandoned (never completed), Aborted (ABORT while loading), In
 import logging
 import re
 import time
+from collections.abc import Sequence
 from contextlib import contextmanager
 from datetime import timedelta
+from functools import partial
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -204,7 +206,7 @@ def batch_file_chunk(*, batch_file: BatchFile, content_range: str, body) -> Batc
         with transaction.atomic():
             upload.finish()
             if retried is not None:
-                transaction.on_commit(lambda old=retried.stored: storage.delete_all([old]))
+                transaction.on_commit(partial(storage.delete_all, [retried.stored]))
                 retried.delete()
             chunk = BatchFileChunk.objects.create(
                 file=batch_file, start=start, end=end + 1, stored=stored
@@ -610,7 +612,7 @@ def _refuse_unless_loading(batch: Batch, *, locked: bool = False) -> None:
 
 
 def _transition(
-    batch: Batch, from_statuses: list[str], to_status: str, user, reason: str, **fields
+    batch: Batch, from_statuses: Sequence[str], to_status: str, user, reason: str, **fields
 ) -> Batch:
     with transaction.atomic():
         locked = Batch.objects.select_for_update().get(pk=batch.pk)

@@ -43,7 +43,7 @@ def save_stream(name: str, stream: BoundedStream) -> str:
     """Store what the stream gives under `name` (from unique_name); nothing is kept if it
     breaks its limit (file storage writes as it goes, so the partial file is removed)."""
     try:
-        return default_storage.save(name, File(stream, name=name))
+        return default_storage.save(name, File(stream, name=name))  # type: ignore[arg-type]
     except TooLarge:
         if default_storage.exists(name):
             default_storage.delete(name)
@@ -55,7 +55,7 @@ class Concatenation(io.RawIOBase):
 
     def __init__(self, names: list[str]):
         self.names = list(names)
-        self.current = None
+        self.current: File | None = None
 
     def readable(self) -> bool:
         return True
@@ -76,7 +76,7 @@ class Concatenation(io.RawIOBase):
 
 def concatenate(name: str, pieces: list[str]) -> str:
     """Store `pieces` joined into one file, streamed through."""
-    return default_storage.save(name, File(Concatenation(pieces), name=name))
+    return default_storage.save(name, File(Concatenation(pieces), name=name))  # type: ignore[arg-type]
 
 
 def delete_all(names) -> None:

@@ -89,8 +89,16 @@ def _check_python_file(upload: File, name: str, entry_point: str) -> str:
     tree = _parse(source, name)
     if not entry_point:
         return _module_name_for(name)
-    _check_attribute_defined(tree, ENTRY_POINT.match(entry_point)["attribute"], name)
+    _check_attribute_defined(tree, _entry_point_parts(entry_point)["attribute"], name)
     return entry_point
+
+
+def _entry_point_parts(entry_point: str) -> re.Match[str]:
+    """`module` and `attribute` of an entry point."""
+    match = ENTRY_POINT.match(entry_point)
+    if match is None:
+        raise ValidationError({"entry_point": f"Expected {ENTRY_POINT_HELP}."})
+    return match
 
 
 def _check_zip_package(upload: File, entry_point: str) -> str:
@@ -113,7 +121,7 @@ def _check_zip_package(upload: File, entry_point: str) -> str:
                     f"the limit is {filesizeformat(limit)}."
                 }
             )
-        match = ENTRY_POINT.match(entry_point)
+        match = _entry_point_parts(entry_point)
         module_path = match["module"].replace(".", "/")
         names = {member.filename for member in members}
         candidates = [f"{module_path}.py", f"{module_path}/__init__.py"]

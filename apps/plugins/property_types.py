@@ -159,7 +159,7 @@ def validate_property_value(property_type: str, value) -> None:
 # --- Values typed in a form ------------------------------------------------------------------
 
 SINGLE_VALUE_KEYS = ("value", "url")
-NUMBER_READERS = {
+NUMBER_READERS: dict[str, Callable[[str], int | float]] = {
     PropertyType.INT: int,
     PropertyType.LONG: int,
     PropertyType.DOUBLE: float,

@@ -1,4 +1,5 @@
 from collections.abc import Iterable
+from functools import partial
 
 from django.core.exceptions import ValidationError
 from django.core.files import File
@@ -65,7 +66,7 @@ def plugin_version_create(
     for prop in declared:
         prop.version = version
     PluginProperty.objects.bulk_create(declared)
-    if code is not None:
+    if artifact is not None and code is not None:
         _store_code(version, artifact, code)
     return version
 
@@ -187,8 +188,7 @@ def _delete_code_after_commit(versions) -> None:
     """Stored code goes with its version, once the deletion is committed."""
     for version in versions:
         if version.has_code:
-            storage, name = version.artifact.storage, version.artifact.name
-            transaction.on_commit(lambda storage=storage, name=name: storage.delete(name))
+            transaction.on_commit(partial(version.artifact.storage.delete, version.artifact.name))
 
 
 def batching_configuration_create(

@@ -28,7 +28,7 @@ from apps.scheduling.models import (
 # alive without costing a query per run.
 CHECK_IN_EVERY = timedelta(minutes=10)
 FORGET_AFTER = timedelta(days=7)
-_last_check_in: dict[str, object] = {}
+_last_check_in: dict[str, datetime] = {}
 
 
 def worker_check_in(name: str) -> None:
@@ -426,8 +426,8 @@ def executions_dispatch_due(*, now: datetime | None = None) -> int:
     while handed := _hand_over(due.filter(dispatched_at__isnull=True), now):
         count += handed
     stale = now - timedelta(seconds=settings.REDISPATCH_AFTER_SECONDS)
-    while (handed := _recover_lost(due.filter(dispatched_at__lt=stale), now)) is not None:
-        count += handed
+    while (again := _recover_lost(due.filter(dispatched_at__lt=stale), now)) is not None:
+        count += again
     return count
 
 

@@ -220,6 +220,7 @@ class Supervisor:
     def _supervise(self, process: subprocess.Popen, channel: int, workspace: Path):
         selector = selectors.DefaultSelector()
         streams = Streams()
+        assert process.stdout and process.stderr  # both piped by _spawn
         for fd in (process.stdout.fileno(), process.stderr.fileno()):
             selector.register(fd, selectors.EVENT_READ, "log")
             streams.decoders[fd] = codecs.getincrementaldecoder("utf-8")(errors="replace")

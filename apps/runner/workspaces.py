@@ -27,7 +27,7 @@ def sweep_leftover_workspaces() -> int:
     """Remove the folders of runs that are no longer RUNNING: a worker killed mid-run leaves
     its folder behind. Run by the reaper and by each worker as it starts, so every machine
     is swept. Returns how many were removed."""
-    folders = {}
+    folders: dict[int, list[Path]] = {}
     for path in _folders():
         if match := FOLDER.match(path.name):
             folders.setdefault(int(match[1]), []).append(path)

@@ -47,8 +47,7 @@ class InstancePropertyInline(OrganisationScopedInline, admin.TabularInline):
 
 class InstanceEventInline(ReadOnlyInline):
     model = InstanceEvent
-    fields = ["created_at", "action", "user", "reason"]
-    readonly_fields = fields
+    fields = readonly_fields = ("created_at", "action", "user", "reason")
 
 
 @admin.register(IntegrationBatchInstance)
@@ -140,8 +139,7 @@ class IntegrationBatchInstanceAdmin(OrganisationScopedAdmin):
 
 class ExecutionStatusChangeInline(ReadOnlyInline):
     model = ExecutionStatusChange
-    fields = ["created_at", "from_status", "to_status", "user", "reason"]
-    readonly_fields = fields
+    fields = readonly_fields = ("created_at", "from_status", "to_status", "user", "reason")
 
 
 class ExecutionAddForm(forms.ModelForm):

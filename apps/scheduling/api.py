@@ -8,7 +8,7 @@ from apps.accounts.models import Role
 from apps.accounts.permissions import change_role
 from apps.core.api.access import Access
 from apps.core.api.errors import MissingReference, api_field_names
-from apps.core.api.inputs import as_id, refuse_changes, valid
+from apps.core.api.inputs import as_id, by_id, refuse_changes, valid
 from apps.core.api.responses import envelope, ok, page
 from apps.core.errors import TransitionError
 from apps.plugins.models import PluginVersion
@@ -164,7 +164,7 @@ def resolve_version(access: Access, data: dict, organisation_id: int) -> PluginV
     versions = PluginVersion.objects.filter(plugin__organisation_id=organisation_id)
     if "plugin_version_id" in data:
         version, field = (
-            versions.filter(pk=as_id(data["plugin_version_id"])).first(),
+            by_id(versions, data["plugin_version_id"]).first(),
             "plugin_version_id",
         )
     elif "group_id" in data or "artifact_id" in data:
@@ -175,7 +175,7 @@ def resolve_version(access: Access, data: dict, organisation_id: int) -> PluginV
         ).first()
         field = "version_id"
     else:
-        version, field = versions.filter(pk=as_id(data["version_id"])).first(), "version_id"
+        version, field = by_id(versions, data["version_id"]).first(), "version_id"
     if version is None:
         raise MissingReference(field, "No such plugin version in this organisation.")
     return version
@@ -205,23 +205,19 @@ def instance_changes(data: dict, *, current_values: dict) -> dict:
 # --- Executions ----------------------------------------------------------------------------
 
 
-# Query parameter → (lookup, how to read it).
+# Query parameter → its lookup (the parameters are checked: ids are digits, statuses known).
 EXECUTION_FILTERS = {
-    "organisation_id": ("organisation_id", as_id),
-    "instance_id": ("instance_id", as_id),
-    "status": ("status", str),
-    "execution_type": ("execution_type", str),
-    "from_date": ("expected_start_date__gte", None),
-    "to_date": ("expected_start_date__lt", None),
+    "organisation_id": "organisation_id",
+    "instance_id": "instance_id",
+    "status": "status",
+    "execution_type": "execution_type",
+    "from_date": "expected_start_date__gte",
+    "to_date": "expected_start_date__lt",
 }
 
 
 def filtered_executions(queryset, params: dict):
-    lookups = {
-        lookup: read(params[name]) if read else params[name]
-        for name, (lookup, read) in EXECUTION_FILTERS.items()
-        if name in params
-    }
+    lookups = {lookup: params[name] for name, lookup in EXECUTION_FILTERS.items() if name in params}
     ordering = params["order_by"].replace("creation_date", "created_at")
     tie_breaker = "-pk" if ordering.startswith("-") else "pk"
     return queryset.filter(**lookups).order_by(ordering, tie_breaker)
@@ -232,7 +228,7 @@ def get_execution(
 ) -> Execution:
     queryset = selectors.executions_with_instance()
     if instance_id is not None:
-        queryset = queryset.filter(instance_id=as_id(instance_id))
+        queryset = by_id(queryset, instance_id, "instance_id")
     return Access.of(request).get(queryset, execution_id, minimum)
 
 

@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from apps.core.console import show_refusal
 from apps.core.text import parse_int
-from apps.plugins.models import PluginType, PluginVersion
+from apps.plugins.models import PluginProperty, PluginType, PluginVersion
 from apps.plugins.property_types import value_as_text, value_from_text
 from apps.scheduling.models import ExecutionStatus, ExecutionType, IntegrationBatchInstance
 from apps.scheduling.selectors import effective_properties
@@ -38,7 +38,7 @@ class InstanceForm(forms.ModelForm):
     def __init__(self, *args, organisation, **kwargs):
         super().__init__(*args, **kwargs)
         self.instance.organisation = organisation
-        self.fields["version"].queryset = (
+        self.versions = (
             PluginVersion.objects.filter(
                 plugin__organisation=organisation,
                 plugin__plugin_type=PluginType.INTEGRATION_BATCH,
@@ -47,6 +47,7 @@ class InstanceForm(forms.ModelForm):
             .select_related("plugin")
             .order_by("plugin__artifact_id", "-created_at")
         )
+        self.fields["version"].queryset = self.versions
         self.fields["version"].label_from_instance = lambda v: (
             f"{v.plugin.artifact_id} {v.version_id}"
         )
@@ -58,7 +59,7 @@ class InstanceForm(forms.ModelForm):
     def _chosen_version(self) -> PluginVersion | None:
         """The version whose properties the form offers: the one chosen, the instance's, or
         the only one there is (then it is chosen already)."""
-        versions = self.fields["version"].queryset
+        versions = self.versions
         if self.is_bound:
             chosen = parse_int(self.data.get("version", ""))
             return versions.filter(pk=chosen).first() if chosen is not None else None
@@ -71,7 +72,8 @@ class InstanceForm(forms.ModelForm):
         return None
 
     def _add_property_fields(self, version: PluginVersion | None) -> None:
-        self.property_names = []
+        self.property_names: list[str] = []
+        self.declared: dict[str, PluginProperty] = {}  # by field name
         if version is None:
             return
         own = {}
@@ -89,7 +91,7 @@ class InstanceForm(forms.ModelForm):
                 help_text=f"{prop.property_type}; empty: {default} (the version's value)",
                 initial=value_as_text(prop.property_type, own.get(prop.technical_name, {})),
             )
-            field.property = prop
+            self.declared[PROPERTY_PREFIX + prop.technical_name] = prop
             self.fields[PROPERTY_PREFIX + prop.technical_name] = field
             self.property_names.append(PROPERTY_PREFIX + prop.technical_name)
 
@@ -100,7 +102,7 @@ class InstanceForm(forms.ModelForm):
         cleaned = super().clean()
         values = {}
         for name in self.property_names:
-            prop, text = self.fields[name].property, cleaned.get(name, "")
+            prop, text = self.declared[name], cleaned.get(name, "")
             try:
                 values[name] = value_from_text(prop.property_type, text) if text else None
             except ValidationError as error:

@@ -130,7 +130,7 @@ class IntegrationBatchInstance(OrganisationOwned):
     # zone the system no longer knows, say); empty once it can again.
     schedule_error = models.CharField(max_length=500, blank=True, editable=False)
 
-    objects = InstanceQuerySet.as_manager()
+    objects = InstanceQuerySet.as_manager()  # type: ignore[misc]  # a narrower manager than the base's
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     created_by = models.ForeignKey(
@@ -337,7 +337,7 @@ class Execution(OrganisationOwned):
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
-    objects = ExecutionQuerySet.as_manager()
+    objects = ExecutionQuerySet.as_manager()  # type: ignore[misc]  # a narrower manager than the base's
 
     class Meta:
         ordering = ["-expected_start_date", "-pk"]

@@ -1,7 +1,7 @@
 """Reads for the console pages: each a fixed number of queries, whatever the row count."""
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from django.db.models import Count
 from django.db.models.functions import TruncDate
@@ -52,7 +52,7 @@ class Dashboard:
     last_day: dict[str, int]
     coming: list[Execution]
     failures: list[Execution]
-    days: list[datetime]
+    days: list[date]
     per_day: dict[tuple, int]  # (day, status) -> count
 
 

@@ -1,3 +1,6 @@
+from typing import cast
+
+from django.db.models import Field
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -22,7 +25,7 @@ from apps.scheduling.selectors import effective_properties
 
 def limits_of(field: str) -> list:
     """The instance field's own bounds, so the API checks and documents what the model does."""
-    return IntegrationBatchInstance._meta.get_field(field).validators
+    return cast(Field, IntegrationBatchInstance._meta.get_field(field)).validators
 
 
 @extend_schema_field({"type": "string", "format": "cron", "maxLength": 120})

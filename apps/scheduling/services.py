@@ -267,6 +267,7 @@ def _move_overrides_to_version(instance: IntegrationBatchInstance) -> None:
                 f"The instance overrides {name!r}, which version "
                 f"{instance.version.version_id} does not declare as writable."
             )
+            continue
         override.property = target
     if errors:
         raise ValidationError({"version": errors})
@@ -278,7 +279,7 @@ def _move_overrides_to_version(instance: IntegrationBatchInstance) -> None:
 
 def scheduler_record_tick(*, at: datetime, errors: tuple[str, ...] = ()) -> None:
     """Remember how a tick went: its time, and whether it went without error."""
-    fields = {"last_tick_at": at}
+    fields: dict[str, object] = {"last_tick_at": at}
     if errors:
         fields |= {"last_error": "\n".join(errors), "last_error_at": at}
     else:

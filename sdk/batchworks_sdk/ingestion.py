@@ -26,7 +26,7 @@ class Ingestion:
         self.credential = credential
 
     def create_batch(self, dataset_id, input_format: str | None = None) -> "Batch":
-        body = {"datasetId": str(dataset_id)}
+        body: dict[str, object] = {"datasetId": str(dataset_id)}
         if input_format:
             body["inputFormat"] = {"format": input_format}
         created = self._json("POST", "/v1/batches", body)

@@ -5,6 +5,7 @@ in every organisation of its user; a superuser's session in every organisation, 
 Objects outside these organisations are not found (404): their existence is not revealed."""
 
 from dataclasses import dataclass
+from typing import Any
 
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 
@@ -18,7 +19,8 @@ from apps.core.api.inputs import as_id
 class Access:
     user: object
     roles: dict[int, Role] | None  # None: every organisation, as ADMIN (superuser session)
-    token: object | None = None  # an ApiToken or a RunningExecution: one organisation, one role
+    # An ApiToken, or a runner's RunningExecution: either acts in one organisation, one role.
+    token: Any = None
 
     @classmethod
     def of(cls, request) -> "Access":

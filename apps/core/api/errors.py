@@ -35,7 +35,7 @@ CODES = {
 
 
 def error_body(message: str, code: str, fields: dict | None = None) -> dict:
-    body = {"status": "error", "error": message, "error_code": code}
+    body: dict[str, object] = {"status": "error", "error": message, "error_code": code}
     if fields:
         body["fields"] = fields
     return body

@@ -32,6 +32,12 @@ def refuse_changes(data: dict, current: dict, fixed: list[str]) -> None:
         raise ValidationError(errors)
 
 
+def by_id(queryset, value, field: str = "pk"):
+    """The rows of `queryset` whose `field` is the id `value` names; none if it names none."""
+    pk = as_id(value)
+    return queryset.none() if pk is None else queryset.filter(**{field: pk})
+
+
 def as_id(value) -> int | None:
     """An id from a URL or a body ("42" or 42); None if it cannot be one ("¹", "٣", "-1")."""
     return parse_int(value)

@@ -52,7 +52,7 @@ def page(queryset, serializer_class, params: dict, context=None) -> Response:
     )
 
 
-_envelopes: dict[str, type] = {}
+_envelopes: dict[str, serializers.Serializer] = {}
 
 
 def envelope(serializer_class, *, many: bool = False):
