@@ -8,6 +8,7 @@ from apps.core.api.errors import not_found
 from apps.ingestion import api as ingestion
 from apps.plugins import api as plugins
 from apps.scheduling import api as scheduling
+from apps.transfers import api as transfers
 
 PLUGIN = "plugins/<str:plugin_id>"
 VERSION = f"{PLUGIN}/versions/<str:version_id>"
@@ -78,5 +79,8 @@ urlpatterns = [
         ingestion.BatchFileView.as_view(),
     ),
     path("batch/<str:batch_id>", ingestion.BatchCatalogView.as_view()),
+    path("transfer_jobs", transfers.TransferJobListView.as_view()),
+    path("transfer_jobs/<str:job_id>", transfers.TransferJobDetailView.as_view()),
+    path("transfer_jobs/<str:job_id>/cancel", transfers.TransferJobCancelView.as_view()),
     re_path(r"^[\s\S]*$", not_found),  # any other /v1/ path, newlines included: a JSON 404
 ]

@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "apps.scheduling",
     "apps.runner",
     "apps.ingestion",
+    "apps.transfers",
     "apps.demo",
 ]
 
@@ -264,6 +265,8 @@ CRONJOBS = [
     ("* * * * *", "apps.scheduling.jobs.tick"),
     ("* * * * *", "apps.scheduling.jobs.reap"),
     ("* * * * *", "apps.ingestion.jobs.reap"),
+    ("* * * * *", "apps.transfers.jobs.reap"),
+    ("23 * * * *", "apps.transfers.jobs.remove_expired_files"),
     ("17 3 * * *", "apps.scheduling.jobs.prune_task_results"),
 ]
 CRONTAB_LOCK_JOBS = True  # a tick still running when the next minute comes is not doubled
@@ -349,5 +352,43 @@ INGESTION_RETRY_BACKOFF_SECONDS = env.int("BATCHWORKS_INGESTION_RETRY_BACKOFF_SE
 INGESTION_UPLOAD_SILENT_SECONDS = env.int("BATCHWORKS_INGESTION_UPLOAD_SILENT_SECONDS", default=60)
 # A failed batch lists this many errors, and counts the rest.
 INGESTION_MAX_ERRORS_LISTED = env.int("BATCHWORKS_INGESTION_MAX_ERRORS_LISTED", default=100)
+# --- Import and export jobs ------------------------------------------------------------------
+
+# An import's file holds at most this many bytes.
+TRANSFER_MAX_IMPORT_BYTES = env.int("BATCHWORKS_TRANSFER_MAX_IMPORT_BYTES", default=2 * 2**30)
+# An export's result is split into files of about this many bytes.
+TRANSFER_EXPORT_FILE_BYTES = env.int("BATCHWORKS_TRANSFER_EXPORT_FILE_BYTES", default=256 * 2**20)
+# An export's download links expire this many days after it completed; its files go then.
+TRANSFER_LINK_DAYS = env.int("BATCHWORKS_TRANSFER_LINK_DAYS", default=7)
+# An export's SQL query (and the whole of an export or merge) runs at most this long, in
+# at most this much memory (DuckDB spills to disk past it).
+TRANSFER_QUERY_SECONDS = env.int("BATCHWORKS_TRANSFER_QUERY_SECONDS", default=1800)
+TRANSFER_QUERY_MEMORY_BYTES = env.int("BATCHWORKS_TRANSFER_QUERY_MEMORY_BYTES", default=256 * 2**20)
+TRANSFER_QUERY_THREADS = env.int("BATCHWORKS_TRANSFER_QUERY_THREADS", default=2)
+# A job meeting a transient error (storage, database) is retried this many times, after a
+# back-off that doubles; then it is Failed.
+TRANSFER_MAX_ATTEMPTS = env.int("BATCHWORKS_TRANSFER_MAX_ATTEMPTS", default=4)
+TRANSFER_RETRY_BACKOFF_SECONDS = env.int("BATCHWORKS_TRANSFER_RETRY_BACKOFF_SECONDS", default=30)
+# Each job attempt gets a scratch folder here, removed afterwards.
+TRANSFER_WORK_DIR = Path(
+    env.str("BATCHWORKS_TRANSFER_WORK_DIR", default=str(DATA_DIR / "transfers"))
+)
+
+# --- E-mail ----------------------------------------------------------------------------------
+
+# Where notification e-mails go: an SMTP server named by a URL
+# (smtp://user:password@host:587, smtp+tls://…, smtp+ssl://…), or by default files in
+# var/mail, one per message, for a new user to read.
+if _email_url := env.str("BATCHWORKS_EMAIL_URL", default=""):
+    vars().update(env.email_url_config(_email_url))
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = DATA_DIR / "mail"
+DEFAULT_FROM_EMAIL = env.str("BATCHWORKS_EMAIL_FROM", default="Batchworks <batchworks@localhost>")
+EMAIL_TIMEOUT = env.int("BATCHWORKS_EMAIL_TIMEOUT_SECONDS", default=30)
+
 # Where plugin code reaches this platform's API (the SDK's ingestion client).
 BATCHWORKS_API_URL = env.str("BATCHWORKS_API_URL", default="http://127.0.0.1:8000")
+# Where people reach it: the start of the links in e-mails and in export job answers made
+# outside a request (a management command's).
+BATCHWORKS_PUBLIC_URL = env.str("BATCHWORKS_PUBLIC_URL", default=BATCHWORKS_API_URL)

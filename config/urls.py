@@ -5,6 +5,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("v1/", include(("config.api_urls", "api"))),
     path("data/foundation/", include(("config.foundation_urls", "foundation"))),
+    path("ls/api/", include(("config.ls_urls", "transfers"))),
     path("", include("apps.accounts.urls")),
     path("", include("apps.plugins.urls")),
     path("", include("apps.scheduling.urls")),

@@ -12,6 +12,9 @@ from config.settings import STORAGES
 
 
 def _shared_temp_dir(variable: str, prefix: str) -> Path:
+    """A folder shared by a test process and the processes it starts, and by them only:
+    each xdist worker has its own (their workers sweep what their database does not know)."""
+    variable += f"_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
     return Path(os.environ.setdefault(variable, tempfile.mkdtemp(prefix=prefix)))
 
 
@@ -24,6 +27,9 @@ STORAGES = {
 MEDIA_ROOT = _shared_temp_dir("BATCHWORKS_TEST_MEDIA_ROOT", "batchworks-test-media-")
 STATIC_ROOT = _shared_temp_dir("BATCHWORKS_TEST_STATIC_ROOT", "batchworks-test-static-")
 EXECUTION_WORK_DIR = _shared_temp_dir("BATCHWORKS_TEST_WORK_DIR", "batchworks-test-runs-")
+TRANSFER_WORK_DIR = _shared_temp_dir("BATCHWORKS_TEST_TRANSFER_DIR", "batchworks-test-transfers-")
+if not os.environ.get("BATCHWORKS_EMAIL_URL"):  # a test may start an SMTP server of its own
+    EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 # Runs report and react quickly, so tests of cancel, timeout and lost workers are short.
 LEASE_HEARTBEAT_SECONDS = 0.3
 EXECUTION_STOP_GRACE_SECONDS = 1.0

@@ -21,6 +21,8 @@ CHANGE_ROLES: dict[str, Role] = {
     "scheduling.execution": Role.EDITOR,
     "ingestion.dataset": Role.EDITOR,
     "ingestion.batch": Role.EDITOR,
+    # Submitting an import or an export, and canceling one.
+    "transfers.transferjob": Role.EDITOR,
 }
 # Seeing them: every member, except what only admins may see.
 VIEW_ROLES: dict[str, Role] = {"accounts.apitoken": Role.ADMIN}

@@ -7,7 +7,7 @@ the row; never merely because the workers are behind, which would fill the queue
 duplicates exactly when it is already long."""
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
 from django.tasks import Task, TaskResultStatus
@@ -17,7 +17,7 @@ from django_tasks.exceptions import TaskResultDoesNotExist as BackportedTaskResu
 from django_tasks_db.backend import DatabaseBackend
 
 
-def enqueue(task: Task, pk: int, *, run_after: datetime | None = None) -> str:
+def enqueue(task: Task, pk: int | str, *, run_after: datetime | None = None) -> str:
     """Queue `task` for the row `pk`; returns the task's id, to record on the row."""
     if run_after is not None:
         task = task.using(run_after=run_after)
@@ -38,6 +38,19 @@ def lost(task: Task, task_ids: Iterable[str], *, stuck_after: timedelta) -> set[
         or state[0] in (TaskResultStatus.SUCCESSFUL, TaskResultStatus.FAILED)
         or (state[0] == TaskResultStatus.RUNNING and (state[1] or stuck_since) < stuck_since)
     }
+
+
+def hand_over_lost(task: Task, waiting: list, dispatch: Callable) -> list:
+    """Of `waiting` rows (each recording its `dispatch_task_id`), hand over again, with
+    `dispatch`, those whose hand-over is lost; returns the others, merely waiting behind
+    others, for the caller to look at again later."""
+    from apps.core import leases
+
+    gone = lost(task, [row.dispatch_task_id for row in waiting], stuck_after=leases.timeout())
+    for row in waiting:
+        if row.dispatch_task_id in gone:
+            dispatch(row)
+    return [row for row in waiting if row.dispatch_task_id not in gone]
 
 
 def abandon(task: Task, task_id: str, reason: str) -> None:

@@ -6,11 +6,15 @@ Services call these (apps.*.services); no view, command or worker writes a lease
 
 import os
 import socket
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
+
+from apps.core.errors import TransitionError
 
 # Who holds a row: this machine and process, as operators read it in the admin and logs.
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"[:128]
@@ -45,6 +49,24 @@ def silent_since(now: datetime | None = None) -> datetime:
 def lost(held: QuerySet, now: datetime | None = None) -> QuerySet:
     """Of the rows `held` names, those whose worker stopped sending heartbeats: to reap."""
     return held.filter(heartbeat_at__lt=silent_since(now))
+
+
+def reap(held: QuerySet, task, retry: Callable[[Any, str], object], now: datetime) -> int:
+    """Retry (with `retry(row, reason)`) each row of `held` whose worker went silent, and
+    close the record of the task that worker was running; returns how many. A row that
+    moved on meanwhile (TransitionError) is left as it is."""
+    from apps.core import handover
+
+    reaped = 0
+    for row in lost(held, now):
+        reason = f"worker {row.worker} lost: no heartbeat since {row.heartbeat_at:%H:%M:%S} UTC"
+        try:
+            retry(row, reason)
+        except TransitionError:
+            continue
+        handover.abandon(task, row.dispatch_task_id, reason)
+        reaped += 1
+    return reaped
 
 
 def backoff(first_seconds: float, attempt: int) -> timedelta:

@@ -6,7 +6,7 @@ from django.http import HttpResponseBadRequest, JsonResponse
 from apps.core.api.errors import error_body
 from apps.core.text import storable, unstorable_reason
 
-API_PATHS = ("/v1/", "/data/foundation/")  # answered in JSON, as the API answers
+API_PATHS = ("/v1/", "/data/foundation/", "/ls/api/")  # answered in JSON, as the API answers
 
 
 class RefuseUnstorableText:

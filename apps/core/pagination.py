@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.db.models import Q
 
+from apps.core.api.inputs import as_pk
 from apps.core.text import parse_int
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -20,7 +21,7 @@ class Page:
 
 
 def keyset_page(queryset, date_field: str, cursor: str = "", size: int = 50) -> Page:
-    if position := _parse(cursor):
+    if position := _parse(cursor, queryset.model):
         moment, pk = position
         queryset = queryset.filter(
             Q(**{f"{date_field}__lt": moment}) | Q(**{date_field: moment, "pk__lt": pk})
@@ -36,8 +37,9 @@ def cursor_of(row, date_field: str) -> str:
     return f"{(getattr(row, date_field) - EPOCH) // MICROSECOND}.{row.pk}"
 
 
-def _parse(cursor: str) -> tuple[datetime, int] | None:
-    micros, _, pk = (parse_int(part) for part in cursor.partition("."))
+def _parse(cursor: str, model) -> tuple[datetime, object] | None:
+    micros_text, _, pk_text = cursor.partition(".")
+    micros, pk = parse_int(micros_text), as_pk(model, pk_text)
     if micros is None or pk is None:
         return None
     return EPOCH + micros * MICROSECOND, pk

@@ -14,6 +14,7 @@ class SchemaFieldForm(forms.Form):
     name = forms.CharField(max_length=200, required=False)
     type = forms.ChoiceField(choices=FieldType.choices, initial=FieldType.STRING)
     required = forms.BooleanField(required=False)
+    key = forms.BooleanField(required=False, help_text="Merging imports match rows by it.")
 
 
 SchemaFormSet = forms.formset_factory(SchemaFieldForm, extra=2, max_num=500)
@@ -21,7 +22,11 @@ SchemaFormSet = forms.formset_factory(SchemaFieldForm, extra=2, max_num=500)
 
 def schema_of(fields) -> list[dict]:
     """The schema the formset describes (rows without a name are left out)."""
-    return [form.cleaned_data for form in fields if form.cleaned_data.get("name")]
+    return [
+        {name: value for name, value in form.cleaned_data.items() if name != "key" or value}
+        for form in fields
+        if form.cleaned_data.get("name")
+    ]
 
 
 def show_schema_errors(messages: list[str], form: DatasetForm, fields) -> None:

@@ -68,7 +68,7 @@ def stage_files(batch: Batch, *, alive: Callable[[], object]) -> Staged:
         pq.ParquetWriter(output.name, target) as writer,  # closed even when reading fails
     ):
         for batch_file in batch.files.filter(complete=True).order_by("name"):
-            for block, table in _tables(batch_file, batch.input_format, schema, target, errors):
+            for block, table in _tables(batch_file, batch.input_format, schema, errors):
                 records_read += block.rows
                 if not errors.count:
                     writer.write_table(table)
@@ -86,28 +86,44 @@ def stage_files(batch: Batch, *, alive: Callable[[], object]) -> Staged:
     return Staged(stored, records_read, records_written, errors)
 
 
-def _tables(batch_file, declared_format: str, schema: list[dict], target, errors: ErrorLog):
-    """(block, its converted table, of the `target` Arrow schema) for each block of one
-    file."""
-    fields = {f["name"]: f["type"] for f in schema}
+def _tables(batch_file, declared_format: str, schema: list[dict], errors: ErrorLog):
+    """(block, its converted table) for each block of one file of the batch."""
     file_format = format_of(batch_file.name, declared_format)
+    with default_storage.open(batch_file.stored, "rb") as stream:
+        yield from converted_tables(stream, batch_file.name, file_format, schema, errors)
+
+
+def converted_tables(
+    stream,
+    file_name: str,
+    file_format: str,
+    schema: list[dict],
+    errors: ErrorLog,
+    *,
+    renames: dict[str, str] | None = None,
+    column_names: list[str] | None = None,
+):
+    """(block, its table of the dataset's Arrow schema) for each block of one file read
+    from `stream`, every value converted by the table; what does not convert goes to
+    `errors`, by row and field. `renames` maps the file's columns to the fields, and
+    `column_names` names a CSV's columns when it has no header (an import's template)."""
+    fields = {f["name"]: f["type"] for f in schema}
+    target = arrow_schema(schema)
     row_base = 0
     unknown_reported: set[str] = set()
-    with default_storage.open(batch_file.stored, "rb") as stream:
-        try:
-            for block in read_blocks(stream, file_format, fields):
-                _check_columns(block, fields, batch_file.name, row_base, errors, unknown_reported)
-                table = pa.table(
-                    {
-                        f["name"]: _convert_column(block, f, batch_file.name, row_base, errors)
-                        for f in schema
-                    },
-                    schema=target,
-                )
-                yield block, table
-                row_base += block.rows
-        except UnreadableFile as error:
-            errors.add(batch_file.name, None, None, str(error))
+    try:
+        for block in read_blocks(
+            stream, file_format, fields, renames=renames, column_names=column_names
+        ):
+            _check_columns(block, fields, file_name, row_base, errors, unknown_reported)
+            table = pa.table(
+                {f["name"]: _convert_column(block, f, file_name, row_base, errors) for f in schema},
+                schema=target,
+            )
+            yield block, table
+            row_base += block.rows
+    except UnreadableFile as error:
+        errors.add(file_name, None, None, str(error))
 
 
 def _check_columns(block: Block, fields, file_name, row_base, errors, unknown_reported) -> None:

@@ -63,9 +63,27 @@ def format_of(name: str, declared: str = "") -> str:
     return declared or suffix
 
 
-def read_blocks(stream, file_format: str, fields: dict[str, str]) -> Iterator[Block]:
+def read_blocks(
+    stream,
+    file_format: str,
+    fields: dict[str, str],
+    *,
+    renames: dict[str, str] | None = None,
+    column_names: list[str] | None = None,
+) -> Iterator[Block]:
     """Blocks of rows from an open binary stream. `fields` maps field names to their
-    types (CSV's text becomes a boolean only where a Boolean is wanted)."""
+    types (CSV's text becomes a boolean only where a Boolean is wanted). `renames` maps
+    the file's column names to field names; `column_names` names a CSV's columns when the
+    file has no header row."""
+    renames = renames or {}
+    for block in _blocks(stream, file_format, fields, renames, column_names):
+        if renames:
+            block.columns = {renames.get(n, n): values for n, values in block.columns.items()}
+            block.kinds = {renames.get(n, n): kind for n, kind in block.kinds.items()}
+        yield block
+
+
+def _blocks(stream, file_format, fields, renames, column_names) -> Iterator[Block]:
     readers = {
         "csv": _csv_blocks,
         "json": _json_array_blocks,
@@ -76,16 +94,19 @@ def read_blocks(stream, file_format: str, fields: dict[str, str]) -> Iterator[Bl
         raise UnreadableFile(
             f"Unknown format {file_format!r}: name files .csv, .json, .jsonl or .parquet."
         )
+    if file_format == "csv":  # its columns are read by the names they have in the file
+        inverse = {field: column for column, field in renames.items()}
+        fields = {inverse.get(name, name): kind for name, kind in fields.items()}
     try:
-        yield from readers[file_format](stream, fields)
+        yield from readers[file_format](stream, fields, column_names)
     except (pa.ArrowInvalid, ijson.JSONError, json.JSONDecodeError, UnicodeDecodeError) as error:
         raise UnreadableFile(f"Not valid {file_format.upper()}: {error}") from None
 
 
-def _csv_blocks(stream, fields) -> Iterator[Block]:
+def _csv_blocks(stream, fields, column_names=None) -> Iterator[Block]:
     reader = pa_csv.open_csv(
         stream,
-        read_options=pa_csv.ReadOptions(block_size=CSV_BLOCK_BYTES),
+        read_options=pa_csv.ReadOptions(block_size=CSV_BLOCK_BYTES, column_names=column_names),
         convert_options=pa_csv.ConvertOptions(
             column_types={name: pa.string() for name in fields},
             strings_can_be_null=True,
@@ -117,11 +138,11 @@ def _csv_boolean(text: str | None):
     return {"true": True, "false": False}.get(text.strip().lower(), text)
 
 
-def _json_array_blocks(stream, fields) -> Iterator[Block]:
+def _json_array_blocks(stream, fields, column_names=None) -> Iterator[Block]:
     yield from _blocks_of(ijson.items(stream, "item", use_float=True))
 
 
-def _json_lines_blocks(stream, fields) -> Iterator[Block]:
+def _json_lines_blocks(stream, fields, column_names=None) -> Iterator[Block]:
     text = io.TextIOWrapper(stream, encoding="utf-8")
     yield from _blocks_of(json.loads(line) for line in text if line.strip())
 
@@ -150,7 +171,7 @@ def _columns_of(rows: list) -> Block:
     return Block(columns, dict.fromkeys(columns), len(rows))
 
 
-def _parquet_blocks(stream, fields) -> Iterator[Block]:
+def _parquet_blocks(stream, fields, column_names=None) -> Iterator[Block]:
     parquet = pq.ParquetFile(stream)
     kinds = {field.name: _kind_of_arrow(field.type) for field in parquet.schema_arrow}
     for batch in parquet.iter_batches(batch_size=BLOCK_ROWS):

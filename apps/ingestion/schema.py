@@ -58,8 +58,9 @@ def arrow_schema(fields: list[dict]) -> pa.Schema:
 
 
 def validate_schema(fields) -> list[dict]:
-    """The schema, normalised ({"name", "type", "required"}), or a ValidationError that
-    says which field is wrong and why."""
+    """The schema, normalised ({"name", "type", "required"}, and "key" when true), or a
+    ValidationError that says which field is wrong and why. Key fields (what an import
+    that merges matches rows by) must be required."""
     if not isinstance(fields, list) or not fields:
         raise ValidationError("A schema is a non-empty list of fields: {name, type, required}.")
     if len(fields) > MAX_FIELDS:
@@ -69,8 +70,10 @@ def validate_schema(fields) -> list[dict]:
     normalised, seen = [], set()
     for index, field in enumerate(fields):
         where = f"schema[{index}]"
-        if not isinstance(field, dict) or set(field) - {"name", "type", "required"}:
-            raise ValidationError(f"{where}: a field is an object with name, type and required.")
+        if not isinstance(field, dict) or set(field) - {"name", "type", "required", "key"}:
+            raise ValidationError(
+                f"{where}: a field is an object with name, type, required and key."
+            )
         name, kind = field.get("name"), field.get("type")
         if not isinstance(name, str) or not FIELD_NAME.match(name):
             raise ValidationError(
@@ -82,11 +85,19 @@ def validate_schema(fields) -> list[dict]:
             raise ValidationError(
                 f"{where}.type: {kind!r} is not one of {', '.join(FieldType.values)}."
             )
-        required = field.get("required", False)
+        required, key = field.get("required", False), field.get("key", False)
         if not isinstance(required, bool):
             raise ValidationError(f"{where}.required: true or false.")
+        if not isinstance(key, bool):
+            raise ValidationError(f"{where}.key: true or false.")
+        if key and not required:
+            raise ValidationError(f"{where}.key: a key field must be required too.")
+        if key and kind in (FieldType.OBJECT, FieldType.MAP, FieldType.ARRAY):
+            raise ValidationError(f"{where}.key: a {kind} field cannot be a key.")
         seen.add(name)
-        normalised.append({"name": name, "type": kind, "required": required})
+        normalised.append(
+            {"name": name, "type": kind, "required": required, **({"key": True} if key else {})}
+        )
     return normalised
 
 
@@ -113,3 +124,8 @@ def check_change_keeps_data(old: list[dict], new: list[dict]) -> None:
             problems.append(f"{name}: stored rows lack it; a new field must be optional.")
     if problems:  # the request is fine; the data stored conflicts with it
         raise ValidationError([ValidationError(problem, code="conflict") for problem in problems])
+
+
+def key_fields(schema: list[dict]) -> list[str]:
+    """The fields rows are matched by when an import merges; [] if the dataset has none."""
+    return [field["name"] for field in schema if field.get("key")]

@@ -67,3 +67,20 @@ def _plain(value):
 def datasets_listed():
     """Datasets with their counts, by name: the API's and the console's lists."""
     return datasets_with_counts(Dataset.objects.order_by("name", "pk"))
+
+
+def dataset_active_data(dataset: Dataset) -> tuple[set[int], list[str]]:
+    """The dataset's Active batches and their stored Parquet files, read together."""
+    rows = list(
+        dataset.batches.filter(status=BatchStatus.ACTIVE).exclude(data="").values_list("pk", "data")
+    )
+    return {pk for pk, _ in rows}, [data for _, data in rows]
+
+
+def active_data_by_dataset(dataset_ids: list[int]) -> dict[int, list[str]]:
+    """The stored Parquet files of each dataset's Active batches, in one query."""
+    found: dict[int, list[str]] = {}
+    rows = Batch.objects.filter(dataset_id__in=dataset_ids, status=BatchStatus.ACTIVE)
+    for dataset_id, data in rows.exclude(data="").values_list("dataset_id", "data"):
+        found.setdefault(dataset_id, []).append(data)
+    return found

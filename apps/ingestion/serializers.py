@@ -12,6 +12,9 @@ class SchemaFieldSerializer(StrictSerializer):
     type = serializers.ChoiceField(choices=FieldType.choices)
     # Named as Field.required, which DRF's metaclass takes out of the class: no clash.
     required = serializers.BooleanField(default=False)  # type: ignore[assignment]
+    key = serializers.BooleanField(
+        default=False, help_text="Rows are matched by their key fields when an import merges."
+    )
 
 
 class DatasetSerializer(serializers.Serializer):

@@ -94,6 +94,56 @@ def dataset_delete(*, dataset: Dataset) -> None:
     dataset.delete()
 
 
+@transaction.atomic
+def dataset_replace_data(
+    *,
+    dataset: Dataset,
+    data: str,
+    records: int,
+    replacing: set[int] | None,
+    external_id: str,
+    user=None,
+    reason: str,
+) -> Batch:
+    """Make the stored Parquet file `data` the dataset's data, in one step: a new Active
+    batch holds it, and the batches Active until now become Inactive (kept, revertible by
+    hand). `replacing` names the batches the new data was made from (a merge read them): if
+    another became Active meanwhile, nothing changes (TransitionError "dataset_changed").
+    None: replace whatever is Active (an override)."""
+    Dataset.objects.select_for_update().filter(pk=dataset.pk).get()
+    active = set(dataset.batches.filter(status=BatchStatus.ACTIVE).values_list("pk", flat=True))
+    if replacing is not None and active != replacing:
+        raise TransitionError(
+            "The dataset's data changed while the import was merging; it is merged again.",
+            code="dataset_changed",
+        )
+    now = timezone.now()
+    batch = Batch.objects.create(
+        organisation_id=dataset.organisation_id,
+        dataset=dataset,
+        status=BatchStatus.ACTIVE,
+        data=data,
+        records_read=records,
+        records_written=records,
+        external_id=external_id,
+        created_client="transfer",
+        available_from=now,
+        created_by=user,
+        updated_by=user,
+    )
+    _history(batch, "", BatchStatus.ACTIVE, user, reason)
+    for old in dataset.batches.filter(pk__in=active):
+        _transition(
+            old,
+            [BatchStatus.ACTIVE],
+            BatchStatus.INACTIVE,
+            user,
+            f"Replaced by batch {batch.pk}: {reason}"[:500],
+            available_until=now,
+        )
+    return batch
+
+
 # --- Batches: loading ----------------------------------------------------------------------
 
 
@@ -502,30 +552,19 @@ def batches_reap() -> dict[str, int]:
             pass
     with transaction.atomic():
         _forget_lost_uploads(BatchUpload.objects.all())
-    lost = 0
-    for batch in leases.lost(Batch.objects.filter(status=BatchStatus.STAGING), now):
-        reason = f"worker {batch.worker} lost: no heartbeat since {batch.heartbeat_at:%H:%M:%S} UTC"
-        try:
-            batch_retry_later(batch=batch, reason=reason)
-        except TransitionError:
-            continue
-        handover.abandon(stage_batch, batch.dispatch_task_id, reason)
-        lost += 1
+    lost = leases.reap(
+        Batch.objects.filter(status=BatchStatus.STAGING),
+        stage_batch,
+        lambda batch, reason: batch_retry_later(batch=batch, reason=reason),
+        now,
+    )
     stale = now - timedelta(seconds=settings.REDISPATCH_AFTER_SECONDS)
     waiting = list(
         Batch.objects.filter(status__in=[BatchStatus.LOADED, BatchStatus.RETRYING])
         .filter(Q(dispatched_at__lt=stale) | Q(dispatched_at__isnull=True, updated_at__lt=stale))
         .order_by("pk")[:500]
     )
-    gone = handover.lost(
-        stage_batch,
-        [batch.dispatch_task_id for batch in waiting],
-        stuck_after=leases.timeout(),
-    )
-    for batch in waiting:
-        if batch.dispatch_task_id in gone:
-            dispatch(batch)
-    behind = [batch.pk for batch in waiting if batch.dispatch_task_id not in gone]
+    behind = [batch.pk for batch in handover.hand_over_lost(stage_batch, waiting, dispatch)]
     Batch.objects.filter(pk__in=behind).update(dispatched_at=now)  # look again later
     return {"abandoned": abandoned, "lost": lost}
 

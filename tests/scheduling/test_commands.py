@@ -60,8 +60,8 @@ def test_crontab_add_show_and_run_the_tick(installed_crontab):
     added = manage("crontab", "add")
     assert added.returncode == 0, added.stderr
     lines = crontab_lines()
-    assert len(lines) == 4
-    assert all(line.startswith(("* * * * * ", "17 3 * * * ")) for line in lines)
+    assert len(lines) == 6
+    assert all(line.startswith(("* * * * * ", "17 3 * * * ", "23 * * * * ")) for line in lines)
     assert all(line.endswith("# batchworks") for line in lines)
 
     shown = manage("crontab", "show")
@@ -70,6 +70,8 @@ def test_crontab_add_show_and_run_the_tick(installed_crontab):
         "apps.scheduling.jobs.tick",
         "apps.scheduling.jobs.reap",
         "apps.ingestion.jobs.reap",
+        "apps.transfers.jobs.reap",
+        "apps.transfers.jobs.remove_expired_files",
         "apps.scheduling.jobs.prune_task_results",
     }
 

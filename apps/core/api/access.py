@@ -12,7 +12,7 @@ from rest_framework.exceptions import NotFound, PermissionDenied, ValidationErro
 from apps.accounts.models import ApiToken, Organisation, Role
 from apps.accounts.permissions import change_role
 from apps.accounts.selectors import roles_by_organisation
-from apps.core.api.inputs import as_id
+from apps.core.api.inputs import as_pk
 
 
 @dataclass
@@ -89,7 +89,7 @@ class Access:
 
     def get(self, queryset, pk, minimum: Role = Role.READER):
         """The object `pk` of `queryset` if the caller may act on it with `minimum`."""
-        pk = as_id(pk)
+        pk = as_pk(queryset.model, pk)
         obj = self.scoped(queryset).filter(pk=pk).first() if pk is not None else None
         if obj is None:
             raise NotFound()

@@ -1,5 +1,8 @@
 """Reading what a request sends: validated through a serializer, ids as the API writes them."""
 
+import uuid
+
+from django.db import models
 from django.http import QueryDict
 from rest_framework.exceptions import ValidationError
 
@@ -41,3 +44,16 @@ def by_id(queryset, value, field: str = "pk"):
 def as_id(value) -> int | None:
     """An id from a URL or a body ("42" or 42); None if it cannot be one ("¹", "٣", "-1")."""
     return parse_int(value)
+
+
+def as_uuid(value) -> uuid.UUID | None:
+    """A UUID id (a job's), in its usual 36-character form; None if it is not one."""
+    try:
+        return uuid.UUID(str(value)) if len(str(value)) == 36 else None
+    except ValueError:
+        return None
+
+
+def as_pk(model: type[models.Model], value):
+    """`value` as an id of `model`: a UUID for models keyed by one, else a number."""
+    return as_uuid(value) if isinstance(model._meta.pk, models.UUIDField) else as_id(value)

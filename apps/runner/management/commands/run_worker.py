@@ -6,6 +6,7 @@ from apps.core import leases
 from apps.runner import isolation
 from apps.runner.services import worker_check_in
 from apps.runner.workspaces import sweep_leftover_workspaces
+from apps.transfers.scratch import sweep_leftover_folders
 
 
 class Command(BaseCommand):
@@ -25,6 +26,7 @@ class Command(BaseCommand):
         isolation.hide_worker()
         worker_check_in(leases.WORKER_ID)  # logs a warning if isolation is weaker than production's
         sweep_leftover_workspaces()  # of runs this machine's killed workers left
+        sweep_leftover_folders()  # and of import and export jobs
         if settings.TASKS_BACKEND == "rq":
             call_command(
                 "rqworker",
