@@ -10,4 +10,5 @@ urlpatterns = [
     path("", include("apps.plugins.urls")),
     path("", include("apps.scheduling.urls")),
     path("", include("apps.ingestion.urls")),
+    path("", include("apps.transfers.urls")),
 ]

@@ -144,6 +144,27 @@ def add_batches(organisation, version, instance, start, count):
     )
 
 
+def add_transfer_jobs(organisation, version, instance, start, count):
+    from apps.ingestion.models import Dataset
+    from apps.transfers.models import TransferFile, TransferJob, TransferStatusChange
+
+    dataset, _ = Dataset.objects.get_or_create(
+        organisation=organisation,
+        name="bulk",
+        defaults={"schema": [{"name": "id", "type": "Long", "required": True}]},
+    )
+    jobs = TransferJob.objects.bulk_create(
+        TransferJob(organisation=organisation, dataset=dataset, kind="export", job_name=f"j{i}")
+        for i in range(start, start + count)
+    )
+    TransferFile.objects.bulk_create(
+        TransferFile(job=job, name="a.csv", stored="x", size=1) for job in jobs
+    )
+    TransferStatusChange.objects.bulk_create(
+        TransferStatusChange(job=job, to_status="Initialized") for job in jobs
+    )
+
+
 LISTS = [
     ("plugins", add_plugins),
     ("plugins/{plugin}/versions", add_versions),
@@ -156,6 +177,7 @@ LISTS = [
     ("organisations", add_organisations),
     ("datasets", add_datasets),
     ("batches", add_batches),
+    ("transfer_jobs", add_transfer_jobs),
 ]
 
 
