@@ -9,7 +9,7 @@ import sys
 
 from bench import setup
 
-BENCHMARKS = ("engine", "pages", "ingestion")
+BENCHMARKS = ("engine", "pages", "ingestion", "transfers")
 
 
 def main(argv: list[str]) -> None:
@@ -19,7 +19,11 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--executions", type=int, default=200)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--executions-total", type=int, default=100_000, help="pages: rows to list")
-    parser.add_argument("--rows", type=int, default=200_000, help="ingestion: rows per file")
+    parser.add_argument(
+        "--rows", type=int, default=200_000, help="ingestion, transfers: rows per file"
+    )
+
+    parser.add_argument("--repeat", type=int, default=3, help="transfers: runs of each")
 
     options = parser.parse_args(argv)
     with setup.throwaway_database():

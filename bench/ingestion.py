@@ -51,7 +51,9 @@ def run(options) -> None:
             )
 
 
-def _write_files(folder: Path, rows: int) -> dict[str, Path]:
+def _write_files(
+    folder: Path, rows: int, formats=("CSV", "JSON Lines", "Parquet")
+) -> dict[str, Path]:
     start = datetime(2024, 1, 1, tzinfo=UTC)
     columns = {}
     for field in SCHEMA:
@@ -83,11 +85,15 @@ def _write_files(folder: Path, rows: int) -> dict[str, Path]:
         "at_0",
         pa.array([(start + timedelta(seconds=n)).isoformat() for n in range(rows)]),
     )
-    pa_csv.write_csv(text_table, paths["CSV"])
-    with paths["JSON Lines"].open("w") as out:
-        for row in text_table.to_pylist():
-            out.write(json.dumps(row, default=_json_value) + "\n")
-    pq.write_table(table, paths["Parquet"])
+    paths = {name: path for name, path in paths.items() if name in formats}
+    if "CSV" in paths:
+        pa_csv.write_csv(text_table, paths["CSV"])
+    if "JSON Lines" in paths:
+        with paths["JSON Lines"].open("w") as out:
+            for row in text_table.to_pylist():
+                out.write(json.dumps(row, default=_json_value) + "\n")
+    if "Parquet" in paths:
+        pq.write_table(table, paths["Parquet"])
     return paths
 
 
@@ -135,6 +141,8 @@ def _in_child(function, *args) -> dict:
 
 
 def _child(send, function, args) -> None:
+    # A fork inherits its parent's high-water mark: start its own from here.
+    Path(f"/proc/{os.getpid()}/clear_refs").write_text("5")
     at_start = _memory("VmRSS")  # what the fork inherited
     seconds = function(*args)
     connections.close_all()

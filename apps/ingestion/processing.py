@@ -2,7 +2,9 @@
 schema, the good data written as one Parquet file. Errors name the file, the row (the
 n-th record of the file, from 1) and the field."""
 
+import queue
 import tempfile
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -19,6 +21,12 @@ from apps.ingestion.readers import Block, UnreadableFile, format_of, read_blocks
 from apps.ingestion.schema import ARROW_TYPES, FieldType, arrow_schema
 from apps.ingestion.storage import unique_name
 
+# Text Arrow reads as `convert` does: whole dates and times within datetime's years.
+ISO_DATE = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+ISO_DATE_TIME = ISO_DATE + r"[T ]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,3})?"
+ISO_OFFSET = r"(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"
+EPOCH_MILLIS = r"^[+-]?[0-9]{1,15}$"
+MIN_MILLIS, MAX_MILLIS = -62_135_596_800_000, 253_402_300_799_999  # years 1 to 9999
 # Types whose values, read as this type, need no conversion: Arrow passes them through.
 PASS_THROUGH = {
     FieldType.STRING,
@@ -65,7 +73,7 @@ def stage_files(batch: Batch, *, alive: Callable[[], object]) -> Staged:
     target = arrow_schema(schema)
     with (
         tempfile.NamedTemporaryFile(suffix=".parquet") as output,
-        pq.ParquetWriter(output.name, target) as writer,  # closed even when reading fails
+        BackgroundParquetWriter(output.name, target) as writer,  # closed when reading fails
     ):
         for batch_file in batch.files.filter(complete=True).order_by("name"):
             for block, table in _tables(batch_file, batch.input_format, schema, errors):
@@ -84,6 +92,53 @@ def stage_files(batch: Batch, *, alive: Callable[[], object]) -> Staged:
             unique_name(f"{batch.storage_folder}/data", "part-0") + ".parquet", File(output)
         )
     return Staged(stored, records_read, records_written, errors)
+
+
+class BackgroundParquetWriter:
+    """A ParquetWriter on a thread of its own, so that a block is compressed and written
+    while the next one is read and converted. At most two blocks wait for it; an error it
+    meets is raised by the next write, or by close."""
+
+    QUEUED_BLOCKS = 2
+
+    def __init__(self, path, schema: pa.Schema):
+        self._writer = pq.ParquetWriter(path, schema)
+        self._queue: queue.Queue = queue.Queue(maxsize=self.QUEUED_BLOCKS)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._write_queued, daemon=True)
+        self._thread.start()
+
+    def __enter__(self) -> "BackgroundParquetWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close(raise_error=exc[0] is None)
+
+    def write_table(self, table: pa.Table) -> None:
+        self._raise_error()
+        self._queue.put(table)
+
+    def close(self, *, raise_error: bool = True) -> None:
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+        if raise_error:
+            self._raise_error()
+
+    def _write_queued(self) -> None:
+        try:
+            while (table := self._queue.get()) is not None:
+                self._writer.write_table(table)
+        except BaseException as error:  # raised in the caller's thread instead
+            self._error = error
+            while self._queue.get() is not None:  # let the caller's puts through
+                pass
+        finally:
+            self._writer.close()
+
+    def _raise_error(self) -> None:
+        if self._error is not None:
+            raise self._error
 
 
 def _tables(batch_file, declared_format: str, schema: list[dict], errors: ErrorLog):
@@ -181,7 +236,49 @@ def arrow_conversion(values: pa.Array, kind: str | None, target: str) -> pa.Arra
         return _whole_numbers(values, target)
     if kind == FieldType.STRING and target == FieldType.DOUBLE:
         return _finite_numbers(values)
+    if kind == FieldType.STRING and target == FieldType.DATE_TIME:
+        return _iso_date_times(values)
+    if kind == FieldType.STRING and target == FieldType.DATE:
+        return _iso_dates(values)
     return None
+
+
+def _iso_date_times(strings: pa.Array) -> pa.Array | None:
+    """ISO 8601 text all with an offset (or Z), or all without (UTC, as `convert` reads
+    them), or all epoch milliseconds. Only forms whose every reading Arrow shares with
+    datetime.fromisoformat are left to it (seconds given, at most milliseconds, no
+    surrounding spaces); other text goes value by value."""
+    target = ARROW_TYPES[FieldType.DATE_TIME]
+    if _all_match(strings, EPOCH_MILLIS):
+        millis = strings.cast(pa.int64())
+        bounds = pc.min_max(millis).as_py()
+        if bounds["min"] is not None and not (
+            bounds["min"] >= MIN_MILLIS and bounds["max"] <= MAX_MILLIS
+        ):
+            return None
+        return millis.cast(target)
+    try:
+        if _all_match(strings, ISO_DATE_TIME + ISO_OFFSET):
+            return strings.cast(target)
+        if _all_match(strings, ISO_DATE_TIME + "$"):
+            return strings.cast(pa.timestamp("ms")).cast(target)  # naive means UTC
+    except pa.ArrowInvalid:  # a 30th of February, say: `convert` says which
+        return None
+    return None
+
+
+def _iso_dates(strings: pa.Array) -> pa.Array | None:
+    """ISO 8601 dates (2018-07-10), as date.fromisoformat reads them."""
+    if not _all_match(strings, ISO_DATE + "$"):
+        return None
+    try:
+        return strings.cast(pa.date32())
+    except pa.ArrowInvalid:
+        return None
+
+
+def _all_match(strings: pa.Array, pattern: str) -> bool:
+    return pc.all(pc.match_substring_regex(strings, pattern)).as_py() is not False
 
 
 def _whole_numbers(strings: pa.Array, target: str) -> pa.Array | None:

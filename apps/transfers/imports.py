@@ -8,12 +8,11 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.dataset as pa_dataset
-import pyarrow.parquet as pq
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 
-from apps.ingestion.processing import ErrorLog, converted_tables
+from apps.ingestion.processing import BackgroundParquetWriter, ErrorLog, converted_tables
 from apps.ingestion.schema import arrow_schema, key_fields
 from apps.ingestion.selectors import dataset_active_data
 from apps.ingestion.storage import unique_name
@@ -35,7 +34,7 @@ def convert(job: TransferJob, work: Path, watch: Watch) -> tuple[Path, int]:
     converted, records = work / "incoming.parquet", 0
     with (
         default_storage.open(job.input_stored, "rb") as stream,
-        pq.ParquetWriter(converted, arrow_schema(schema)) as writer,
+        BackgroundParquetWriter(converted, arrow_schema(schema)) as writer,
     ):
         for block, table in converted_tables(
             stream,
@@ -62,26 +61,20 @@ def combine(job: TransferJob, converted: Path, records: int, work: Path) -> Impo
     Active now whose key the file does not have, then the file's rows (a merge). Keys
     repeated within the file are refused: which of its rows would win is not for us to
     guess."""
-    schema, dataset = job.dataset.schema, job.dataset
-    keys = key_fields(schema)
-    target = arrow_schema(schema)
+    keys = key_fields(job.dataset.schema)
+    if not keys:  # nothing to check; a merge without keys was rejected on submission
+        return _override(job, converted, records)
+    target = arrow_schema(job.dataset.schema)
     with sql.connection(work) as con:
         con.register("incoming", pa_dataset.dataset([str(converted)], schema=target))
-        replacing, current = dataset_active_data(dataset) if job.merge else (None, [])
-        if job.merge:
-            con.register("current", sql.arrow_data(current, target))
+        replacing, current = dataset_active_data(job.dataset) if job.merge else (None, [])
+        con.register("current", sql.arrow_data(current, target))
         sql.lock(con)
-        if keys:
-            _refuse_repeated_keys(con, keys, job.input_name)
+        _refuse_repeated_keys(con, keys, job.input_name)
         if not job.merge:
-            return Imported(
-                data=_stored(job, converted),
-                records=records,
-                replacing=None,
-                summary=f"Imported {records} record(s) into {dataset.name}, replacing its data.",
-            )
+            return _override(job, converted, records)
         using = ", ".join(sql.quoted(key) for key in keys)
-        ((updated_count,),) = con.sql(
+        ((updated,),) = con.sql(
             f"SELECT count(*) FROM incoming SEMI JOIN current USING ({using})"
         ).fetchall()
         merged = con.sql(
@@ -89,7 +82,7 @@ def combine(job: TransferJob, converted: Path, records: int, work: Path) -> Impo
             "UNION ALL SELECT * FROM incoming"
         )
         merged_path, total = work / "merged.parquet", 0
-        with pq.ParquetWriter(merged_path, target) as writer:
+        with BackgroundParquetWriter(merged_path, target) as writer:
             for batch in merged.to_arrow_reader(BLOCK_ROWS):
                 writer.write_table(pa.Table.from_batches([batch]).cast(target))
                 total += batch.num_rows
@@ -97,8 +90,17 @@ def combine(job: TransferJob, converted: Path, records: int, work: Path) -> Impo
         data=_stored(job, merged_path),
         records=total,
         replacing=replacing,
-        summary=f"Merged {records} record(s) into {dataset.name} by {', '.join(keys)}: "
-        f"{updated_count} updated, {records - updated_count} added; it holds {total}.",
+        summary=f"Merged {records} record(s) into {job.dataset.name} by {', '.join(keys)}: "
+        f"{updated} updated, {records - updated} added; it holds {total}.",
+    )
+
+
+def _override(job: TransferJob, converted: Path, records: int) -> Imported:
+    return Imported(
+        data=_stored(job, converted),
+        records=records,
+        replacing=None,
+        summary=f"Imported {records} record(s) into {job.dataset.name}, replacing its data.",
     )
 
 

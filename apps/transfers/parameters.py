@@ -165,6 +165,8 @@ def filters(value: dict, schema: list[dict]) -> dict:
             raise ValidationError({where: "An exact value: text, a number, true or false."})
         if isinstance(wanted, float) and wanted != wanted:  # NaN
             raise ValidationError({where: "An exact value: text, a number, true or false."})
+        if isinstance(wanted, str) and (reason := unstorable_reason(wanted)):
+            raise ValidationError({where: reason})
         if types[name] == FieldType.BOOLEAN and isinstance(wanted, str):
             read[name] = boolean(wanted, where)  # CSV has words for booleans, so filters do
             continue

@@ -43,6 +43,15 @@ SNIFF_BYTES = 4096
 # A job still Initialized this long was left by a server that stopped while storing it.
 INITIALIZED_FOR_AT_MOST = timedelta(hours=1)
 ACCEPTED_REASON = "The file has been stored and the job is ready for processing"
+# The docs' names of a job's fields, which refusals name.
+API_NAMES = {
+    "job_name": "jobName",
+    "content_type": "contentType",
+    "notification_email": "notificationEmail",
+    "sql_query": "sqlQuery",
+    "row_header": "rowHeader",
+    "input_name": "file",
+}
 TOO_LARGE = f"An import's file holds at most {settings.TRANSFER_MAX_IMPORT_BYTES} bytes."
 
 
@@ -99,7 +108,7 @@ def import_submit(
         template=template,
         notification_email=notification_email,
         merge=merge,
-        input_name=str(getattr(upload, "name", "") or "file")[-255:],
+        input_name=storable(str(getattr(upload, "name", "") or "file"))[-255:],
         input_format=file_format,
     )
     if merge and not key_fields(dataset.schema):
@@ -145,8 +154,6 @@ def export_submit(
     content_format = parameters.content_format(content_type, parameters.EXPORT_CONTENT_TYPES)
     compiled = parameters.export_template(template, content_format)
     sql_query = (sql_query or "").strip()
-    if reason := unstorable_reason(sql_query):
-        raise ValidationError({"sqlQuery": reason})
     sent_filters = parameters.filter_dict(filters)
     if not sql_query:
         parameters.filters(sent_filters, dataset.schema)
@@ -182,6 +189,13 @@ def _head(upload) -> bytes:
 
 
 def _initialized(dataset: Dataset, kind: str, user, **fields) -> TransferJob:
+    unstorable = {
+        API_NAMES.get(name, name): reason
+        for name, value in fields.items()
+        if isinstance(value, str) and (reason := unstorable_reason(value))
+    }
+    if unstorable:
+        raise ValidationError(unstorable)
     job = TransferJob(
         organisation_id=dataset.organisation_id,
         dataset=dataset,
@@ -193,9 +207,8 @@ def _initialized(dataset: Dataset, kind: str, user, **fields) -> TransferJob:
     try:
         job.full_clean(exclude=["organisation", "dataset", "created_by"])
     except ValidationError as error:
-        names = {"job_name": "jobName", "template": "template", "content_type": "contentType"}
         raise ValidationError(
-            {names.get(field, field): messages for field, messages in error.message_dict.items()}
+            {API_NAMES.get(field, field): m for field, m in error.message_dict.items()}
         ) from None
     with transaction.atomic():
         job.save(force_insert=True)

@@ -2,11 +2,13 @@ import pytest
 from django.core.management import call_command
 
 from apps.accounts.models import Membership, Organisation
+from apps.ingestion.models import Dataset
 from apps.plugins.models import Plugin, PluginProperty, PluginVersion
 from apps.runner.logs import read_log
 from apps.runner.services import execution_create_manual
 from apps.runner.supervisor import run
 from apps.scheduling.models import Execution, ExecutionStatus, IntegrationBatchInstance
+from apps.transfers.models import TransferJob
 
 pytestmark = pytest.mark.django_db
 MODELS = [
@@ -17,6 +19,8 @@ MODELS = [
     PluginProperty,
     IntegrationBatchInstance,
     Execution,
+    Dataset,
+    TransferJob,
 ]
 
 
@@ -56,3 +60,15 @@ def test_the_demo_plugin_really_runs():
     assert imported + rejected == 1000 and imported > 900
     assert (execution.completed_tasks, execution.num_tasks) == (imported, 1000)
     assert "Importing 1000 rows from mediarithmics" in read_log(execution.pk).text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_demo_import_job_fills_the_attendee_dataset():
+    from apps.transfers.worker import run_transfer
+
+    call_command("demo")
+    job = TransferJob.objects.get()
+    assert job.status == "Accepted"
+    assert run_transfer(str(job.pk)) == "Completed"
+    job.refresh_from_db()
+    assert job.records_processed == 20

@@ -184,3 +184,60 @@ def test_plain_columns_take_the_fast_path():
     ]
     assert arrow_conversion(pa.array(["1.5", "2"]), T.STRING, T.DOUBLE).to_pylist() == [1.5, 2.0]
     assert arrow_conversion(pa.array(["a"]), T.STRING, T.DATE) is None  # left to the table
+
+
+TRICKY_DATE_TIMES = [
+    "2018-07-10T15:05:59Z",
+    "2018-07-10T15:05:59.123Z",
+    "2018-07-10T15:05:59.1+02:00",
+    "2018-07-10 15:05:59-08:00",
+    "2018-07-10T15:05:59",
+    "2018-07-10T15:05:59.5",
+    "2018-07-10T15:05",
+    "2018-07-10T15:05:59.123456Z",
+    "2018-02-30T00:00:00Z",
+    "2018-02-29T00:00:00",
+    "2020-02-29T23:59:59+23:59",
+    "2018-07-10T24:00:00Z",
+    "2018-07-10T23:59:60Z",
+    "0001-01-01T00:00:00Z",
+    "9999-12-31T23:59:59.999Z",
+    " 2018-07-10T15:05:59Z",
+    "1531263959000",
+    "-62135596800000",
+    "253402300799999",
+    "253402300800000",
+    "2018-07-10",
+    "20180710",
+    "",
+    None,
+]
+
+
+@pytest.mark.parametrize("target", [T.DATE_TIME, T.DATE])
+@pytest.mark.parametrize("text", TRICKY_DATE_TIMES)
+def test_arrows_fast_path_reads_dates_exactly_as_the_table_does(text, target):
+    import pyarrow as pa
+
+    from apps.ingestion.processing import arrow_conversion
+
+    for companion in ("2018-07-10T15:05:59Z", "2018-07-10T15:05:59", "1531263959000", "2018-07-10"):
+        column = pa.array([text, companion, None], pa.string())
+        fast = arrow_conversion(column, T.STRING, target)
+        slow = scalar_column(column.to_pylist(), T.STRING, target)
+        if fast is not None:  # used only where it agrees value for value
+            assert slow is not None and fast.to_pylist() == slow, (text, companion)
+
+
+def test_iso_dates_and_times_take_the_fast_path():
+    import pyarrow as pa
+
+    from apps.ingestion.processing import arrow_conversion
+
+    for column, target in [
+        (["2018-07-10T15:05:59.000-08:00", "2018-07-10T15:05:59Z"], T.DATE_TIME),
+        (["2018-07-10 15:05:59.000", "2018-07-10T00:00:00"], T.DATE_TIME),
+        (["1531263959000", "-1"], T.DATE_TIME),
+        (["2018-07-10", None], T.DATE),
+    ]:
+        assert arrow_conversion(pa.array(column), T.STRING, target) is not None, column

@@ -1,6 +1,7 @@
 """Demo data for a first look: an organisation, its admin, the seed's example plugin, an
 instance on a cron, and executions: finished in every end status, coming, and a slow
-backfill that a worker runs live. Safe to run again: it only adds what is missing."""
+backfill that a worker runs live; an Attendee dataset, with an import job of its first
+rows for the worker. Safe to run again: it only adds what is missing."""
 
 import os
 from datetime import timedelta
@@ -14,6 +15,8 @@ from django.utils import timezone
 
 from apps.accounts.models import Membership, Organisation, Role
 from apps.accounts.services import membership_add, organisation_create
+from apps.ingestion.models import Dataset
+from apps.ingestion.services import dataset_create
 from apps.plugins.models import Plugin, PluginType, PluginVersion
 from apps.plugins.services import plugin_create, plugin_version_create
 from apps.runner.services import (
@@ -31,8 +34,18 @@ from apps.scheduling.models import (
     IntegrationBatchInstance,
 )
 from apps.scheduling.services import instance_create
+from apps.transfers.services import import_submit
 
 DEMO_CODE = Path(__file__).resolve().parents[2] / "plugins" / "import_data_for_customer.py"
+DEMO_ATTENDEES = Path(__file__).resolve().parents[2] / "data" / "attendees.csv"
+ATTENDEE_SCHEMA = [
+    {"name": "email", "type": "String", "required": True, "key": True},
+    {"name": "name", "type": "String", "required": False},
+    {"name": "age", "type": "Integer", "required": False},
+    {"name": "country", "type": "String", "required": False},
+    {"name": "registered_at", "type": "Date-Time", "required": False},
+    {"name": "vip", "type": "Boolean", "required": False},
+]
 DEFAULT_PASSWORD = "batchworks-demo"
 DEMO_RUN_TIME = timedelta(minutes=7)
 PROPERTIES = [
@@ -83,6 +96,7 @@ class Command(BaseCommand):
             version = self._plugin_version(organisation, user)
             instance = self._instance(organisation, version, user)
             self._executions(instance, user)
+            self._attendees(organisation, user)
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
 
     def _admin_user(self, organisation):
@@ -97,6 +111,25 @@ class Command(BaseCommand):
         if not Membership.objects.filter(user=user, organisation=organisation).exists():
             membership_add(organisation=organisation, user=user, role=Role.ADMIN)
         return user
+
+    def _attendees(self, organisation, user) -> None:
+        """The Attendee dataset, and an import of its first rows (run by the worker)."""
+        if Dataset.objects.filter(organisation=organisation, name="Attendee").exists():
+            return
+        dataset = dataset_create(
+            organisation=organisation,
+            name="Attendee",
+            schema=ATTENDEE_SCHEMA,
+            description="People registered for events; rows are matched by email.",
+        )
+        with DEMO_ATTENDEES.open("rb") as attendees:
+            import_submit(
+                dataset=dataset,
+                upload=File(attendees, name=DEMO_ATTENDEES.name),
+                job_name="Attendee Import Job",
+                content_type="plain/text",
+                user=user,
+            )
 
     def _plugin_version(self, organisation, user):
         plugin = Plugin.objects.filter(
