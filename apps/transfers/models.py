@@ -65,6 +65,9 @@ class TransferJob(OrganisationOwned):
     row_header = models.BooleanField(default=False)
     sql_query = models.TextField(blank=True)
     filters = StorableJSONField(default=dict, blank=True)
+    filters_disregarded = models.BooleanField(
+        default=False, help_text="Filters were sent with an SQL query, which won."
+    )
     # Where it is
     status = models.CharField(
         max_length=12, choices=TransferStatus.choices, default=TransferStatus.INITIALIZED

@@ -110,6 +110,7 @@ class TransferJobSerializer(serializers.Serializer):
     row_header = serializers.BooleanField()
     sql_query = serializers.CharField()
     filters = serializers.DictField()
+    filters_disregarded = serializers.BooleanField(help_text="Sent with sql_query, which won.")
     notification_email = serializers.CharField()
     input_name = serializers.CharField(help_text="The imported file's name.")
     records_processed = serializers.IntegerField()

@@ -170,13 +170,11 @@ def export_submit(
         row_header=row_header,
         sql_query=sql_query,
         filters={} if sql_query else sent_filters,
+        filters_disregarded=bool(sql_query and sent_filters),
     )
     if problem := exports.query_problem(job):
         return _end(job, [S.INITIALIZED], S.REJECTED, problem)
-    reason = "The job is ready for processing."
-    if sql_query and sent_filters:
-        reason += " The filters were disregarded: the SQL query is run instead."
-    return _accept(job, reason)
+    return _accept(job, f"The job is ready for processing.{_disregarded(job)}")
 
 
 def _head(upload) -> bytes:
@@ -328,7 +326,7 @@ def export_complete(*, job: TransferJob, files: Sequence[Exported], records: int
         [S.PROCESSING],
         S.COMPLETED,
         f"Exported {records} record(s) to {len(files)} file(s); the links expire "
-        f"{expires:%Y-%m-%d %H:%M} UTC.",
+        f"{expires:%Y-%m-%d %H:%M} UTC.{_disregarded(job)}",
         records_processed=records,
         links_expire_at=expires,
         **finished,
@@ -509,6 +507,12 @@ def _end(job: TransferJob, from_statuses, to_status: str, reason: str, **fields)
     if job.notification_email and job.status != S.CANCELED:
         transaction.on_commit(partial(handover.enqueue, notify, str(job.pk)))
     return job
+
+
+def _disregarded(job: TransferJob) -> str:
+    if not job.filters_disregarded:
+        return ""
+    return " The filters are disregarded: the SQL query wins over them."
 
 
 def _remove_leftovers(job: TransferJob) -> None:

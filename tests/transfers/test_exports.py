@@ -70,7 +70,8 @@ def test_the_sql_query_wins_over_filters_and_the_reason_says_so(loaded):
     assert job.status == "Completed", job.reason
     assert table_of(files_of(job)[0]) == [["cy@example.com", "51"]]
     accepted = job.status_changes.get(to_status="Accepted")
-    assert "filters were disregarded" in accepted.reason
+    assert "filters are disregarded" in accepted.reason
+    assert job.reason.endswith("The filters are disregarded: the SQL query wins over them.")
 
 
 def test_a_template_renders_each_row(loaded):
