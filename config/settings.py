@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "apps.runner",
     "apps.ingestion",
     "apps.transfers",
+    "apps.feeds",
     "apps.demo",
 ]
 
@@ -266,6 +267,7 @@ CRONJOBS = [
     ("* * * * *", "apps.scheduling.jobs.reap"),
     ("* * * * *", "apps.ingestion.jobs.reap"),
     ("* * * * *", "apps.transfers.jobs.reap"),
+    ("* * * * *", "apps.feeds.jobs.reap"),
     ("23 * * * *", "apps.transfers.jobs.remove_expired_files"),
     ("17 3 * * *", "apps.scheduling.jobs.prune_task_results"),
 ]
@@ -373,6 +375,27 @@ TRANSFER_RETRY_BACKOFF_SECONDS = env.int("BATCHWORKS_TRANSFER_RETRY_BACKOFF_SECO
 TRANSFER_WORK_DIR = Path(
     env.str("BATCHWORKS_TRANSFER_WORK_DIR", default=str(DATA_DIR / "transfers"))
 )
+
+# --- External feeds ----------------------------------------------------------------------------
+
+# A buffer is flushed as a batch at its version's batch_flush_max_size lines, and also when
+# its oldest line has waited this long: a small segment's updates still arrive.
+FEED_FLUSH_INTERVAL_SECONDS = env.float("BATCHWORKS_FEED_FLUSH_INTERVAL_SECONDS", default=60)
+# One call of a feed's plugin code (a chunk of updates, a batch) answers within this, or its
+# process is restarted and the call fails. Keep it under BATCHWORKS_LEASE_TIMEOUT_SECONDS.
+FEED_CALL_TIMEOUT_SECONDS = env.float("BATCHWORKS_FEED_CALL_TIMEOUT_SECONDS", default=30)
+# Updates handed to on_user_segment_update per call of the warm process.
+FEED_UPDATES_PER_CALL = env.int("BATCHWORKS_FEED_UPDATES_PER_CALL", default=1000)
+# A RETRY (of a batch or an update) waits next_msg_delay_in_ms, or this doubling back-off;
+# after this many attempts the batch (or update) fails.
+FEED_RETRY_BACKOFF_SECONDS = env.float("BATCHWORKS_FEED_RETRY_BACKOFF_SECONDS", default=5)
+FEED_MAX_ATTEMPTS = env.int("BATCHWORKS_FEED_MAX_ATTEMPTS", default=8)
+# A worker's turn on one feed lasts at most this long before it lets other work in.
+FEED_TURN_SECONDS = env.float("BATCHWORKS_FEED_TURN_SECONDS", default=30)
+# A worker stops a feed's warm process after it has not been called for this long.
+FEED_PROCESS_IDLE_SECONDS = env.float("BATCHWORKS_FEED_PROCESS_IDLE_SECONDS", default=300)
+# One POST of user_segment_updates carries at most this many updates.
+FEED_MAX_UPDATES_PER_REQUEST = env.int("BATCHWORKS_FEED_MAX_UPDATES_PER_REQUEST", default=10_000)
 
 # --- E-mail ----------------------------------------------------------------------------------
 

@@ -4,19 +4,14 @@ timeout, and record how it ended. Whatever happens, the execution does not stay 
 either this supervisor records the end, or the reaper fails it when heartbeats stop."""
 
 import codecs
-import contextlib
-import ctypes
 import json
 import logging
 import os
-import resource
 import selectors
 import shutil
 import signal
 import subprocess
-import sys
 import time
-import zipfile
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -27,7 +22,7 @@ from django.db import DatabaseError, connection
 from apps.core import leases
 from apps.core.errors import TransitionError
 from apps.core.text import json_problem, storable
-from apps.runner import isolation
+from apps.runner import isolation, processes
 from apps.runner.credentials import execution_credential
 from apps.runner.limits import Limits
 from apps.runner.logs import LogWriter
@@ -47,13 +42,10 @@ from apps.scheduling.selectors import effective_properties
 
 logger = logging.getLogger(__name__)
 
-SDK_DIR = settings.BASE_DIR / "sdk"
 # Bounds on what the child may send on its control channel, so it cannot exhaust the worker.
 MAX_CONTROL_LINE = 2**20
 FLUSH_SECONDS = 1.0
 DISK_CHECK_SECONDS = 2.0
-PR_SET_PDEATHSIG = 1
-_libc = ctypes.CDLL(None, use_errno=True)
 
 
 def run(execution_id: int) -> str:
@@ -118,7 +110,7 @@ class Supervisor:
             # The worker itself is going (shutdown signal) or broke: stop the code and say
             # so now rather than leave the reaper to find the execution later.
             if process is not None and process.returncode is None:
-                _kill_group(process, signal.SIGKILL)
+                processes.kill_group(process, signal.SIGKILL)
             try:
                 self._record_failure(
                     f"The worker stopped during the run ({type(error).__name__}: {error})."
@@ -134,18 +126,7 @@ class Supervisor:
     def _prepare(self, workspace: Path) -> tuple[Path, int, int]:
         """Lay out the code and the run's spec; returns the spec and the control pipe."""
         version = self.instance.version
-        code_dir, scratch = workspace / "code", workspace / "scratch"
-        (scratch / "tmp").mkdir(parents=True)
-        code_dir.mkdir()
-        module = version.entry_point.partition(":")[0]
-        with version.artifact.open("rb") as artifact:
-            if version.artifact_name.lower().endswith(".zip"):
-                with zipfile.ZipFile(artifact) as package:
-                    package.extractall(code_dir)
-            else:
-                target = code_dir / (module.replace(".", "/") + ".py")
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(artifact.read())
+        scratch = processes.lay_out(version, workspace)
         read_end, write_end = os.pipe()
         spec = {
             "entry_point": version.entry_point,
@@ -160,7 +141,7 @@ class Supervisor:
             "properties": merged_properties(self.instance),
             "scratch_dir": str(scratch),
             "api": {
-                "url": settings.BATCHWORKS_API_URL,
+                "api_url": settings.BATCHWORKS_API_URL,
                 "credential": execution_credential(self.execution),
             },
         }
@@ -169,51 +150,17 @@ class Supervisor:
         return spec_path, read_end, write_end
 
     def _spawn(self, workspace: Path, spec_path: Path, channel: int) -> subprocess.Popen:
-        scratch = workspace / "scratch"
-        sandbox = isolation.Sandbox(
-            readable=[*isolation.plugin_read_paths(), workspace / "code", spec_path],
-            writable=[scratch],
-        )
-        # The child gets a clean environment: nothing of the worker's (database URL,
-        # secret key) leaks into plugin code.
-        environment = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "LANG": "C.UTF-8",
-            "HOME": str(scratch),
-            "TMPDIR": str(scratch / "tmp"),
-            "PYTHONPATH": os.pathsep.join([str(workspace / "code"), str(SDK_DIR)]),
-            "PYTHONNOUSERSITE": "1",
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "PYTHONUNBUFFERED": "1",
-        }
         try:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "batchworks_sdk.child", str(spec_path)],
-                cwd=scratch,
-                env=environment,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
+            return processes.spawn(
+                workspace=workspace,
+                module="batchworks_sdk.child",
+                spec_path=spec_path,
+                limits=self.limits,
                 pass_fds=(channel,),
-                start_new_session=True,  # its own process group, stopped as a whole
-                preexec_fn=lambda: self._limit_child(sandbox),
+                spread_by=self.execution.pk,
             )
         finally:
-            sandbox.close()
-        os.close(channel)
-        os.sched_setaffinity(process.pid, self.limits.cpu_set(spread_by=self.execution.pk))
-        return process
-
-    def _limit_child(self, sandbox: isolation.Sandbox) -> None:
-        """Runs in the child between fork and exec."""
-        memory, disk = self.limits.memory_bytes, self.limits.disk_bytes
-        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (disk, disk))
-        # A file over the limit then fails the write (EFBIG) instead of killing silently.
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        sandbox.enter()
-        # If the worker dies (even by SIGKILL), the kernel kills its plugin process too.
-        _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+            os.close(channel)
 
     # --- during -------------------------------------------------------------------------
 
@@ -251,17 +198,17 @@ class Supervisor:
             if now >= deadline and not self.outcome.stop_reason:
                 self.outcome.stop_reason = "timeout"
             if now >= next_disk_check:
-                if _folder_size(workspace / "scratch") > self.limits.disk_bytes:
+                if processes.folder_size(workspace / "scratch") > self.limits.disk_bytes:
                     self.outcome.stop_reason = self.outcome.stop_reason or "disk"
                 next_disk_check = now + DISK_CHECK_SECONDS
             if self.outcome.stop_reason and kill_at is None:
-                _kill_group(process, signal.SIGTERM)
+                processes.kill_group(process, signal.SIGTERM)
                 kill_at = now + settings.EXECUTION_STOP_GRACE_SECONDS
             if kill_at is not None and now >= kill_at:
-                _kill_group(process, signal.SIGKILL)
+                processes.kill_group(process, signal.SIGKILL)
         selector.close()
         process.returncode = os.waitstatus_to_exitcode(status)
-        _kill_group(process, signal.SIGKILL)  # anything the plugin left behind
+        processes.kill_group(process, signal.SIGKILL)  # anything the plugin left behind
         self._flush()
         return rusage
 
@@ -393,17 +340,3 @@ def _memory_exhausted(process: subprocess.Popen, rusage, limits: Limits) -> bool
     (an allocation failed somewhere Python could not turn into MemoryError)."""
     peak_bytes = rusage.ru_maxrss * 1024
     return process.returncode < 0 and peak_bytes >= 0.9 * limits.memory_bytes
-
-
-def _kill_group(process: subprocess.Popen, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, sig)
-
-
-def _folder_size(path: Path) -> int:
-    total = 0
-    for root, _, files in os.walk(path):
-        for name in files:
-            with contextlib.suppress(FileNotFoundError):
-                total += os.lstat(os.path.join(root, name)).st_blocks * 512
-    return total

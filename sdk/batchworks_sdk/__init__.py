@@ -10,14 +10,21 @@
 
 `run` receives an ExecutionContext and returns a JSON-serialisable result (or None). An
 exception fails the execution with the exception's message; its traceback goes to the
-execution's log, as does everything printed and logged."""
+execution's log, as does everything printed and logged.
+
+External feed plugins subclass AudienceFeedPlugin or BatchedAudienceFeedPlugin instead
+(see batchworks_sdk.feeds)."""
 
 from batchworks_sdk.context import ExecutionContext, Properties
+from batchworks_sdk.feeds import AudienceFeedPlugin, BatchedAudienceFeedPlugin, FeedContext
 from batchworks_sdk.ingestion import Batch, Ingestion, IngestionError
 
 __all__ = [
+    "AudienceFeedPlugin",
     "Batch",
+    "BatchedAudienceFeedPlugin",
     "ExecutionContext",
+    "FeedContext",
     "Ingestion",
     "IngestionError",
     "IntegrationBatchPlugin",

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from batchworks_sdk import IntegrationBatchPlugin
 from batchworks_sdk.context import ExecutionContext, Properties
+from batchworks_sdk.feeds import FeedUpdates
 from batchworks_sdk.ingestion import Ingestion
 
 
@@ -49,7 +50,9 @@ def main(spec_path: str) -> int:
     return 0
 
 
-def _load(entry_point: str) -> IntegrationBatchPlugin:
+def _load(entry_point: str, base: type = IntegrationBatchPlugin):
+    """An instance of the entry point's plugin class: the one named, or the module's one
+    subclass of `base`."""
     module_name, _, attribute = entry_point.partition(":")
     module = importlib.import_module(module_name)
     if attribute:
@@ -58,13 +61,12 @@ def _load(entry_point: str) -> IntegrationBatchPlugin:
         value
         for value in vars(module).values()
         if inspect.isclass(value)
-        and issubclass(value, IntegrationBatchPlugin)
-        and value is not IntegrationBatchPlugin
+        and issubclass(value, base)
         and value.__module__ == module.__name__
     ]
     if len(plugins) != 1:
         raise LookupError(
-            f"{module_name} defines {len(plugins)} IntegrationBatchPlugin subclasses; "
+            f"{module_name} defines {len(plugins)} {base.__name__} subclasses; "
             f"name the one to run in the entry point ({module_name}:ClassName)."
         )
     return plugins[0]()
@@ -87,9 +89,8 @@ def _context(spec: dict, channel) -> ExecutionContext:
         properties=Properties(spec["properties"]),
         scratch_dir=Path(spec["scratch_dir"]),
         logger=logging.getLogger("plugin"),
-        ingestion=Ingestion(spec["api"]["url"], spec["api"]["credential"])
-        if spec.get("api")
-        else None,
+        ingestion=Ingestion(**spec["api"]) if spec.get("api") else None,
+        feeds=FeedUpdates(**spec["api"]) if spec.get("api") else None,
         _channel=channel,
     )
 

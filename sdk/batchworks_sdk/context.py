@@ -4,9 +4,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from batchworks_sdk.ingestion import Ingestion
+
+if TYPE_CHECKING:
+    from batchworks_sdk.feeds import FeedUpdates
 
 # Shapes whose only key carries the whole value: get() returns it bare.
 SINGLE_VALUE_KEYS = ("value", "url")
@@ -54,6 +57,7 @@ class ExecutionContext:
     scratch_dir: Path
     logger: logging.Logger
     ingestion: Ingestion | None  # this platform's batch ingestion API, for this run
+    feeds: "FeedUpdates | None"  # unit updates to this organisation's external feeds
     _channel: IO[str] = field(repr=False)
 
     def progress(

@@ -20,17 +20,12 @@ class IngestionError(Exception):
         self.status, self.body = status, body
 
 
-class Ingestion:
+class PlatformApi:
+    """This platform's API, called as the running execution."""
+
     def __init__(self, api_url: str, credential: str):
         self.api_url = api_url.rstrip("/")
         self.credential = credential
-
-    def create_batch(self, dataset_id, input_format: str | None = None) -> "Batch":
-        body: dict[str, object] = {"datasetId": str(dataset_id)}
-        if input_format:
-            body["inputFormat"] = {"format": input_format}
-        created = self._json("POST", "/v1/batches", body)
-        return Batch(self, created["id"], str(dataset_id))
 
     def request(self, method: str, path: str, data=None, headers=None) -> bytes:
         request = urllib.request.Request(self.api_url + path, data=data, method=method)
@@ -43,11 +38,20 @@ class Ingestion:
         except urllib.error.HTTPError as error:
             raise IngestionError(error.code, error.read().decode(errors="replace")) from None
 
-    def _json(self, method: str, path: str, body: dict) -> dict:
+    def _json(self, method: str, path: str, body: dict | list) -> dict:
         answer = self.request(
             method, path, json.dumps(body).encode(), {"Content-Type": "application/json"}
         )
         return json.loads(answer)
+
+
+class Ingestion(PlatformApi):
+    def create_batch(self, dataset_id, input_format: str | None = None) -> "Batch":
+        body: dict[str, object] = {"datasetId": str(dataset_id)}
+        if input_format:
+            body["inputFormat"] = {"format": input_format}
+        created = self._json("POST", "/v1/batches", body)
+        return Batch(self, created["id"], str(dataset_id))
 
 
 class Batch:

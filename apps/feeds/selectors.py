@@ -1,0 +1,94 @@
+"""Reads of feeds: what a feed's plugin sees of its properties, its buffers, and the
+counts the console charts."""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db.models import Count, Min, Q, Sum
+from django.db.models.functions import TruncMinute
+
+from apps.feeds.models import AudienceSegmentExternalFeed, BatchStatus, FeedBatch, FeedLine
+from apps.plugins.models import PropertyOrigin
+
+
+def feeds_listed():
+    """Feeds with what lists show of them, in a fixed number of queries."""
+    return AudienceSegmentExternalFeed.objects.select_related(
+        "version__plugin", "version__batching_configuration"
+    ).order_by("-created_at", "-id")
+
+
+def merged_properties(feed: AudienceSegmentExternalFeed) -> dict[str, dict]:
+    """What the plugin's context.properties holds: each property of the feed's version,
+    with the feed's own value where it has one."""
+    own = feed.properties or {}
+    return {
+        prop.technical_name: {
+            "property_type": prop.property_type,
+            "value": own.get(prop.technical_name, prop.value),
+            "origin": PropertyOrigin.INSTANCE if prop.technical_name in own else prop.origin,
+        }
+        for prop in feed.version.properties.all()
+    }
+
+
+@dataclass(frozen=True)
+class Buffer:
+    grouping_key: str
+    size: int
+    oldest: datetime
+
+
+def buffers(feed: AudienceSegmentExternalFeed) -> list[Buffer]:
+    """The lines waiting for a batch, by grouping key: how many, and since when."""
+    rows = (
+        FeedLine.objects.filter(feed=feed, batch__isnull=True)
+        .values("grouping_key")
+        .annotate(size=Count("id"), oldest=Min("created_at"))
+        .order_by("grouping_key")
+    )
+    return [Buffer(row["grouping_key"], row["size"], row["oldest"]) for row in rows]
+
+
+def batch_counts(feed: AudienceSegmentExternalFeed) -> dict[str, int]:
+    """How many of the feed's batches are in each status."""
+    counted = dict(
+        FeedBatch.objects.filter(feed=feed).values_list("status").annotate(n=Count("id")).order_by()
+    )
+    return {status: counted.get(status, 0) for status in BatchStatus.values}
+
+
+def lines_over_time(
+    feed: AudienceSegmentExternalFeed, now: datetime, minutes: int = 60
+) -> list[tuple[datetime, int, int]]:
+    """Lines in (buffered) and out (delivered) per minute over the last `minutes`."""
+    since = (now - timedelta(minutes=minutes)).replace(second=0, microsecond=0)
+    lines_in = dict(
+        FeedLine.objects.filter(feed=feed, created_at__gte=since)
+        .annotate(minute=TruncMinute("created_at"))
+        .values_list("minute")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    lines_out = dict(
+        FeedBatch.objects.filter(feed=feed, status=BatchStatus.DELIVERED, delivered_at__gte=since)
+        .annotate(minute=TruncMinute("delivered_at"))
+        .values_list("minute")
+        .annotate(n=Sum("line_count"))
+        .order_by()
+    )
+    minute_points = [since + timedelta(minutes=i) for i in range(minutes + 1)]
+    return [(m, lines_in.get(m, 0), lines_out.get(m, 0) or 0) for m in minute_points]
+
+
+def feeds_with_work():
+    """Feeds that have something for a worker to do now or soon (used by the reaper to
+    wake those no worker holds and no task will wake)."""
+    return AudienceSegmentExternalFeed.objects.filter(
+        Q(updates__status="pending")
+        | Q(lines__batch__isnull=True)
+        | Q(batches__status__in=BatchStatus.open())
+        | Q(creation_status__in=["pending", "external_segment_not_ready_yet"])
+        | Q(connection_status__in=["pending", "external_segment_not_ready_yet"])
+        | Q(troubleshoot_requested_at__isnull=False, troubleshoot_answered_at__isnull=True)
+    ).distinct()
