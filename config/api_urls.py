@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from apps.accounts import api as accounts
 from apps.core.api.errors import not_found
+from apps.feeds import api as feeds
 from apps.ingestion import api as ingestion
 from apps.plugins import api as plugins
 from apps.scheduling import api as scheduling
@@ -13,6 +14,7 @@ from apps.transfers import api as transfers
 PLUGIN = "plugins/<str:plugin_id>"
 VERSION = f"{PLUGIN}/versions/<str:version_id>"
 INSTANCE = "integration_batch_instances/<str:instance_id>"
+FEED = "audience_segment_external_feeds/<str:feed_id>"
 
 urlpatterns = [
     path(
@@ -82,5 +84,15 @@ urlpatterns = [
     path("transfer_jobs", transfers.TransferJobListView.as_view()),
     path("transfer_jobs/<str:job_id>", transfers.TransferJobDetailView.as_view()),
     path("transfer_jobs/<str:job_id>/cancel", transfers.TransferJobCancelView.as_view()),
+    path("audience_segment_external_feeds", feeds.FeedListView.as_view()),
+    path(FEED, feeds.FeedDetailView.as_view()),
+    path(f"{FEED}/properties", feeds.FeedPropertiesView.as_view()),
+    path(f"{FEED}/user_segment_updates", feeds.UserSegmentUpdatesView.as_view()),
+    path(f"{FEED}/troubleshoot", feeds.FeedTroubleshootView.as_view()),
+    path(f"{FEED}/connect", feeds.FeedConnectView.as_view()),
+    path(f"{FEED}/buffers", feeds.FeedBufferListView.as_view()),
+    path(f"{FEED}/batches", feeds.FeedBatchListView.as_view()),
+    path(f"{FEED}/batches/<str:batch_id>", feeds.FeedBatchDetailView.as_view()),
+    path(f"{FEED}/batches/<str:batch_id>/replay", feeds.FeedBatchReplayView.as_view()),
     re_path(r"^[\s\S]*$", not_found),  # any other /v1/ path, newlines included: a JSON 404
 ]

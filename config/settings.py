@@ -396,6 +396,7 @@ FEED_TURN_SECONDS = env.float("BATCHWORKS_FEED_TURN_SECONDS", default=30)
 FEED_PROCESS_IDLE_SECONDS = env.float("BATCHWORKS_FEED_PROCESS_IDLE_SECONDS", default=300)
 # One POST of user_segment_updates carries at most this many updates.
 FEED_MAX_UPDATES_PER_REQUEST = env.int("BATCHWORKS_FEED_MAX_UPDATES_PER_REQUEST", default=10_000)
+FEED_MAX_REQUEST_BYTES = env.int("BATCHWORKS_FEED_MAX_REQUEST_BYTES", default=16 * 2**20)
 
 # --- E-mail ----------------------------------------------------------------------------------
 

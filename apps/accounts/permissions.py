@@ -23,6 +23,8 @@ CHANGE_ROLES: dict[str, Role] = {
     "ingestion.batch": Role.EDITOR,
     # Submitting an import or an export, and canceling one.
     "transfers.transferjob": Role.EDITOR,
+    # Creating, changing, pausing a feed; sending it updates, replaying its batches.
+    "feeds.audiencesegmentexternalfeed": Role.EDITOR,
 }
 # Seeing them: every member, except what only admins may see.
 VIEW_ROLES: dict[str, Role] = {"accounts.apitoken": Role.ADMIN}

@@ -69,8 +69,8 @@ def feed_create(
         created_by=user,
         **fields,
     )
+    feed.full_clean()  # the version first: properties are checked against its declarations
     feed.properties = _properties(feed, {}, properties or {})
-    feed.full_clean()
     feed.save()
     feed_wake(feed.pk)
     return feed

@@ -5,6 +5,8 @@ from rest_framework.test import APIClient
 
 from apps.accounts.models import ApiToken, Membership, Role
 from apps.accounts.services import api_token_create
+from apps.feeds.models import AudienceSegmentExternalFeed, FeedBatch, UserSegmentUpdate
+from apps.feeds.services import feed_create
 from apps.plugins.models import (
     BatchingConfiguration,
     Plugin,
@@ -55,6 +57,8 @@ class Content:
     execution: Execution
     member: Membership
     token: ApiToken
+    feed: AudienceSegmentExternalFeed
+    feed_batch: FeedBatch
 
     def ids(self) -> dict[str, str]:
         return {
@@ -72,6 +76,8 @@ class Content:
             "execution": self.execution.pk,
             "member": self.member.user_id,
             "token": self.token.pk,
+            "feed": self.feed.pk,
+            "feed_batch": self.feed_batch.pk,
         }
 
 
@@ -84,6 +90,9 @@ def content_of(organisation, admin) -> Content:
     feed_version = make_version(plugin=feed)
     spare_plugin = PluginFactory(organisation=organisation)
     instance = make_instance(version=version, cron="0 2 * * *", cron_status="ACTIVE")
+    external_feed = feed_create(
+        organisation=organisation, version=feed_version, segment_id="vip", name="VIP feed"
+    )
     return Content(
         plugin=plugin,
         version=version,
@@ -99,6 +108,15 @@ def content_of(organisation, admin) -> Content:
         execution=execution_create_manual(instance=instance, parameters={"rows": 1}),
         member=MembershipFactory(organisation=organisation, role=Role.READER),
         token=api_token_create(organisation=organisation, user=admin, name="existing")[0],
+        feed=external_feed,
+        feed_batch=FeedBatch.objects.create(
+            feed=external_feed,
+            grouping_key="EMAIL",
+            status="FAILED",
+            line_count=0,
+            flushed_because="size",
+            created_at=external_feed.created_at,
+        ),
     )
 
 
@@ -128,6 +146,13 @@ def fingerprint() -> tuple:
             )
         ),
         list(Execution.objects.order_by("pk").values_list("pk", "status", "cancel_requested_at")),
+        list(
+            AudienceSegmentExternalFeed.objects.order_by("pk").values_list(
+                "pk", "name", "status", "properties", "troubleshoot_requested_at"
+            )
+        ),
+        UserSegmentUpdate.objects.count(),
+        list(FeedBatch.objects.order_by("pk").values_list("pk", "status")),
         list(Membership.objects.order_by("pk").values_list("pk", "role")),
         list(ApiToken.objects.order_by("pk").values_list("pk", "revoked_at")),
         UserFactory._meta.model.objects.count(),

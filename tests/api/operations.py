@@ -7,6 +7,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from apps.accounts.models import ApiToken, Membership, Organisation
 from apps.accounts.permissions import change_role, view_role
+from apps.feeds.models import AudienceSegmentExternalFeed
 from apps.plugins.models import BatchingConfiguration, Plugin, PluginProperty, PluginVersion
 from apps.scheduling.models import Execution, IntegrationBatchInstance
 from tests.factories import PLUGIN_CODE
@@ -47,6 +48,7 @@ PLUGIN = "plugins/{plugin}"
 VERSION = "plugins/{plugin}/versions/{version}"
 FEED = "plugins/{feed_plugin}/versions/{feed_version}"
 INSTANCE = "integration_batch_instances/{instance}"
+EXTERNAL_FEED = "audience_segment_external_feeds/{feed}"
 
 OPERATIONS = [
     Operation("GET", ORGANISATION, Organisation),
@@ -130,4 +132,25 @@ OPERATIONS = [
     Operation("GET", "executions/{execution}", Execution),
     Operation("POST", "executions/{execution}/cancel", Execution),
     Operation("GET", "executions/{execution}/log", Execution),
+    Operation("GET", EXTERNAL_FEED, AudienceSegmentExternalFeed),
+    Operation("PUT", EXTERNAL_FEED, AudienceSegmentExternalFeed, body={"status": "PAUSED"}),
+    Operation("GET", f"{EXTERNAL_FEED}/properties", AudienceSegmentExternalFeed),
+    Operation("GET", f"{EXTERNAL_FEED}/buffers", AudienceSegmentExternalFeed),
+    Operation("GET", f"{EXTERNAL_FEED}/batches", AudienceSegmentExternalFeed),
+    Operation("GET", f"{EXTERNAL_FEED}/batches/{{feed_batch}}", AudienceSegmentExternalFeed),
+    Operation(
+        "POST", f"{EXTERNAL_FEED}/batches/{{feed_batch}}/replay", AudienceSegmentExternalFeed
+    ),
+    Operation("POST", f"{EXTERNAL_FEED}/troubleshoot", AudienceSegmentExternalFeed, 202),
+    Operation("POST", f"{EXTERNAL_FEED}/connect", AudienceSegmentExternalFeed, 202),
+    Operation(
+        "POST",
+        f"{EXTERNAL_FEED}/user_segment_updates",
+        AudienceSegmentExternalFeed,
+        202,
+        {
+            "user_identifiers": [{"type": "USER_EMAIL", "email": "a@example.com"}],
+            "operation": "UPSERT",
+        },
+    ),
 ]
