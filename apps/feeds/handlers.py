@@ -235,7 +235,10 @@ def config_of(feed) -> tuple:
 
 def _workspace(feed) -> Path:
     settings.EXECUTION_WORK_DIR.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f"feed-{feed.pk}-", dir=settings.EXECUTION_WORK_DIR))
+    # Named with the worker's pid: a folder whose worker is gone is swept (apps.feeds.jobs).
+    return Path(
+        tempfile.mkdtemp(prefix=f"feed-{feed.pk}-{os.getpid()}-", dir=settings.EXECUTION_WORK_DIR)
+    )
 
 
 # --- This worker's warm processes ---------------------------------------------------------

@@ -218,6 +218,8 @@ class FeedBatch(OrganisationOwned):
         max_length=10, choices=BatchStatus.choices, default=BatchStatus.PENDING
     )
     line_count = models.PositiveIntegerField()
+    # Its lines' place in arrival order: a key's batches are delivered in this order.
+    first_line_id = models.BigIntegerField()
     flushed_because = models.CharField(max_length=10, help_text="size, age or resume.")
     attempts = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
@@ -237,7 +239,7 @@ class FeedBatch(OrganisationOwned):
         indexes = [
             models.Index(fields=["feed", "-created_at", "-id"], name="feed_batch_recent"),
             models.Index(
-                fields=["feed", "grouping_key", "created_at"],
+                fields=["feed", "grouping_key", "first_line_id"],
                 condition=Q(status__in=["PENDING", "DELIVERING", "RETRYING"]),
                 name="feed_batch_open",
             ),

@@ -475,7 +475,12 @@ def _form_batch(feed: Feed, key: str, size: int, reason: str, now: datetime) -> 
     )
     ids = [pk for pk, _ in taken[:size]]
     batch = FeedBatch.objects.create(
-        feed=feed, grouping_key=key, line_count=len(ids), flushed_because=reason, created_at=now
+        feed=feed,
+        grouping_key=key,
+        line_count=len(ids),
+        first_line_id=ids[0],
+        flushed_because=reason,
+        created_at=now,
     )
     FeedLine.objects.filter(pk__in=ids, batch__isnull=True).update(batch=batch)
     FeedBatchStatusChange.objects.create(
@@ -493,7 +498,7 @@ def batches_due(feed: Feed, now: datetime | None = None) -> list[FeedBatch]:
         return []
     first_by_key: dict[str, FeedBatch] = {}
     for batch in FeedBatch.objects.filter(feed=feed, status__in=BatchStatus.open()).order_by(
-        "grouping_key", "created_at", "pk"
+        "grouping_key", "first_line_id"
     ):
         first_by_key.setdefault(batch.grouping_key, batch)
     silent = leases.silent_since(now)

@@ -114,6 +114,7 @@ def content_of(organisation, admin) -> Content:
             grouping_key="EMAIL",
             status="FAILED",
             line_count=0,
+            first_line_id=0,
             flushed_because="size",
             created_at=external_feed.created_at,
         ),

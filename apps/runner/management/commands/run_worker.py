@@ -3,6 +3,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.core import leases
+from apps.feeds.jobs import sweep_leftover_folders as sweep_leftover_feed_folders
 from apps.runner import isolation
 from apps.runner.services import worker_check_in
 from apps.runner.workspaces import sweep_leftover_workspaces
@@ -27,6 +28,7 @@ class Command(BaseCommand):
         worker_check_in(leases.WORKER_ID)  # logs a warning if isolation is weaker than production's
         sweep_leftover_workspaces()  # of runs this machine's killed workers left
         sweep_leftover_folders()  # and of import and export jobs
+        sweep_leftover_feed_folders()  # and of feeds' plugin processes
         if settings.TASKS_BACKEND == "rq":
             call_command(
                 "rqworker",
