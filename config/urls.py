@@ -11,4 +11,5 @@ urlpatterns = [
     path("", include("apps.scheduling.urls")),
     path("", include("apps.ingestion.urls")),
     path("", include("apps.transfers.urls")),
+    path("", include("apps.feeds.urls")),
 ]

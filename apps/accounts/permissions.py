@@ -25,6 +25,8 @@ CHANGE_ROLES: dict[str, Role] = {
     "transfers.transferjob": Role.EDITOR,
     # Creating, changing, pausing a feed; sending it updates, replaying its batches.
     "feeds.audiencesegmentexternalfeed": Role.EDITOR,
+    "feeds.feedbatch": Role.EDITOR,  # replaying one
+    "feeds.usersegmentupdate": Role.EDITOR,  # sending one
 }
 # Seeing them: every member, except what only admins may see.
 VIEW_ROLES: dict[str, Role] = {"accounts.apitoken": Role.ADMIN}

@@ -202,7 +202,8 @@ class FeedBatchListView(APIView):
 
 def _batch(request, feed_id, batch_id, minimum=None) -> FeedBatch:
     feed = _feed(request, feed_id, minimum)
-    batch = FeedBatch.objects.filter(feed=feed, pk=as_uuid(batch_id)).first()
+    pk = as_uuid(batch_id)
+    batch = FeedBatch.objects.filter(feed=feed, pk=pk).first() if pk else None
     if batch is None:
         raise MissingReference("batch_id", "No such batch in this feed.")
     return batch
