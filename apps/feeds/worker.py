@@ -13,7 +13,6 @@ import time
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import close_old_connections
 from django.utils import timezone
 
 from apps.core import leases
@@ -74,7 +73,6 @@ class Turn:
     def run(self) -> bool:
         """Work until nothing is due; True if the turn ended first."""
         while time.monotonic() < self.ends:
-            close_old_connections()
             services.feed_heartbeat(self.feed)
             self.feed.refresh_from_db()
             if not self.step():

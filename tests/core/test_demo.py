@@ -72,3 +72,32 @@ def test_the_demo_import_job_fills_the_attendee_dataset():
     assert run_transfer(str(job.pk)) == "Completed"
     job.refresh_from_db()
     assert job.records_processed == 20
+
+
+def test_the_demo_feed_delivers_its_updates_by_identifier_type(settings):
+    from apps.feeds import worker
+    from apps.feeds.models import AudienceSegmentExternalFeed, BatchStatus
+
+    call_command("demo")
+    feed = AudienceSegmentExternalFeed.objects.get()
+    worker.run_feed(feed.pk)
+    delivered = feed.batches.filter(status=BatchStatus.DELIVERED)
+    assert sorted(delivered.values_list("grouping_key", "line_count")) == [
+        ("USER_EMAIL", 100),
+        ("USER_EMAIL", 100),
+    ]
+    assert "would send 100 USER_EMAIL lines: DELETE,USER_EMAIL,customer0@example.com" in "".join(
+        feed.log_entries.values_list("text", flat=True)
+    )
+    settings.FEED_FLUSH_INTERVAL_SECONDS = 0  # what waits goes once its oldest line is old
+    worker.run_feed(feed.pk)
+    assert sum(delivered.values_list("line_count", flat=True)) == 250 + 84
+
+
+def test_the_readme_shows_the_demo_feed_plugin_as_it_is():
+    from pathlib import Path
+
+    from django.conf import settings
+
+    source = (settings.BASE_DIR / "apps/demo/plugins/send_segment_to_partner.py").read_text()
+    assert source in Path(settings.BASE_DIR / "README.md").read_text()

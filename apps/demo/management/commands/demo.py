@@ -1,7 +1,8 @@
 """Demo data for a first look: an organisation, its admin, the seed's example plugin, an
 instance on a cron, and executions: finished in every end status, coming, and a slow
 backfill that a worker runs live; an Attendee dataset, with an import job of its first
-rows for the worker. Safe to run again: it only adds what is missing."""
+rows for the worker; a batched external feed with updates for the worker to deliver. Safe
+to run again: it only adds what is missing."""
 
 import os
 from datetime import timedelta
@@ -15,10 +16,15 @@ from django.utils import timezone
 
 from apps.accounts.models import Membership, Organisation, Role
 from apps.accounts.services import membership_add, organisation_create
+from apps.feeds.services import feed_create, updates_receive
 from apps.ingestion.models import Dataset
 from apps.ingestion.services import dataset_create
 from apps.plugins.models import Plugin, PluginType, PluginVersion
-from apps.plugins.services import plugin_create, plugin_version_create
+from apps.plugins.services import (
+    batching_configuration_set,
+    plugin_create,
+    plugin_version_create,
+)
 from apps.runner.services import (
     execution_cancel,
     execution_claim,
@@ -37,6 +43,7 @@ from apps.scheduling.services import instance_create
 from apps.transfers.services import import_submit
 
 DEMO_CODE = Path(__file__).resolve().parents[2] / "plugins" / "import_data_for_customer.py"
+FEED_CODE = Path(__file__).resolve().parents[2] / "plugins" / "send_segment_to_partner.py"
 DEMO_ATTENDEES = Path(__file__).resolve().parents[2] / "data" / "attendees.csv"
 ATTENDEE_SCHEMA = [
     {"name": "email", "type": "String", "required": True, "key": True},
@@ -97,6 +104,7 @@ class Command(BaseCommand):
             instance = self._instance(organisation, version, user)
             self._executions(instance, user)
             self._attendees(organisation, user)
+            self._feed(organisation, user)
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
 
     def _admin_user(self, organisation):
@@ -130,6 +138,56 @@ class Command(BaseCommand):
                 content_type="plain/text",
                 user=user,
             )
+
+    def _feed(self, organisation, user) -> None:
+        """The batched feed plugin of the README, a feed of it, and updates for it."""
+        if Plugin.objects.filter(
+            organisation=organisation, artifact_id="segment-to-partner"
+        ).exists():
+            return
+        plugin = plugin_create(
+            organisation=organisation,
+            plugin_type=PluginType.AUDIENCE_SEGMENT_EXTERNAL_FEED,
+            group_id="com.my-client.audience_feed",
+            artifact_id="segment-to-partner",
+            name="Send a segment to a partner",
+            user=user,
+        )
+        with FEED_CODE.open("rb") as code:
+            version = plugin_version_create(
+                plugin=plugin,
+                version_id="1.0.0",
+                artifact=File(code, name=FEED_CODE.name),
+                properties=[
+                    {
+                        "technical_name": "partner_url",
+                        "property_type": "STRING",
+                        "value": {"value": ""},
+                    }
+                ],
+                user=user,
+            )
+        batching_configuration_set(version=version, enable_batching=True, batch_flush_max_size=100)
+        feed = feed_create(
+            organisation=organisation,
+            version=version,
+            segment_id="vip-customers",
+            name="VIP customers to partner",
+            user=user,
+        )
+        updates_receive(
+            feed=feed,
+            updates=[
+                {
+                    "operation": "UPSERT" if n % 10 else "DELETE",
+                    "user_identifiers": [
+                        {"type": "USER_EMAIL", "value": f"customer{n}@example.com"},
+                        *([{"type": "USER_ACCOUNT", "value": f"acc-{n}"}] if n % 3 == 0 else []),
+                    ],
+                }
+                for n in range(250)
+            ],
+        )
 
     def _plugin_version(self, organisation, user):
         plugin = Plugin.objects.filter(
