@@ -9,7 +9,7 @@ import sys
 
 from bench import setup
 
-BENCHMARKS = ("engine", "pages", "ingestion", "transfers")
+BENCHMARKS = ("engine", "pages", "ingestion", "transfers", "feeds")
 
 
 def main(argv: list[str]) -> None:
@@ -20,10 +20,13 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--executions-total", type=int, default=100_000, help="pages: rows to list")
     parser.add_argument(
-        "--rows", type=int, default=200_000, help="ingestion, transfers: rows per file"
+        "--rows",
+        type=int,
+        default=200_000,
+        help="ingestion, transfers: rows per file; feeds: updates per feed (100,000)",
     )
 
-    parser.add_argument("--repeat", type=int, default=3, help="transfers: runs of each")
+    parser.add_argument("--repeat", type=int, default=3, help="transfers, feeds: runs of each")
 
     options = parser.parse_args(argv)
     with setup.throwaway_database():

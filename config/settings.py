@@ -394,6 +394,8 @@ FEED_MAX_ATTEMPTS = env.int("BATCHWORKS_FEED_MAX_ATTEMPTS", default=8)
 FEED_TURN_SECONDS = env.float("BATCHWORKS_FEED_TURN_SECONDS", default=30)
 # A worker stops a feed's warm process after it has not been called for this long.
 FEED_PROCESS_IDLE_SECONDS = env.float("BATCHWORKS_FEED_PROCESS_IDLE_SECONDS", default=300)
+# ...and keeps at most this many up (each is a Python process of its own).
+FEED_MAX_WARM_PROCESSES = env.int("BATCHWORKS_FEED_MAX_WARM_PROCESSES", default=8)
 # One POST of user_segment_updates carries at most this many updates.
 FEED_MAX_UPDATES_PER_REQUEST = env.int("BATCHWORKS_FEED_MAX_UPDATES_PER_REQUEST", default=10_000)
 FEED_MAX_REQUEST_BYTES = env.int("BATCHWORKS_FEED_MAX_REQUEST_BYTES", default=16 * 2**20)

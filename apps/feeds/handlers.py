@@ -7,6 +7,7 @@ import codecs
 import json
 import logging
 import os
+import re
 import selectors
 import shutil
 import signal
@@ -24,6 +25,9 @@ from apps.runner.limits import Limits, human_bytes
 logger = logging.getLogger(__name__)
 
 MAX_ANSWER_LINE = 64 * 2**20
+# In the child's JSON (ASCII-escaped by json.dumps), what PostgreSQL could not store — a
+# NUL or a lone surrogate — can only appear as one of these escapes.
+UNSTORABLE_ESCAPE = re.compile(rb"\\u0000|\\u[dD][89a-fA-F]")
 MAX_LOG_PER_CALL = 64 * 2**10
 
 
@@ -41,6 +45,7 @@ class PluginProcess:
         self.log_parts: list[str] = []
         self.process: subprocess.Popen | None = None
         self.batched = False
+        self.storable = False  # the last answers hold no text PostgreSQL cannot store
         try:
             self._start(feed)
         except BaseException:
@@ -166,6 +171,8 @@ class PluginProcess:
                 if len(self.buffer) > MAX_ANSWER_LINE:
                     raise HandlerFailed("The plugin's answer is larger than 64 MiB.")
         line, _, self.buffer = self.buffer.partition(b"\n")
+        # Answers free of unstorable text need not be walked for it, one by one.
+        self.storable = not UNSTORABLE_ESCAPE.search(line)
         try:
             message = json.loads(line)
         except (ValueError, RecursionError):
@@ -187,7 +194,7 @@ class PluginProcess:
             return
         if data:
             self.log_parts.append(self.decoders[fd].decode(data))
-        else:
+        elif fd in self.selector.get_map():  # the stream ended (read again after a death)
             self.selector.unregister(fd)
 
     def _timed_out(self) -> str:
@@ -247,8 +254,12 @@ _warm: dict[int, tuple[PluginProcess, float]] = {}
 
 
 def process_for(feed) -> PluginProcess:
-    """The feed's warm process on this worker, started (or restarted) as needed."""
+    """The feed's warm process on this worker, started (or restarted) as needed. At most
+    FEED_MAX_WARM_PROCESSES stay up: starting one more stops the least recently used."""
     stop_idle()
+    if feed.pk not in _warm and len(_warm) >= settings.FEED_MAX_WARM_PROCESSES:
+        least_recent = min(_warm, key=lambda feed_id: _warm[feed_id][1])
+        _warm.pop(least_recent)[0].stop()
     found = _warm.get(feed.pk)
     if found and found[0].alive and found[0].config == config_of(feed):
         process = found[0]

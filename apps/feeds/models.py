@@ -135,8 +135,11 @@ class UserSegmentUpdate(OrganisationOwned):
     organisation_lookup = "feed__organisation"
 
     id = models.BigAutoField(primary_key=True)
-    feed = models.ForeignKey(
-        AudienceSegmentExternalFeed, on_delete=models.CASCADE, related_name="updates"
+    feed = models.ForeignKey(  # indexed first in feed_update_received
+        AudienceSegmentExternalFeed,
+        on_delete=models.CASCADE,
+        related_name="updates",
+        db_index=False,
     )
     session_id = models.CharField(max_length=255, blank=True)
     user_identifiers = StorableJSONField(default=list)
@@ -158,37 +161,55 @@ class UserSegmentUpdate(OrganisationOwned):
                 name="feed_update_pending",
             ),
             models.Index(fields=["feed", "received_at"], name="feed_update_received"),
+            models.Index(
+                fields=["feed", "-id"], condition=Q(status="error"), name="feed_update_failed"
+            ),
         ]
 
 
 class FeedLine(models.Model):
-    """A line an update became, waiting in its grouping key's buffer until a batch takes
-    it; then a line of that batch, exactly one."""
+    """A line an update became. Lines are only ever added: a grouping key's lines, in id
+    order, are cut into consecutive batches (a batch is an id range of its key), so each
+    line belongs to exactly one batch, or still waits in its key's buffer."""
 
     id = models.BigAutoField(primary_key=True)
-    feed = models.ForeignKey(
-        AudienceSegmentExternalFeed, on_delete=models.CASCADE, related_name="lines"
+    feed = models.ForeignKey(  # indexed first in feed_line_of_key
+        AudienceSegmentExternalFeed, on_delete=models.CASCADE, related_name="lines", db_index=False
     )
     grouping_key = models.TextField()
     data = models.JSONField()
     created_at = models.DateTimeField()
-    batch = models.ForeignKey(
-        "FeedBatch", null=True, blank=True, on_delete=models.CASCADE, related_name="lines"
-    )
 
     class Meta:
         indexes = [
-            models.Index(
-                fields=["feed", "grouping_key", "id"],
-                condition=Q(batch__isnull=True),
-                name="feed_line_buffered",
-            ),
-            models.Index(fields=["batch", "id"], name="feed_line_of_batch"),
+            models.Index(fields=["feed", "grouping_key", "id"], name="feed_line_of_key"),
             models.Index(fields=["feed", "created_at"], name="feed_line_created"),
         ]
 
     def __str__(self):
         return f"Line {self.pk} ({self.grouping_key!r})"
+
+
+class FeedBuffer(models.Model):
+    """A grouping key's buffer: its lines after `taken_up_to` (the last line of its last
+    batch) wait for a batch — `size` of them, the oldest since `oldest`. Kept as lines come
+    and go (apps.feeds.services), so deciding what to flush reads one row per key."""
+
+    feed = models.ForeignKey(
+        AudienceSegmentExternalFeed, on_delete=models.CASCADE, related_name="buffers"
+    )
+    grouping_key = models.TextField()
+    size = models.PositiveIntegerField(default=0)
+    oldest = models.DateTimeField(null=True, help_text="When its oldest waiting line came.")
+    taken_up_to = models.BigIntegerField(default=0, help_text="The last line already batched.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["feed", "grouping_key"], name="feed_buffer_per_key")
+        ]
+
+    def __str__(self):
+        return f"{self.grouping_key!r}: {self.size} line(s)"
 
 
 class BatchStatus(models.TextChoices):
@@ -210,16 +231,21 @@ class FeedBatch(OrganisationOwned):
     organisation_lookup = "feed__organisation"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    feed = models.ForeignKey(
-        AudienceSegmentExternalFeed, on_delete=models.CASCADE, related_name="batches"
+    feed = models.ForeignKey(  # indexed first in feed_batch_recent
+        AudienceSegmentExternalFeed,
+        on_delete=models.CASCADE,
+        related_name="batches",
+        db_index=False,
     )
     grouping_key = models.TextField()
     status = models.CharField(
         max_length=10, choices=BatchStatus.choices, default=BatchStatus.PENDING
     )
     line_count = models.PositiveIntegerField()
-    # Its lines' place in arrival order: a key's batches are delivered in this order.
+    # Its lines: those of its key from first_line_id to last_line_id. A key's batches are
+    # delivered in this, their lines' arrival order.
     first_line_id = models.BigIntegerField()
+    last_line_id = models.BigIntegerField()
     flushed_because = models.CharField(max_length=10, help_text="size, age or resume.")
     attempts = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
@@ -253,6 +279,15 @@ class FeedBatch(OrganisationOwned):
 
     def __str__(self):
         return f"Batch {self.pk} ({self.grouping_key!r}, {self.line_count} lines)"
+
+    @property
+    def lines(self):
+        return FeedLine.objects.filter(
+            feed_id=self.feed_id,
+            grouping_key=self.grouping_key,
+            id__gte=self.first_line_id,
+            id__lte=self.last_line_id,
+        )
 
 
 class FeedBatchStatusChange(HistoryEntry):

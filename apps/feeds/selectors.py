@@ -1,13 +1,19 @@
 """Reads of feeds: what a feed's plugin sees of its properties, its buffers, and the
 counts the console charts."""
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Min, Q, Sum
+from django.db.models import Count, Sum
 from django.db.models.functions import TruncMinute
 
-from apps.feeds.models import AudienceSegmentExternalFeed, BatchStatus, FeedBatch, FeedLine
+from apps.feeds.models import (
+    AudienceSegmentExternalFeed,
+    BatchStatus,
+    FeedBatch,
+    FeedBuffer,
+    FeedLine,
+    UpdateStatus,
+)
 from apps.plugins.models import PropertyOrigin
 
 
@@ -32,22 +38,9 @@ def merged_properties(feed: AudienceSegmentExternalFeed) -> dict[str, dict]:
     }
 
 
-@dataclass(frozen=True)
-class Buffer:
-    grouping_key: str
-    size: int
-    oldest: datetime
-
-
-def buffers(feed: AudienceSegmentExternalFeed) -> list[Buffer]:
+def buffers(feed: AudienceSegmentExternalFeed) -> list[FeedBuffer]:
     """The lines waiting for a batch, by grouping key: how many, and since when."""
-    rows = (
-        FeedLine.objects.filter(feed=feed, batch__isnull=True)
-        .values("grouping_key")
-        .annotate(size=Count("id"), oldest=Min("created_at"))
-        .order_by("grouping_key")
-    )
-    return [Buffer(row["grouping_key"], row["size"], row["oldest"]) for row in rows]
+    return list(feed.buffers.filter(size__gt=0).order_by("grouping_key"))
 
 
 def batch_counts(feed: AudienceSegmentExternalFeed) -> dict[str, int]:
@@ -81,14 +74,13 @@ def lines_over_time(
     return [(m, lines_in.get(m, 0), lines_out.get(m, 0) or 0) for m in minute_points]
 
 
-def feeds_with_work():
-    """Feeds that have something for a worker to do now or soon (used by the reaper to
-    wake those no worker holds and no task will wake)."""
-    return AudienceSegmentExternalFeed.objects.filter(
-        Q(updates__status="pending")
-        | Q(lines__batch__isnull=True)
-        | Q(batches__status__in=BatchStatus.open())
-        | Q(creation_status__in=["pending", "external_segment_not_ready_yet"])
-        | Q(connection_status__in=["pending", "external_segment_not_ready_yet"])
-        | Q(troubleshoot_requested_at__isnull=False, troubleshoot_answered_at__isnull=True)
-    ).distinct()
+def update_problems(feed: AudienceSegmentExternalFeed, latest: int = 10):
+    """How many updates wait and how many failed, and the latest failures with their
+    reasons (each count served by its own partial index)."""
+    pending = feed.updates.filter(status=UpdateStatus.PENDING)
+    failed = feed.updates.filter(status=UpdateStatus.FAILED)
+    return {
+        "pending": pending.count(),
+        "failed": failed.count(),
+        "latest_failed": list(failed.order_by("-id")[:latest]),
+    }

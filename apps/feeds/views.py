@@ -70,6 +70,7 @@ def _live(request, feed: Feed) -> dict:
     return {
         "feed": feed,
         "buffers": selectors.buffers(feed),
+        "updates": selectors.update_problems(feed),
         "counts": selectors.batch_counts(feed),
         "batches_form": batches_form,
         "page": keyset_page(batches, "created_at", request.GET.get("before", "")),

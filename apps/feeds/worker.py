@@ -29,6 +29,7 @@ from apps.feeds.models import (
 from apps.runner import isolation
 
 logger = logging.getLogger(__name__)
+UPDATE_FIELDS = ("id", "session_id", "user_identifiers", "ts", "operation", "attempts")
 
 
 def run_feed(feed_id: int) -> str:
@@ -179,28 +180,30 @@ class Turn:
 
     def handle_updates(self) -> bool:
         pending = list(
-            UserSegmentUpdate.objects.filter(feed=self.feed, status=UpdateStatus.PENDING).order_by(
-                "id"
-            )[: settings.FEED_UPDATES_PER_CALL]
+            UserSegmentUpdate.objects.filter(feed=self.feed, status=UpdateStatus.PENDING)
+            .order_by("id")
+            .values_list(*UPDATE_FIELDS, named=True)[: settings.FEED_UPDATES_PER_CALL]
         )
         requests = [self._request(update) for update in pending]
         try:
             found, _ = self.call("on_user_segment_update", requests)
+            checked = handlers.process_for(self.feed).storable
         except HandlerFailed as failed:
+            checked = False
             if len(pending) == 1:
                 found = [{"error": str(failed)}]
             else:  # one of them broke the process: take them one by one to find which
                 found = [self._one(update) for update in pending]
-        self._commit(pending, found)
+        self._commit(pending, found, checked)
         return True
 
-    def _one(self, update: UserSegmentUpdate) -> dict:
+    def _one(self, update) -> dict:
         try:
             return self.call("on_user_segment_update", [self._request(update)])[0][0]
         except HandlerFailed as failed:
             return {"error": str(failed)}
 
-    def _request(self, update: UserSegmentUpdate) -> dict:
+    def _request(self, update) -> dict:
         return {
             "feed_id": self.feed.pk,
             "session_id": update.session_id,
@@ -210,7 +213,7 @@ class Turn:
             "operation": update.operation,
         }
 
-    def _commit(self, pending: list[UserSegmentUpdate], found: list[dict]) -> None:
+    def _commit(self, pending: list, found: list[dict], checked: bool) -> None:
         handled: dict[str, list[int]] = {UpdateStatus.DONE: [], UpdateStatus.SKIPPED: []}
         failed: dict[int, str] = {}
         lines: list[tuple[str, object]] = []
@@ -219,9 +222,9 @@ class Turn:
             try:
                 if "error" in answer:
                     raise WrongShape(answer["error"])
-                outcome = answers.update(answer.get("value"), batched=self.batched)
+                outcome = answers.update(answer.get("value"), batched=self.batched, checked=checked)
             except WrongShape as wrong:
-                failed[update.pk] = str(wrong)
+                failed[update.id] = str(wrong)
                 continue
             if outcome.status == "retry":
                 retry = self._retry(update, outcome, failed)
@@ -229,9 +232,9 @@ class Turn:
                     break  # this one and every later one wait, in order
                 continue
             if outcome.status == "error":
-                failed[update.pk] = outcome.message or "The plugin answered error."
+                failed[update.id] = outcome.message or "The plugin answered error."
             else:
-                handled[outcome.status].append(update.pk)
+                handled[outcome.status].append(update.id)
                 lines.extend(outcome.lines)
         services.updates_handled(
             feed=self.feed, handled=handled, failed=failed, lines=lines, retry=retry
@@ -241,13 +244,13 @@ class Turn:
         attempts = update.attempts + 1
         message = outcome.message or "The plugin asked to retry."
         if attempts >= settings.FEED_MAX_ATTEMPTS:
-            failed[update.pk] = f"Gave up after {attempts} attempts: {message}"
+            failed[update.id] = f"Gave up after {attempts} attempts: {message}"
             return None
         if outcome.delay_ms is not None:
             delay = timedelta(milliseconds=outcome.delay_ms)
         else:
             delay = leases.backoff(settings.FEED_RETRY_BACKOFF_SECONDS, attempts)
-        return update.pk, message, delay
+        return update.id, message, delay
 
     # --- batches -------------------------------------------------------------------------
 

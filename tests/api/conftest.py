@@ -115,6 +115,7 @@ def content_of(organisation, admin) -> Content:
             status="FAILED",
             line_count=0,
             first_line_id=0,
+            last_line_id=0,
             flushed_because="size",
             created_at=external_feed.created_at,
         ),

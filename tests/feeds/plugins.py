@@ -12,6 +12,8 @@ class GroupByType(BatchedAudienceFeedPlugin):
         ids = request["user_identifiers"]
         if any(i.get("type") == "BROKEN" for i in ids):
             raise ValueError("cannot read this identifier")
+        if any(i.get("type") == "NUL" for i in ids):
+            return {"status": "ok", "data": [{"data": "a\\x00b", "grouping_key": "NUL"}]}
         if not ids or all(i.get("type") == "NONE" for i in ids):
             return {"status": "no_eligible_identifier"}
         return {"status": "ok", "data": [

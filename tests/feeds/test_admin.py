@@ -32,6 +32,7 @@ def test_a_failed_batch_is_replayed_from_the_admin(client, world):
         status="FAILED",
         line_count=0,
         first_line_id=0,
+        last_line_id=0,
         flushed_because="size",
         created_at=feed.created_at,
     )

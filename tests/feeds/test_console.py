@@ -124,6 +124,7 @@ def test_the_feed_list_and_page_cost_the_same_queries_for_many_batches(client, w
             grouping_key=f"k{n}",
             line_count=1,
             first_line_id=n,
+            last_line_id=n,
             flushed_because="size",
             created_at=feed.created_at,
             status="DELIVERED",

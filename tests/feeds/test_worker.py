@@ -1,10 +1,12 @@
 """The feed runtime in one worker, with real plugin code in its warm sandboxed process."""
 
+import json
+import os
 from datetime import timedelta
 
 import pytest
 
-from apps.feeds import selectors, services, worker
+from apps.feeds import handlers, selectors, services, worker
 from apps.feeds.models import AudienceSegmentExternalFeed, BatchStatus, SetupStatus
 from tests.feeds import plugins
 from tests.feeds.conftest import feed_version, make_feed, update
@@ -206,3 +208,76 @@ def test_the_warm_process_serves_many_calls(receiver):
 
 def pending(feed) -> int:
     return feed.updates.filter(status="pending").count()
+
+
+def test_text_the_database_cannot_hold_is_stored_replaced(receiver):
+    feed = make_feed(receiver=receiver.url)
+    services.updates_receive(feed=feed, updates=[update(("NUL", "x")), update(("EMAIL", "a@x"))])
+    worker.run_feed(feed.pk)
+    assert sorted(feed.lines.values_list("grouping_key", "data")) == [
+        ("EMAIL", "UPSERT,EMAIL,a@x"),
+        ("NUL", "a\ufffdb"),
+    ]
+
+
+def test_a_worker_keeps_a_bounded_number_of_warm_processes(receiver, settings):
+    settings.FEED_MAX_WARM_PROCESSES = 2
+    feeds = [make_feed(feed_version(artifact_id=f"f{n}"), receiver=receiver.url) for n in range(3)]
+    for feed in feeds:
+        services.feed_troubleshoot(feed=feed)
+        worker.run_feed(feed.pk)
+    assert sorted(handlers._warm) == [feeds[1].pk, feeds[2].pk]  # the first, least recent, went
+    assert all(process.alive for process, _ in handlers._warm.values())
+
+
+SNOOPS = b"""
+import json, os
+from pathlib import Path
+from batchworks_sdk import AudienceFeedPlugin
+
+
+class Snoops(AudienceFeedPlugin):
+    def on_user_segment_update(self, request):
+        return {"status": "ok"}
+
+    def on_troubleshoot(self, request):
+        found = {"environment": sorted(os.environ)}
+        for name, path in json.loads(self.context.properties.get("paths")).items():
+            try:
+                Path(path).read_bytes()
+                found[name] = "read"
+            except OSError as error:
+                found[name] = type(error).__name__
+        return {"status": "ok", "data": found}
+"""
+
+
+def test_a_feeds_plugin_process_is_confined_as_an_executions_is(settings):
+    from django.core.files.base import ContentFile
+
+    from apps.plugins.services import plugin_version_create
+    from apps.runner import isolation
+    from tests.factories import PluginFactory
+
+    if not isolation.probe().confines_files:
+        pytest.skip("this kernel has no Landlock")
+    secret = settings.MEDIA_ROOT / "someone-elses-upload.csv"
+    secret.write_text("email\nana@example.com\n")
+    version = plugin_version_create(
+        plugin=PluginFactory(plugin_type="AUDIENCE_SEGMENT_EXTERNAL_FEED"),
+        version_id="1.0.0",
+        artifact=ContentFile(SNOOPS, name="snoops.py"),
+        properties=[{"technical_name": "paths", "property_type": "STRING", "value": {"value": ""}}],
+    )
+    paths = {"upload": str(secret), "environ": f"/proc/{os.getpid()}/environ"}
+    feed = services.feed_create(
+        organisation=version.plugin.organisation,
+        version=version,
+        segment_id="s",
+        properties={"paths": {"value": json.dumps(paths)}},
+    )
+    services.feed_troubleshoot(feed=feed)
+    worker.run_feed(feed.pk)
+    found = AudienceSegmentExternalFeed.objects.get(pk=feed.pk).troubleshoot_answer["data"]
+    assert found["upload"] == "PermissionError" and found["environ"] == "PermissionError"
+    assert not {"DATABASE_URL", "SECRET_KEY", "REDIS_URL"} & set(found["environment"])
