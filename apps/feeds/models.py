@@ -212,6 +212,27 @@ class FeedBuffer(models.Model):
         return f"{self.grouping_key!r}: {self.size} line(s)"
 
 
+class FeedTraffic(models.Model):
+    """Lines in (buffered) and out (delivered) of a feed in one minute: counted as they
+    come and go, so the feed's chart reads an hour in 60 rows whatever the traffic."""
+
+    feed = models.ForeignKey(
+        AudienceSegmentExternalFeed, on_delete=models.CASCADE, related_name="traffic"
+    )
+    minute = models.DateTimeField()
+    lines_in = models.PositiveBigIntegerField(default=0)
+    lines_out = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        verbose_name_plural = "feed traffic"
+        constraints = [
+            models.UniqueConstraint(fields=["feed", "minute"], name="feed_traffic_per_minute")
+        ]
+
+    def __str__(self):
+        return f"{self.minute:%Y-%m-%d %H:%M}: {self.lines_in} in, {self.lines_out} out"
+
+
 class BatchStatus(models.TextChoices):
     PENDING = "PENDING", "Waiting to be delivered"
     DELIVERING = "DELIVERING"
@@ -270,6 +291,7 @@ class FeedBatch(OrganisationOwned):
                 name="feed_batch_open",
             ),
             models.Index(fields=["status", "heartbeat_at"], name="feed_batch_held"),
+            models.Index(fields=["feed"], condition=Q(status="FAILED"), name="feed_batch_failed"),
         ]
         constraints = [
             models.CheckConstraint(

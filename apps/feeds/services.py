@@ -30,6 +30,7 @@ from apps.feeds.models import (
     FeedLine,
     FeedLogEntry,
     FeedStatus,
+    FeedTraffic,
     SetupStatus,
     UpdateStatus,
     UserSegmentUpdate,
@@ -452,6 +453,20 @@ def _store_lines(feed: Feed, lines: list[tuple[str, object]], now: datetime) -> 
             batch_size=2000,
         )
     _grow_buffers(feed, Counter(key for key, _ in lines), now)
+    _count_traffic(feed, now, lines_in=len(lines))
+
+
+def _count_traffic(feed: Feed, now: datetime, *, lines_in: int = 0, lines_out: int = 0) -> None:
+    """Add to this minute's counts of the feed's lines (one upsert)."""
+    table = connection.ops.quote_name(FeedTraffic._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (feed_id, minute, lines_in, lines_out) VALUES (%s, %s, %s, %s) "
+            f"ON CONFLICT (feed_id, minute) DO UPDATE SET "
+            f"lines_in = {table}.lines_in + excluded.lines_in, "
+            f"lines_out = {table}.lines_out + excluded.lines_out",
+            [feed.pk, now.replace(second=0, microsecond=0), lines_in, lines_out],
+        )
 
 
 def _grow_buffers(feed: Feed, added: Counter, now: datetime) -> None:
@@ -581,18 +596,21 @@ def batch_answered(batch: FeedBatch, outcome: BatchOutcome, log: str) -> FeedBat
     held = Q(worker=leases.WORKER_ID)
     common = {"log": storable(log)[-64_000:], "message": storable(outcome.message)}
     if outcome.status == "OK":
-        return _move(
-            batch,
-            [BatchStatus.DELIVERING],
-            BatchStatus.DELIVERED,
-            only_if=held,
-            reason="Delivered.",
-            delivered_at=now,
-            ended_at=now,
-            send_items_in_success=outcome.in_success,
-            send_items_in_error=outcome.in_error,
-            **common,
-        )
+        with transaction.atomic():
+            _move(
+                batch,
+                [BatchStatus.DELIVERING],
+                BatchStatus.DELIVERED,
+                only_if=held,
+                reason="Delivered.",
+                delivered_at=now,
+                ended_at=now,
+                send_items_in_success=outcome.in_success,
+                send_items_in_error=outcome.in_error,
+                **common,
+            )
+            _count_traffic(batch.feed, now, lines_out=batch.line_count)
+        return batch
     if outcome.status == "RETRY":
         return batch_retry(
             batch, outcome.message or "The plugin asked to retry.", outcome.delay_ms, log

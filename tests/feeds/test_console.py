@@ -94,11 +94,15 @@ def test_a_feeds_page_shows_buffers_batches_and_replays_a_failed_one(client, wor
     client.force_login(world.editor_a)
     page = client.get(f"/feeds/{feed.pk}/").text
     assert "partner refused the batch" in page and "Replay" in page
+    assert "in: 5" in page and "delivered: 0" in page  # the chart's totals of the last hour
     assert '<td class="mono">EMAIL</td><td>1</td>' in page.replace("\n", "")  # one waits
     batch = feed.batches.get()
     client.post(f"/feeds/{feed.pk}/batches/{batch.pk}/replay")
     batch.refresh_from_db()
     assert batch.status == BatchStatus.PENDING
+    receiver.answers.clear()
+    worker.run_feed(feed.pk)
+    assert "delivered: 3" in client.get(f"/feeds/{feed.pk}/").text
     activity = client.get(
         f"/feeds/{feed.pk}/", headers={"HX-Request": "true", "HX-Target": "feed-activity"}
     )
