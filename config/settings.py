@@ -218,6 +218,10 @@ SPECTACULAR_SETTINGS = {
         "ResourceSizeEnum": "apps.scheduling.models.ResourceSize",
         "ExecutionStatusEnum": "apps.scheduling.models.ExecutionStatus",
         "RoleEnum": "apps.accounts.models.Role",
+        # An instance's cron_status and a feed's status share ACTIVE | PAUSED.
+        "CronStatusEnum": "apps.scheduling.models.CronStatus",
+        "SetupStatusEnum": "apps.feeds.models.SetupStatus",
+        "FeedBatchStatusEnum": "apps.feeds.models.BatchStatus",
         "OkEnum": ["ok"],
         "CancelEnum": ["CANCELED"],
     },
