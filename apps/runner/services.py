@@ -1,6 +1,7 @@
 """Every change of state of executions, each in one function, and the runner's own
 records: the workers and how well they confine plugin code."""
 
+import contextlib
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -17,6 +18,7 @@ from apps.runner.models import ExecutionLogChunk, Worker
 from apps.runner.tasks import run_execution
 from apps.scheduling.models import (
     ConcurrencyPolicy,
+    CronStatus,
     Execution,
     ExecutionStatus,
     ExecutionStatusChange,
@@ -219,7 +221,7 @@ def execution_fail(*, execution: Execution, message: str) -> Execution:
         end_date=timezone.now(),
         error={"message": message},
     )
-    _retry_if_allowed(execution)
+    _retry_or_break(execution)
     return execution
 
 
@@ -241,8 +243,38 @@ def execution_reap(*, execution: Execution, silent_since: datetime) -> Execution
         end_date=timezone.now(),
         error={"message": message},
     )
-    _retry_if_allowed(execution)
+    _retry_or_break(execution)
     return execution
+
+
+def _retry_or_break(execution: Execution) -> None:
+    """After a failure: another attempt if the instance allows one; else, once its
+    pause_after_failures-th run in a row has failed, the failure breaker pauses it."""
+    if _retry_if_allowed(execution) is None:
+        _break_if_failing(execution.instance)
+
+
+def _break_if_failing(instance: IntegrationBatchInstance) -> None:
+    """Pause the instance (through the one pause service, so its coming runs are
+    canceled) when its last pause_after_failures finished runs all failed, each after its
+    retries. Runs that were canceled or skipped do not count either way."""
+    instance.refresh_from_db(fields=["pause_after_failures", "cron_status", "archived"])
+    limit = instance.pause_after_failures
+    if not limit or instance.cron_status != CronStatus.ACTIVE or instance.archived:
+        return
+    outcomes = list(
+        instance.executions.filter(
+            status__in=[ExecutionStatus.SUCCEEDED, ExecutionStatus.FAILED], retry__isnull=True
+        )
+        .order_by("-end_date", "-pk")
+        .values_list("status", flat=True)[:limit]
+    )
+    if len(outcomes) == limit and set(outcomes) == {ExecutionStatus.FAILED}:
+        from apps.scheduling.services import instance_pause
+
+        failures = f"{limit} consecutive failure{'s' if limit > 1 else ''}"
+        with contextlib.suppress(TransitionError):  # paused or archived meanwhile
+            instance_pause(instance=instance, reason=f"Paused after {failures}.")
 
 
 def _retry_if_allowed(execution: Execution) -> Execution | None:

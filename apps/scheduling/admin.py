@@ -67,7 +67,7 @@ class IntegrationBatchInstanceAdmin(OrganisationScopedAdmin):
     list_filter = ["cron_status", "archived", "organisation", "ram_size", "cpu_size", "disk_size"]
     list_select_related = ["organisation", "version__plugin"]
     search_fields = ["name", "version__plugin__artifact_id", "version__plugin__group_id"]
-    readonly_fields = ["archived", "created_at", "updated_at", "created_by"]
+    readonly_fields = ["archived", "paused_reason", "created_at", "updated_at", "created_by"]
     actions = ["pause", "resume", "run_now", "archive"]
 
     def get_readonly_fields(self, request, obj=None):

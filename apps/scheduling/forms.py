@@ -33,6 +33,7 @@ class InstanceForm(forms.ModelForm):
             "timeout_seconds": "Timeout (seconds)",
             "max_retries": "Retries",
             "retry_backoff_seconds": "First retry after (seconds)",
+            "pause_after_failures": "Pause after this many failures in a row",
         }
 
     def __init__(self, *args, organisation, **kwargs):

@@ -123,6 +123,14 @@ class IntegrationBatchInstance(OrganisationOwned):
         validators=[MinValueValidator(1), MaxValueValidator(24 * 3600)],
         help_text="The wait before the first retry; it doubles for each next one.",
     )
+    pause_after_failures = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(1000)],
+        help_text="Pause the schedule after this many failed runs in a row (empty: never).",
+    )
+    # Why the instance was paused by the platform (the failure breaker), shown until resumed.
+    paused_reason = models.CharField(max_length=500, blank=True, editable=False)
     # Fire times at or before this moment are never run: the schedule starts (again) here
     # when the instance is created, its cron changes or it is resumed.
     scheduled_from = models.DateTimeField(null=True, blank=True, editable=False)

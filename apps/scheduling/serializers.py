@@ -73,6 +73,13 @@ class InstanceSerializer(serializers.Serializer):
     timeout_seconds = serializers.IntegerField()
     max_retries = serializers.IntegerField()
     retry_backoff_seconds = serializers.IntegerField()
+    pause_after_failures = serializers.IntegerField(
+        allow_null=True,
+        help_text="The failure breaker: pause after this many failed runs in a row.",
+    )
+    paused_reason = serializers.CharField(
+        help_text="Why the platform paused the instance (the failure breaker); empty otherwise."
+    )
     properties = serializers.SerializerMethodField()
     next_run_date = EpochMillisField(allow_null=True, help_text="When the coming CRON run starts.")
     created_at = EpochMillisField()
@@ -98,7 +105,13 @@ class InstanceSerializer(serializers.Serializer):
 
 
 @echoes(
-    "id", "plugin_id", "next_run_date", "created_at", "updated_at", on_update=("organisation_id",)
+    "id",
+    "plugin_id",
+    "next_run_date",
+    "paused_reason",
+    "created_at",
+    "updated_at",
+    on_update=("organisation_id",),
 )
 class InstanceWriteSerializer(StrictSerializer):
     """The seed's shape: the version by group_id + artifact_id + version_id ("1.0.0"), or
@@ -132,6 +145,13 @@ class InstanceWriteSerializer(StrictSerializer):
     retry_backoff_seconds = serializers.IntegerField(
         required=False, min_value=0, validators=limits_of("retry_backoff_seconds")
     )
+    pause_after_failures = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=1000,
+        help_text="Pause the schedule after this many failed runs in a row; null: never.",
+    )
     properties = PropertyValueSerializer(
         many=True,
         required=False,
@@ -140,6 +160,7 @@ class InstanceWriteSerializer(StrictSerializer):
     id = IdInputField(required=False)
     plugin_id = IdInputField(required=False)
     next_run_date = serializers.IntegerField(required=False, allow_null=True)
+    paused_reason = serializers.CharField(required=False, allow_blank=True)
     created_at = serializers.IntegerField(required=False)
     updated_at = serializers.IntegerField(required=False)
 

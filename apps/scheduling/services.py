@@ -47,6 +47,7 @@ EDITABLE_INSTANCE_FIELDS = (
     "timeout_seconds",
     "max_retries",
     "retry_backoff_seconds",
+    "pause_after_failures",
 )
 SCHEDULE_FIELDS = ("cron", "cron_timezone", "version_id")
 
@@ -154,7 +155,8 @@ def instance_pause(*, instance: IntegrationBatchInstance, user=None, reason: str
             f"{instance.cron_status or 'not scheduled (no cron)'}."
         )
     instance.cron_status = CronStatus.PAUSED
-    instance.save(update_fields=["cron_status", "updated_at"])
+    instance.paused_reason = reason if user is None else ""
+    instance.save(update_fields=["cron_status", "paused_reason", "updated_at"])
     executions_cancel_pending(
         instance.executions.coming_cron(),
         user=user,
@@ -177,7 +179,8 @@ def instance_resume(*, instance: IntegrationBatchInstance, user=None, reason: st
         )
     instance.cron_status = CronStatus.ACTIVE
     instance.scheduled_from = timezone.now()
-    instance.save(update_fields=["cron_status", "scheduled_from", "updated_at"])
+    instance.paused_reason = ""
+    instance.save(update_fields=["cron_status", "scheduled_from", "paused_reason", "updated_at"])
     _record(instance, InstanceAction.RESUMED, user, reason)
     _schedule(instance)
     return instance
