@@ -36,3 +36,17 @@ EXECUTION_STOP_GRACE_SECONDS = 1.0
 # Static files are served from the apps' folders, as collectstatic would gather them.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+# Rate limits no ordinary test reaches (the fuzzer sends thousands of requests a minute);
+# tests of the limits set their own. Each test process counts in its own cache.
+API_RATE = os.environ.get("BATCHWORKS_API_RATE", "1000000/minute")
+BATCH_CREATION_RATE = os.environ.get("BATCHWORKS_BATCH_CREATION_RATE", "1000000/minute")
+if not os.environ.get("BATCHWORKS_TEST_SHARED_CACHE"):  # a test of many processes asks for it
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": f"batchworks-tests-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}",
+        }
+    }
+# Tests log in with the test client, which gives django-axes no request; its own test
+# switches it on.
+AXES_ENABLED = False

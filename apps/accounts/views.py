@@ -1,5 +1,6 @@
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRefresh
 
@@ -17,3 +18,17 @@ def switch_organisation(request):
     if request.htmx:
         return HttpResponseClientRefresh()
     return redirect("dashboard")
+
+
+def locked_out(request, original_response=None, credentials=None):
+    """django-axes' answer to a login after too many failed ones: 429, when to try again
+    (Retry-After), and the limit in words."""
+    minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
+    response = render(
+        request,
+        "registration/locked_out.html",
+        {"failure_limit": settings.AXES_FAILURE_LIMIT, "minutes": minutes},
+        status=429,
+    )
+    response["Retry-After"] = str(int(settings.AXES_COOLOFF_TIME.total_seconds()))
+    return response

@@ -14,6 +14,7 @@ from apps.core.api.authentication import ApiTokenAuthentication, ExecutionCreden
 from apps.core.api.errors import MissingReference, error_body
 from apps.core.api.inputs import as_id, refuse_changes, valid
 from apps.core.api.responses import envelope, ok, page
+from apps.core.api.throttles import BatchCreationThrottle, CallerRateThrottle
 from apps.ingestion import selectors, services
 from apps.ingestion.models import Batch, BatchFile, Dataset
 from apps.ingestion.serializers import (
@@ -122,6 +123,7 @@ def get_batch(request, batch_id, minimum: Role = Role.READER) -> Batch:
 
 class BatchListView(APIView):
     authentication_classes = INGESTION_AUTHENTICATION
+    throttle_classes = [CallerRateThrottle, BatchCreationThrottle]
 
     @extend_schema(
         operation_id="batches_list",

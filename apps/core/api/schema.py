@@ -28,6 +28,8 @@ ERRORS = {
     "with the same name or coordinates exists (CONFLICT, with `fields`).",
     "413": "The request body is too large (PAYLOAD_TOO_LARGE).",
     "415": "The Content-Type is not one this endpoint reads (UNSUPPORTED_MEDIA_TYPE).",
+    "429": "Too many requests from this caller (TOO_MANY_REQUESTS): the limit in words, and "
+    "a Retry-After header in seconds.",
 }
 
 
