@@ -1,6 +1,8 @@
 """Batchworks settings: one module; every difference between deployments comes from the
 environment (see the configuration table in README.md)."""
 
+import base64
+import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -18,11 +20,11 @@ DATA_DIR = Path(env.str("BATCHWORKS_DATA_DIR", default=str(BASE_DIR / "var")))
 DATA_DIR.mkdir(parents=True, exist_ok=True)
 
 
-def _persisted_secret_key(path: Path) -> str:
+def _persisted_secret_key(path: Path, make=lambda: secrets.token_urlsafe(64)) -> str:
     """A strong key made once and kept beside the data, so the embedded default needs no
     set-up and sessions survive restarts. Production sets SECRET_KEY instead."""
     if not path.exists():
-        path.write_text(secrets.token_urlsafe(64))
+        path.write_text(make())
         path.chmod(0o600)
     return path.read_text().strip()
 
@@ -146,6 +148,16 @@ LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
 
 REDIS_URL = env.str("REDIS_URL", default="")
+
+# SECRET properties are encrypted with these Fernet keys (comma-separated): the first
+# encrypts, every one decrypts, so a new key goes first and the old one stays until
+# `manage.py rotate_secrets` has re-encrypted everything (see README, Secrets). The embedded
+# default makes one under the data folder.
+SECRETS_KEYS = env.list("BATCHWORKS_SECRETS_KEYS", default=[]) or [
+    _persisted_secret_key(
+        DATA_DIR / "secrets_key", lambda: base64.urlsafe_b64encode(os.urandom(32)).decode()
+    )
+]
 
 # Shared by every web process (API rate limits, login attempts): Redis when there is one,
 # else files under the data folder, which the processes of one machine share.

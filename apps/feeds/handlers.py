@@ -19,6 +19,8 @@ from pathlib import Path
 
 from django.conf import settings
 
+from apps.core.secrets import SecretUnreadable, mask
+from apps.plugins.property_types import secret_texts
 from apps.runner import processes
 from apps.runner.limits import Limits, human_bytes
 
@@ -43,6 +45,7 @@ class PluginProcess:
         self.limits = Limits.for_instance(feed)
         self.workspace = _workspace(feed)
         self.log_parts: list[str] = []
+        self.secrets: list[str] = []
         self.process: subprocess.Popen | None = None
         self.batched = False
         self.storable = False  # the last answers hold no text PostgreSQL cannot store
@@ -56,6 +59,11 @@ class PluginProcess:
         from apps.feeds.selectors import merged_properties
 
         version = feed.version
+        try:
+            properties = merged_properties(feed, reveal=True)
+        except SecretUnreadable as unreadable:
+            raise HandlerFailed(str(unreadable)) from None
+        self.secrets = secret_texts(properties)  # masked in the feed's log
         scratch = processes.lay_out(version, self.workspace)
         requests_read, self.requests_write = os.pipe()
         self.channel, channel_write = os.pipe()
@@ -66,7 +74,7 @@ class PluginProcess:
             "feed_id": feed.pk,
             "organisation_id": feed.organisation_id,
             "segment_id": feed.segment_id,
-            "properties": merged_properties(feed),
+            "properties": properties,
             "scratch_dir": str(scratch),
         }
         spec_path = self.workspace / "spec.json"
@@ -132,7 +140,7 @@ class PluginProcess:
         return answers, self.take_log()
 
     def take_log(self) -> str:
-        text, self.log_parts = "".join(self.log_parts), []
+        text, self.log_parts = mask("".join(self.log_parts), self.secrets), []
         if len(text) > MAX_LOG_PER_CALL:
             cut = len(text) - MAX_LOG_PER_CALL
             text = f"[{cut} earlier characters not kept]\n" + text[-MAX_LOG_PER_CALL:]

@@ -13,6 +13,7 @@ from apps.feeds.models import (
     UpdateStatus,
 )
 from apps.plugins.models import PropertyOrigin
+from apps.plugins.property_types import revealed, shown
 
 
 def feeds_listed():
@@ -22,14 +23,16 @@ def feeds_listed():
     ).order_by("-created_at", "-id")
 
 
-def merged_properties(feed: AudienceSegmentExternalFeed) -> dict[str, dict]:
-    """What the plugin's context.properties holds: each property of the feed's version,
-    with the feed's own value where it has one."""
+def merged_properties(feed: AudienceSegmentExternalFeed, *, reveal: bool = False) -> dict:
+    """Each property of the feed's version, with the feed's own value where it has one:
+    as its plugin's context.properties holds them (`reveal`: SECRETs in clear), or as
+    people see them (a SECRET only as set)."""
     own = feed.properties or {}
+    show = revealed if reveal else shown
     return {
         prop.technical_name: {
             "property_type": prop.property_type,
-            "value": own.get(prop.technical_name, prop.value),
+            "value": show(prop.property_type, own.get(prop.technical_name, prop.value)),
             "origin": PropertyOrigin.INSTANCE if prop.technical_name in own else prop.origin,
         }
         for prop in feed.version.properties.all()

@@ -37,7 +37,7 @@ from apps.feeds.models import (
 )
 from apps.feeds.tasks import run_feed
 from apps.plugins.models import PluginVersion
-from apps.plugins.property_types import validate_property_value
+from apps.plugins.property_types import sealed, validate_property_value
 
 Feed = AudienceSegmentExternalFeed
 EDITABLE_FEED_FIELDS = ("name", "ram_size", "cpu_size", "disk_size")
@@ -175,7 +175,7 @@ def _properties(feed: Feed, current: dict, values: Mapping[str, dict | None]) ->
             except ValidationError as error:
                 errors[key] = error.messages
             else:
-                merged[name] = value
+                merged[name] = sealed(prop.property_type, value)  # a SECRET is encrypted
     if errors:
         raise ValidationError(errors)
     return merged

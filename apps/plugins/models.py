@@ -7,7 +7,12 @@ from django.db.models import Q
 from apps.accounts.models import Organisation
 from apps.core.models import FieldUniqueConstraint, OrganisationOwned, StorableJSONField
 from apps.plugins.artifacts import artifact_upload_path
-from apps.plugins.property_types import PropertyType, validate_property_value
+from apps.plugins.property_types import (
+    PropertyType,
+    is_sealed,
+    sealed,
+    validate_property_value,
+)
 
 # Maven-style coordinates, as in the seed's "com.my-client.integration_batch".
 coordinate_validator = RegexValidator(
@@ -110,6 +115,16 @@ class PluginVersion(OrganisationOwned):
         super().save(*args, **kwargs)
 
 
+def is_stored_secret(row) -> bool:
+    """A row's value is a SECRET as the platform encrypted it (not one sent in that shape:
+    only the platform encrypts)."""
+    return (
+        is_sealed(row.value)
+        and bool(row.pk)
+        and type(row).objects.filter(pk=row.pk, value=row.value).exists()
+    )
+
+
 class PropertyOrigin(models.TextChoices):
     PLUGIN = "PLUGIN"
     PLUGIN_STATIC = "PLUGIN_STATIC"
@@ -161,11 +176,15 @@ class PluginProperty(OrganisationOwned):
             )
 
     def clean(self):
-        if self.property_type in PropertyType.values:
+        if self.property_type in PropertyType.values and not is_stored_secret(self):
             try:
                 validate_property_value(self.property_type, self.value)
             except ValidationError as error:
                 raise ValidationError({"value": error.messages}) from None
+
+    def save(self, *args, **kwargs):
+        self.value = sealed(self.property_type, self.value)  # a SECRET is kept encrypted
+        super().save(*args, **kwargs)
 
 
 class BatchingConfiguration(OrganisationOwned):

@@ -14,6 +14,7 @@ from django.core.validators import URLValidator
 from django.db import models
 from django.utils.text import Truncator
 
+from apps.core import secrets
 from apps.core.text import loads
 
 INT_RANGE = (-(2**31), 2**31 - 1)
@@ -37,6 +38,8 @@ class PropertyType(models.TextChoices):
     RECOMMENDER = "RECOMMENDER"
     MODEL_ID = "MODEL_ID"
     DATAMART_ID = "DATAMART_ID"
+    # A credential: stored encrypted, never shown again, given to plugin code in clear.
+    SECRET = "SECRET"
 
 
 def _is_string(value) -> bool:
@@ -115,6 +118,7 @@ VALUE_SHAPES: dict[str, Shape] = {
     PropertyType.RECOMMENDER: {"recommender_id": TEXT},
     PropertyType.MODEL_ID: STRING_VALUE,
     PropertyType.DATAMART_ID: STRING_VALUE,
+    PropertyType.SECRET: STRING_VALUE,
 }
 
 
@@ -154,6 +158,54 @@ def validate_property_value(property_type: str, value) -> None:
                 f"got {Truncator(repr(item)).chars(60)}.",
                 code="invalid_value",
             )
+
+
+# --- Secrets ------------------------------------------------------------------------------------
+#
+# A SECRET's {"value": "…"} is stored as {"encrypted": "<Fernet token>"} (apps.core.secrets),
+# shown everywhere as {"set": true | false}, and revealed only to plugin code.
+
+SEALED_KEY = "encrypted"
+
+
+def is_secret(property_type: str) -> bool:
+    return property_type == PropertyType.SECRET
+
+
+def is_sealed(value) -> bool:
+    return isinstance(value, dict) and set(value) == {SEALED_KEY}
+
+
+def sealed(property_type: str, value):
+    """What is stored of a value: a SECRET's text encrypted, anything else as it is."""
+    if not is_secret(property_type) or not value or is_sealed(value):
+        return value
+    text = value.get("value")
+    return {SEALED_KEY: secrets.seal(text)} if text else {}  # "" or null: not set
+
+
+def revealed(property_type: str, value):
+    """What plugin code gets: a SECRET decrypted (SecretUnreadable if its key is gone)."""
+    if is_secret(property_type) and is_sealed(value):
+        return {"value": secrets.unseal(value[SEALED_KEY])}
+    return value
+
+
+def shown(property_type: str, value):
+    """What people see of a value: of a SECRET only whether it is set."""
+    if is_secret(property_type):
+        return {"set": bool(value)}
+    return value
+
+
+def secret_texts(typed: dict[str, dict]) -> list[str]:
+    """The clear texts of the SECRETs among revealed properties ({name: {property_type,
+    value}}), to mask wherever plugin output is kept."""
+    return [
+        prop["value"]["value"]
+        for prop in typed.values()
+        if is_secret(prop["property_type"]) and (prop["value"] or {}).get("value")
+    ]
 
 
 # --- Values typed in a form ------------------------------------------------------------------
@@ -202,8 +254,17 @@ def value_from_text(property_type: str, text: str) -> dict:
     return value
 
 
+def value_as_display(property_type: str, value: dict) -> str:
+    """A value as the console shows it: a SECRET only as set, or "" when not set."""
+    if is_secret(property_type):
+        return "•••••••• (set)" if value else ""
+    return value_as_text(property_type, value)
+
+
 def value_as_text(property_type: str, value: dict) -> str:
-    """The inverse of value_from_text, to fill a form."""
+    """The inverse of value_from_text, to fill a form (never a SECRET's)."""
+    if is_secret(property_type):
+        return ""
     key = single_key(property_type)
     if key is None:
         return json.dumps(value) if value else ""

@@ -10,7 +10,7 @@ from apps.plugins.models import (
     semver_validator,
     technical_name_validator,
 )
-from apps.plugins.property_types import PropertyType, value_schema
+from apps.plugins.property_types import PropertyType, shown, value_schema
 
 
 class PluginSerializer(serializers.Serializer):
@@ -70,6 +70,11 @@ class PropertySerializer(StrictSerializer):
     origin = serializers.ChoiceField(choices=PropertyOrigin.choices, default=PropertyOrigin.PLUGIN)
     writable = serializers.BooleanField(default=True)
     deletable = serializers.BooleanField(default=True)
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        data["value"] = shown(data["property_type"], data["value"])  # a SECRET: only "set"
+        return data
 
 
 @echoes("technical_name", "property_type")

@@ -14,6 +14,7 @@ from apps.plugins.models import (
     PluginProperty,
     PluginVersion,
 )
+from apps.plugins.property_types import sealed
 
 
 def plugin_create(
@@ -65,6 +66,8 @@ def plugin_version_create(
     version.save()
     for prop in declared:
         prop.version = version
+    for prop in declared:  # bulk_create skips save(): a SECRET is encrypted here
+        prop.value = sealed(prop.property_type, prop.value)
     PluginProperty.objects.bulk_create(declared)
     if artifact is not None and code is not None:
         _store_code(version, artifact, code)

@@ -10,7 +10,7 @@ from apps.core.console import added_formset_row, console_view, show_refusal
 from apps.plugins import selectors
 from apps.plugins.forms import PluginForm, PropertyFormSet, VersionForm, show_version_errors
 from apps.plugins.models import Plugin, PluginVersion
-from apps.plugins.property_types import value_as_text
+from apps.plugins.property_types import value_as_display
 from apps.plugins.services import plugin_create, plugin_version_create
 
 
@@ -51,7 +51,7 @@ def plugin_detail(request, ws, pk):
         (
             version,
             [
-                (prop, value_as_text(prop.property_type, prop.value))
+                (prop, value_as_display(prop.property_type, prop.value))
                 for prop in version.properties.all()
             ],
         )

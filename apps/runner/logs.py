@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.template.defaultfilters import filesizeformat
 
+from apps.core.secrets import mask
 from apps.core.text import storable
 from apps.runner.models import ExecutionLogChunk
 
@@ -20,6 +21,7 @@ class LogWriter:
         self.pending: list[str] = []
         self.pending_size = 0
         self.truncated = False
+        self.secrets: list[str] = []  # masked in what is stored
 
     def write(self, text: str) -> None:
         if self.truncated or not text:
@@ -38,7 +40,7 @@ class LogWriter:
     def flush(self) -> None:
         if not self.pending:
             return
-        text = "".join(self.pending)
+        text = mask("".join(self.pending), self.secrets)
         from apps.runner.services import execution_log_append  # services import this module
 
         execution_log_append(execution_id=self.execution_id, offset=self.stored, text=text)

@@ -21,7 +21,9 @@ from django.db import DatabaseError, connection
 
 from apps.core import leases
 from apps.core.errors import TransitionError
+from apps.core.secrets import SecretUnreadable, mask, mask_json
 from apps.core.text import json_problem, storable
+from apps.plugins.property_types import revealed, secret_texts
 from apps.runner import isolation, processes
 from apps.runner.credentials import execution_credential
 from apps.runner.limits import Limits
@@ -97,12 +99,16 @@ class Supervisor:
         self.log = LogWriter(execution.pk)
         self.outcome = Outcome()
         self.progress: dict | None = None
+        self.secrets: list[str] = []
 
     def run(self) -> str:
         workspace = workspace_for(self.execution)
         process = None
         try:
-            spec_path, channel_read, channel_write = self._prepare(workspace)
+            try:
+                spec_path, channel_read, channel_write = self._prepare(workspace)
+            except SecretUnreadable as unreadable:
+                return self._record_failure(str(unreadable))
             process = self._spawn(workspace, spec_path, channel_write)
             rusage = self._supervise(process, channel_read, workspace)
             return self._finish(process, rusage)
@@ -126,6 +132,8 @@ class Supervisor:
     def _prepare(self, workspace: Path) -> tuple[Path, int, int]:
         """Lay out the code and the run's spec; returns the spec and the control pipe."""
         version = self.instance.version
+        properties = merged_properties(self.instance)
+        self.secrets = self.log.secrets = secret_texts(properties)  # masked in what is kept
         scratch = processes.lay_out(version, workspace)
         read_end, write_end = os.pipe()
         spec = {
@@ -138,7 +146,7 @@ class Supervisor:
             "expected_start_date": self.execution.expected_start_date.isoformat(),
             "attempt": self.execution.attempt,
             "parameters": self.execution.parameters,
-            "properties": merged_properties(self.instance),
+            "properties": properties,
             "scratch_dir": str(scratch),
             "api": {
                 "api_url": settings.BATCHWORKS_API_URL,
@@ -247,12 +255,14 @@ class Supervisor:
             if (problem := json_problem(result)) and problem[1].startswith("Nested"):
                 self._report_error("plugin", f"The plugin's result is {problem[1].lower()}")
                 return
-            self.outcome.result, self.outcome.succeeded = storable(result), True
+            self.outcome.result = mask_json(storable(result), self.secrets)
+            self.outcome.succeeded = True
         elif kind == "error":
             self._report_error(message.get("kind", "plugin"), str(message.get("message", "")))
 
     def _report_error(self, kind: str, message: str) -> None:
-        self.outcome.error_kind, self.outcome.error_message = str(kind), storable(message)
+        self.outcome.error_kind = str(kind)
+        self.outcome.error_message = mask(storable(message), self.secrets)
 
     def _flush(self) -> None:
         """Store new log text and progress. A database hiccup is survived: what could not
@@ -328,7 +338,7 @@ def merged_properties(instance) -> dict[str, dict]:
     return {
         effective.prop.technical_name: {
             "property_type": effective.prop.property_type,
-            "value": effective.value,
+            "value": revealed(effective.prop.property_type, effective.value),
             "origin": effective.origin,
         }
         for effective in effective_properties(instance)

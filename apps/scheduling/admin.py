@@ -10,6 +10,7 @@ from apps.core.admin import (
     adopt_saved,
     saved_through_services,
 )
+from apps.plugins.property_types import shown
 from apps.runner.logs import read_log
 from apps.runner.services import (
     execution_cancel,
@@ -274,8 +275,13 @@ class ExecutionAdmin(OrganisationScopedAdmin):
 
 @admin.register(InstanceProperty)
 class InstancePropertyAdmin(OrganisationScopedAdmin):
-    list_display = ["property", "instance", "value"]
+    list_display = ["property", "instance", "shown_value"]
     list_select_related = ["property", "instance"]
+
+    @admin.display(description="value")
+    def shown_value(self, obj):
+        return shown(obj.property.property_type, obj.value)  # a SECRET only as set
+
     search_fields = ["property__technical_name", "instance__name"]
     autocomplete_fields = ["instance", "property"]
 

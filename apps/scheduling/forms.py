@@ -7,7 +7,7 @@ from django.utils import timezone
 from apps.core.console import show_refusal
 from apps.core.text import parse_int
 from apps.plugins.models import PluginProperty, PluginType, PluginVersion
-from apps.plugins.property_types import value_as_text, value_from_text
+from apps.plugins.property_types import is_secret, value_as_text, value_from_text
 from apps.scheduling.models import ExecutionStatus, ExecutionType, IntegrationBatchInstance
 from apps.scheduling.selectors import effective_properties
 from apps.scheduling.services import EDITABLE_INSTANCE_FIELDS
@@ -75,6 +75,7 @@ class InstanceForm(forms.ModelForm):
     def _add_property_fields(self, version: PluginVersion | None) -> None:
         self.property_names: list[str] = []
         self.declared: dict[str, PluginProperty] = {}  # by field name
+        self.secrets_kept: set[str] = set()
         if version is None:
             return
         own = {}
@@ -85,16 +86,27 @@ class InstanceForm(forms.ModelForm):
                 if effective.own
             }
         for prop in version.properties.filter(writable=True):
-            default = value_as_text(prop.property_type, prop.value) or "not set"
-            field = forms.CharField(
-                label=prop.technical_name,
-                required=False,
-                help_text=f"{prop.property_type}; empty: {default} (the version's value)",
-                initial=value_as_text(prop.property_type, own.get(prop.technical_name, {})),
-            )
+            field = self._property_field(prop, own.get(prop.technical_name))
             self.declared[PROPERTY_PREFIX + prop.technical_name] = prop
             self.fields[PROPERTY_PREFIX + prop.technical_name] = field
             self.property_names.append(PROPERTY_PREFIX + prop.technical_name)
+
+    def _property_field(self, prop: PluginProperty, own) -> forms.CharField:
+        if is_secret(prop.property_type):  # write-only: never shown, empty keeps it
+            state = "set for this instance" if own else "not set here"
+            return forms.CharField(
+                label=prop.technical_name,
+                required=False,
+                widget=forms.PasswordInput(render_value=False),
+                help_text=f"SECRET, {state}; type a new one to replace it, or leave it empty.",
+            )
+        default = value_as_text(prop.property_type, prop.value) or "not set"
+        return forms.CharField(
+            label=prop.technical_name,
+            required=False,
+            help_text=f"{prop.property_type}; empty: {default} (the version's value)",
+            initial=value_as_text(prop.property_type, own or {}),
+        )
 
     def property_fields(self):
         return [self[name] for name in self.property_names]
@@ -104,6 +116,9 @@ class InstanceForm(forms.ModelForm):
         values = {}
         for name in self.property_names:
             prop, text = self.declared[name], cleaned.get(name, "")
+            if is_secret(prop.property_type) and not text:
+                self.secrets_kept.add(name)  # empty: the secret stays as it is
+                continue
             try:
                 values[name] = value_from_text(prop.property_type, text) if text else None
             except ValidationError as error:
@@ -133,6 +148,7 @@ class InstanceForm(forms.ModelForm):
         return {
             name.removeprefix(PROPERTY_PREFIX): self.cleaned_data["properties"][name]
             for name in names
+            if name not in self.secrets_kept
         }
 
     def add_service_errors(self, error: ValidationError) -> None:

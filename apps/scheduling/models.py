@@ -16,8 +16,8 @@ from apps.core.models import (
     OrganisationScopedQuerySet,
     StorableJSONField,
 )
-from apps.plugins.models import PluginProperty, PluginType, PluginVersion
-from apps.plugins.property_types import validate_property_value
+from apps.plugins.models import PluginProperty, PluginType, PluginVersion, is_stored_secret
+from apps.plugins.property_types import sealed, validate_property_value
 from apps.scheduling.cron import validate_cron, validate_time_zone
 
 
@@ -247,10 +247,16 @@ class InstanceProperty(OrganisationOwned):
                     "an instance cannot override it."
                 }
             )
+        if is_stored_secret(self):
+            return
         try:
             validate_property_value(prop.property_type, self.value)
         except ValidationError as error:
             raise ValidationError({"value": error.messages}) from None
+
+    def save(self, *args, **kwargs):
+        self.value = sealed(self.property.property_type, self.value)  # a SECRET is encrypted
+        super().save(*args, **kwargs)
 
 
 class ExecutionStatus(models.TextChoices):

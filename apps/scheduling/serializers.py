@@ -7,7 +7,7 @@ from rest_framework import serializers
 from apps.core.api.fields import EpochMillisField, IdField, IdInputField, StrictSerializer, echoes
 from apps.core.api.responses import PageParameters
 from apps.plugins.models import PropertyOrigin
-from apps.plugins.property_types import PropertyType
+from apps.plugins.property_types import PropertyType, shown
 from apps.scheduling.cron import time_zone_names
 from apps.scheduling.models import (
     ConcurrencyPolicy,
@@ -96,7 +96,7 @@ class InstanceSerializer(serializers.Serializer):
             {
                 "technical_name": effective.prop.technical_name,
                 "property_type": effective.prop.property_type,
-                "value": effective.value,
+                "value": shown(effective.prop.property_type, effective.value),
                 "origin": effective.origin,
                 "writable": effective.prop.writable,
             }

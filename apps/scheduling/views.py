@@ -12,7 +12,7 @@ from apps.accounts.permissions import change_role
 from apps.core.console import console_view, render_list
 from apps.core.errors import TransitionError
 from apps.core.text import parse_int
-from apps.plugins.property_types import value_as_text
+from apps.plugins.property_types import value_as_display
 from apps.runner import services as runner
 from apps.runner.logs import log_size, read_log
 from apps.runner.selectors import isolation_warnings
@@ -163,7 +163,7 @@ def instance_detail(request, ws, pk):
     properties = [
         {
             "prop": effective.prop,
-            "value": value_as_text(effective.prop.property_type, effective.value),
+            "value": value_as_display(effective.prop.property_type, effective.value),
             "own": effective.own,
         }
         for effective in selectors.effective_properties(instance)
