@@ -7,6 +7,7 @@ from django.db import transaction
 
 from apps.accounts.models import Organisation
 from apps.core.errors import TransitionError
+from apps.core.secrets import reseal
 from apps.plugins.artifacts import inspect_artifact
 from apps.plugins.models import (
     BatchingConfiguration,
@@ -14,7 +15,7 @@ from apps.plugins.models import (
     PluginProperty,
     PluginVersion,
 )
-from apps.plugins.property_types import sealed
+from apps.plugins.property_types import SEALED_KEY, PropertyType, is_sealed, sealed
 
 
 def plugin_create(
@@ -222,3 +223,33 @@ def batching_configuration_set(
 
 def batching_configuration_delete(*, configuration: BatchingConfiguration) -> None:
     configuration.delete()
+
+
+@transaction.atomic
+def secrets_rotate() -> int:
+    """Re-encrypt every SECRET property value (versions', instances', feeds') with the first
+    key of BATCHWORKS_SECRETS_KEYS; returns how many. Rows are locked as they go, so a
+    value set meanwhile is not overwritten with an older one."""
+    from apps.feeds.models import AudienceSegmentExternalFeed
+    from apps.scheduling.models import InstanceProperty
+
+    count = 0
+    for model, type_path in (
+        (PluginProperty, "property_type"),
+        (InstanceProperty, "property__property_type"),
+    ):
+        for row in model.objects.filter(**{type_path: PropertyType.SECRET}).select_for_update():
+            if is_sealed(row.value):
+                model.objects.filter(pk=row.pk).update(
+                    value={SEALED_KEY: reseal(row.value[SEALED_KEY])}
+                )
+                count += 1
+    for feed in AudienceSegmentExternalFeed.objects.select_for_update().exclude(properties={}):
+        resealed = {
+            name: {SEALED_KEY: reseal(value[SEALED_KEY])} if is_sealed(value) else value
+            for name, value in feed.properties.items()
+        }
+        if resealed != feed.properties:
+            count += sum(map(is_sealed, resealed.values()))
+            AudienceSegmentExternalFeed.objects.filter(pk=feed.pk).update(properties=resealed)
+    return count

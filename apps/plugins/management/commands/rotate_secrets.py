@@ -1,0 +1,13 @@
+from django.core.management.base import BaseCommand
+
+from apps.plugins.services import secrets_rotate
+
+
+class Command(BaseCommand):
+    help = (
+        "Re-encrypt every SECRET property with the first key of BATCHWORKS_SECRETS_KEYS. Put "
+        "a new key first, keep the old one after it, run this, then remove the old one."
+    )
+
+    def handle(self, *args, **options):
+        self.stdout.write(f"Re-encrypted {secrets_rotate()} secret(s) with the first key.")
