@@ -37,15 +37,38 @@ class LogWriter:
         self.pending.append(text)
         self.pending_size += len(text)
 
-    def flush(self) -> None:
+    def flush(self, *, final: bool = False) -> None:
+        """Store what was written, secrets masked. Until the `final` flush, the end that
+        could be the start of a secret stays pending, so that a secret printed across two
+        flushes is masked all the same."""
         if not self.pending:
             return
-        text = mask("".join(self.pending), self.secrets)
+        raw = "".join(self.pending)
+        cut = len(raw) if final else self._safe_cut(raw)
+        if not cut:
+            return
+        text = mask(raw[:cut], self.secrets)
         from apps.runner.services import execution_log_append  # services import this module
 
         execution_log_append(execution_id=self.execution_id, offset=self.stored, text=text)
         self.stored += len(text)
-        self.pending, self.pending_size = [], 0
+        rest = raw[cut:]
+        self.pending, self.pending_size = ([rest], len(rest)) if rest else ([], 0)
+
+    def _safe_cut(self, raw: str) -> int:
+        """Where `raw` can be cut without splitting a secret: before its last characters
+        that could begin one, and before any secret that spans that point."""
+        if not self.secrets:
+            return len(raw)
+        cut = max(0, len(raw) - max(map(len, self.secrets)) + 1)
+        moved = True
+        while moved:
+            moved = False
+            for secret in self.secrets:
+                start = raw.find(secret, max(0, cut - len(secret) + 1))
+                if start != -1 and start < cut < start + len(secret):
+                    cut, moved = start, True
+        return cut
 
 
 @dataclass(frozen=True)

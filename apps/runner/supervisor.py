@@ -217,7 +217,7 @@ class Supervisor:
         selector.close()
         process.returncode = os.waitstatus_to_exitcode(status)
         processes.kill_group(process, signal.SIGKILL)  # anything the plugin left behind
-        self._flush()
+        self._flush(final=True)
         return rusage
 
     def _read(self, key, selector, streams: Streams) -> None:
@@ -264,11 +264,11 @@ class Supervisor:
         self.outcome.error_kind = str(kind)
         self.outcome.error_message = mask(storable(message), self.secrets)
 
-    def _flush(self) -> None:
+    def _flush(self, *, final: bool = False) -> None:
         """Store new log text and progress. A database hiccup is survived: what could not
         be stored is kept and stored at the next flush."""
         try:
-            self.log.flush()
+            self.log.flush(final=final)
             if self.progress is not None:
                 progress, self.progress = self.progress, None
                 execution_report_progress(execution=self.execution, progress=progress)

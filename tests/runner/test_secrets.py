@@ -125,3 +125,23 @@ def test_a_secret_value_of_the_wrong_shape_is_refused(instance):
 
     with pytest.raises(ValidationError, match="sftp_password"):
         instance_update(instance=instance, properties={"sftp_password": {"encrypted": "forged"}})
+
+
+PRINTS_IT_IN_TWO = plugin("""
+password = context.properties.get("sftp_password")
+half = len(password) // 2
+print(f"first {password[:half]}", end="", flush=True)
+time.sleep(1.6)  # the supervisor stores the log every second: the halves land apart
+print(f"{password[half:]} last", flush=True)
+""")
+
+
+def test_a_secret_printed_across_two_log_flushes_is_masked_too(world):
+    version = make_version(
+        plugin=PluginFactory(organisation=world.org_a), code=PRINTS_IT_IN_TWO, properties=PROPERTIES
+    )
+    instance = make_instance(version=version, properties={"sftp_password": {"value": PASSWORD}})
+    execution = execution_create_manual(instance=instance)
+    assert run(execution.pk) == "SUCCEEDED"
+    log = read_log(execution.pk).text
+    assert "first ******** last" in log and PASSWORD[: len(PASSWORD) // 2] not in log
