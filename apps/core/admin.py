@@ -169,6 +169,16 @@ class OrganisationScopedAdmin(OrganisationScoping, admin.ModelAdmin):
             self.message_user(request, f"Refused — {reason}", messages.ERROR)
 
 
+class ActedOnAdmin(OrganisationScopedAdmin):
+    """An object that moves by itself and through its admin actions (each a service), never
+    by editing: its page is read-only, and it is never deleted (it names no delete
+    service), for its record is what happened."""
+
+    def has_change_permission(self, request, obj=None):
+        # Without an object, this says whether the list offers the actions.
+        return False if obj else super().has_change_permission(request, obj)
+
+
 def _describe(error: TransitionError | ValidationError) -> str:
     if isinstance(error, TransitionError):
         return error.message

@@ -1,12 +1,12 @@
 from django.contrib import admin
 
-from apps.core.admin import OrganisationScopedAdmin, ReadOnlyInline
+from apps.core.admin import ActedOnAdmin, ReadOnlyInline
 from apps.feeds import services
 from apps.feeds.models import AudienceSegmentExternalFeed, FeedBatch, FeedBatchStatusChange
 
 
 @admin.register(AudienceSegmentExternalFeed)
-class FeedAdmin(OrganisationScopedAdmin):
+class FeedAdmin(ActedOnAdmin):
     list_display = [
         "__str__",
         "segment_id",
@@ -25,13 +25,6 @@ class FeedAdmin(OrganisationScopedAdmin):
 
     def has_add_permission(self, request):
         return False  # created through the console and the API, which check its properties
-
-    def has_change_permission(self, request, obj=None):
-        # It changes through its actions (pause, resume, troubleshoot), which call services.
-        return False if obj else super().has_change_permission(request, obj)
-
-    def has_delete_permission(self, request, obj=None):
-        return False  # its batches are the record of what went to the partner
 
     @admin.action(description="Pause the selected feeds")
     def pause(self, request, queryset):
@@ -61,7 +54,7 @@ class FeedBatchStatusChangeInline(ReadOnlyInline):
 
 
 @admin.register(FeedBatch)
-class FeedBatchAdmin(OrganisationScopedAdmin):
+class FeedBatchAdmin(ActedOnAdmin):
     list_display = [
         "id",
         "feed",
@@ -83,12 +76,6 @@ class FeedBatchAdmin(OrganisationScopedAdmin):
 
     def has_add_permission(self, request):
         return False  # batches are flushed by the workers
-
-    def has_change_permission(self, request, obj=None):
-        return False if obj else super().has_change_permission(request, obj)
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.action(description="Replay the selected failed batches")
     def replay(self, request, queryset):

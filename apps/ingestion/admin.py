@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from apps.core.admin import OrganisationScopedAdmin, ReadOnlyInline, adopt_saved
+from apps.core.admin import ActedOnAdmin, OrganisationScopedAdmin, ReadOnlyInline, adopt_saved
 from apps.ingestion import services
 from apps.ingestion.models import Batch, BatchFile, BatchStatusChange, Dataset
 from apps.ingestion.selectors import datasets_with_counts
@@ -66,7 +66,7 @@ class BatchStatusChangeInline(ReadOnlyInline):
 
 
 @admin.register(Batch)
-class BatchAdmin(OrganisationScopedAdmin):
+class BatchAdmin(ActedOnAdmin):
     list_display = [
         "pk",
         "dataset",
@@ -107,13 +107,6 @@ class BatchAdmin(OrganisationScopedAdmin):
 
     def has_add_permission(self, request):
         return False  # batches are loaded through the API, by people and plugins
-
-    def has_change_permission(self, request, obj=None):
-        # A batch changes through its actions (abort, revert, delete), never by editing.
-        return False if obj else super().has_change_permission(request, obj)
-
-    def has_delete_permission(self, request, obj=None):
-        return False  # "delete" removes the data and keeps the record: an action
 
     @admin.action(description="Abort the selected loading batches")
     def abort(self, request, queryset):

@@ -4,6 +4,7 @@ from django.core.exceptions import ValidationError
 from django.utils.html import format_html
 
 from apps.core.admin import (
+    ActedOnAdmin,
     OrganisationScopedAdmin,
     OrganisationScopedInline,
     ReadOnlyInline,
@@ -172,7 +173,7 @@ class ExecutionAddForm(forms.ModelForm):
 
 
 @admin.register(Execution)
-class ExecutionAdmin(OrganisationScopedAdmin):
+class ExecutionAdmin(ActedOnAdmin):
     list_display = [
         "pk",
         "instance",
@@ -244,13 +245,6 @@ class ExecutionAdmin(OrganisationScopedAdmin):
 
     def get_inlines(self, request, obj):
         return self.inlines if obj else []
-
-    def has_change_permission(self, request, obj=None):
-        # Executions change through their actions (cancel), never by editing fields.
-        return False if obj else super().has_change_permission(request, obj)
-
-    def has_delete_permission(self, request, obj=None):
-        return False  # the record of what ran stays
 
     def save_model(self, request, obj, form, change):
         adopt_saved(

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from apps.core.admin import OrganisationScopedAdmin, ReadOnlyInline
+from apps.core.admin import ActedOnAdmin, ReadOnlyInline
 from apps.transfers import services
 from apps.transfers.models import TransferFile, TransferJob, TransferStatusChange
 
@@ -16,7 +16,7 @@ class TransferStatusChangeInline(ReadOnlyInline):
 
 
 @admin.register(TransferJob)
-class TransferJobAdmin(OrganisationScopedAdmin):
+class TransferJobAdmin(ActedOnAdmin):
     list_display = [
         "job_name",
         "kind",
@@ -37,13 +37,6 @@ class TransferJobAdmin(OrganisationScopedAdmin):
 
     def has_add_permission(self, request):
         return False  # jobs are submitted through the API, the console and the commands
-
-    def has_change_permission(self, request, obj=None):
-        # A job moves by itself, or by its Cancel action; it is never edited.
-        return False if obj else super().has_change_permission(request, obj)
-
-    def has_delete_permission(self, request, obj=None):
-        return False  # its history is the record of what changed the dataset
 
     @admin.action(description="Cancel the selected jobs")
     def cancel(self, request, queryset):
