@@ -6,6 +6,7 @@ from django.core.exceptions import RequestDataTooBig
 from drf_spectacular.utils import extend_schema
 from rest_framework.views import APIView
 
+from apps.accounts.models import Role
 from apps.accounts.permissions import change_role
 from apps.core.api.access import Access
 from apps.core.api.errors import MissingReference, api_field_names
@@ -32,11 +33,8 @@ from apps.plugins.models import PluginVersion
 Feed = AudienceSegmentExternalFeed
 
 
-def _feed(request, feed_id, minimum=None) -> Feed:
-    access = Access.of(request)
-    if minimum is None:
-        return access.get(selectors.feeds_listed(), feed_id)
-    return access.get(selectors.feeds_listed(), feed_id, minimum)
+def _feed(request, feed_id, minimum: Role = Role.READER) -> Feed:
+    return Access.of(request).get(selectors.feeds_listed(), feed_id, minimum)
 
 
 def _answer(feed: Feed, status: int = 200):
@@ -200,7 +198,7 @@ class FeedBatchListView(APIView):
         return page(found, FeedBatchSerializer, params)
 
 
-def _batch(request, feed_id, batch_id, minimum=None) -> FeedBatch:
+def _batch(request, feed_id, batch_id, minimum: Role = Role.READER) -> FeedBatch:
     feed = _feed(request, feed_id, minimum)
     pk = as_uuid(batch_id)
     batch = FeedBatch.objects.filter(feed=feed, pk=pk).first() if pk else None

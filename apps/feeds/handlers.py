@@ -12,7 +12,6 @@ import selectors
 import shutil
 import signal
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,7 +20,7 @@ from django.conf import settings
 
 from apps.core.secrets import SecretUnreadable, mask
 from apps.plugins.property_types import secret_texts
-from apps.runner import processes
+from apps.runner import processes, workspaces
 from apps.runner.limits import Limits, human_bytes
 
 logger = logging.getLogger(__name__)
@@ -243,17 +242,15 @@ class PluginProcess:
         shutil.rmtree(self.workspace, ignore_errors=True)
 
 
-def config_of(feed) -> tuple:
-    """What a feed's process was started with: a change of any restarts it."""
-    return (feed.version_id, json.dumps(feed.properties, sort_keys=True), feed.updated_at)
+def config_of(feed):
+    """What a feed's process was started with: every change of the feed's settings (its
+    properties, its sizes) saves it, moving updated_at, and restarts the process."""
+    return feed.updated_at
 
 
 def _workspace(feed) -> Path:
-    settings.EXECUTION_WORK_DIR.mkdir(parents=True, exist_ok=True)
     # Named with the worker's pid: a folder whose worker is gone is swept (apps.feeds.jobs).
-    return Path(
-        tempfile.mkdtemp(prefix=f"feed-{feed.pk}-{os.getpid()}-", dir=settings.EXECUTION_WORK_DIR)
-    )
+    return workspaces.new_folder(f"feed-{feed.pk}-{os.getpid()}-")
 
 
 # --- This worker's warm processes ---------------------------------------------------------

@@ -5,9 +5,8 @@ import os
 import re
 import shutil
 
-from django.conf import settings
-
 from apps.feeds.services import feeds_wake_stalled
+from apps.runner import workspaces
 
 logger = logging.getLogger(__name__)
 FOLDER = re.compile(r"^feed-\d+-(\d+)-")
@@ -27,11 +26,7 @@ def sweep_leftover_folders() -> int:
     """Remove the folders of feed processes whose worker process no longer runs (the
     kernel stopped their plugin process with it). Returns how many were removed."""
     removed = 0
-    try:
-        folders = list(settings.EXECUTION_WORK_DIR.iterdir())
-    except FileNotFoundError:
-        return 0
-    for path in folders:
+    for path in workspaces.folders():
         if (match := FOLDER.match(path.name)) and not _running(int(match[1])):
             shutil.rmtree(path, ignore_errors=True)
             removed += 1

@@ -70,6 +70,7 @@ class Turn:
         self.feed = feed
         self.ends = ends
         self.calls = 0
+        self.storable = False  # the last call's answers hold no text the database refuses
 
     def run(self) -> bool:
         """Work until nothing is due; True if the turn ended first."""
@@ -84,7 +85,7 @@ class Turn:
         now = timezone.now()
         if self._setup_due(now):
             return self.setup()
-        if self.feed.troubleshoot_requested_at and not self.feed.troubleshoot_answered_at:
+        if self._troubleshoot_asked:
             return self.troubleshoot()
         if not self.feed.connected:
             return False
@@ -98,9 +99,7 @@ class Turn:
     def has_work_now(self) -> bool:
         self.feed.refresh_from_db()
         now = timezone.now()
-        if self._setup_due(now) or (
-            self.feed.troubleshoot_requested_at and not self.feed.troubleshoot_answered_at
-        ):
+        if self._setup_due(now) or self._troubleshoot_asked:
             return True
         if not self.feed.connected:
             return False
@@ -120,6 +119,7 @@ class Turn:
         except HandlerFailed as failed:
             services.feed_log(self.feed, handler, f"{process.take_log()}[{failed}]\n")
             raise
+        self.storable = process.storable  # of these answers: see answers.update(checked=)
         services.feed_log(self.feed, handler, log)
         return found, log
 
@@ -136,6 +136,10 @@ class Turn:
         return self.feed.batching is not None
 
     # --- set-up and troubleshooting --------------------------------------------------------
+
+    @property
+    def _troubleshoot_asked(self) -> bool:
+        return bool(self.feed.troubleshoot_requested_at and not self.feed.troubleshoot_answered_at)
 
     def _setup_due(self, now) -> bool:
         feed = self.feed
@@ -187,7 +191,7 @@ class Turn:
         requests = [self._request(update) for update in pending]
         try:
             found, _ = self.call("on_user_segment_update", requests)
-            checked = handlers.process_for(self.feed).storable
+            checked = self.storable
         except HandlerFailed as failed:
             checked = False
             if len(pending) == 1:

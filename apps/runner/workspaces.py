@@ -17,29 +17,33 @@ FOLDER = re.compile(r"^execution-(\d+)-")
 
 def workspace_for(execution: Execution) -> Path:
     """A new, empty folder for this run, under EXECUTION_WORK_DIR."""
+    return new_folder(f"execution-{execution.pk}-")
+
+
+def new_folder(prefix: str) -> Path:
+    """A new, empty folder under EXECUTION_WORK_DIR whose name starts with `prefix` (what
+    the sweeps recognise it by)."""
     settings.EXECUTION_WORK_DIR.mkdir(parents=True, exist_ok=True)
-    return Path(
-        tempfile.mkdtemp(prefix=f"execution-{execution.pk}-", dir=settings.EXECUTION_WORK_DIR)
-    )
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=settings.EXECUTION_WORK_DIR))
 
 
 def sweep_leftover_workspaces() -> int:
     """Remove the folders of runs that are no longer RUNNING: a worker killed mid-run leaves
     its folder behind. Run by the reaper and by each worker as it starts, so every machine
     is swept. Returns how many were removed."""
-    folders: dict[int, list[Path]] = {}
-    for path in _folders():
+    by_execution: dict[int, list[Path]] = {}
+    for path in folders():
         if match := FOLDER.match(path.name):
-            folders.setdefault(int(match[1]), []).append(path)
-    if not folders:
+            by_execution.setdefault(int(match[1]), []).append(path)
+    if not by_execution:
         return 0
     running = set(
-        Execution.objects.filter(pk__in=folders, status=ExecutionStatus.RUNNING).values_list(
+        Execution.objects.filter(pk__in=by_execution, status=ExecutionStatus.RUNNING).values_list(
             "pk", flat=True
         )
     )
     removed = 0
-    for pk, paths in folders.items():
+    for pk, paths in by_execution.items():
         if pk not in running:
             for path in paths:
                 shutil.rmtree(path, ignore_errors=True)
@@ -49,7 +53,8 @@ def sweep_leftover_workspaces() -> int:
     return removed
 
 
-def _folders() -> list[Path]:
+def folders() -> list[Path]:
+    """Every folder under EXECUTION_WORK_DIR: runs' and feed processes'."""
     try:
         return [path for path in settings.EXECUTION_WORK_DIR.iterdir() if path.is_dir()]
     except FileNotFoundError:
