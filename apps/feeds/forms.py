@@ -22,7 +22,9 @@ class FeedForm(forms.Form):
         help_text='The feed\'s own values, by technical name: {"partner_url": {"url": "https://…"}}.',
         widget=forms.Textarea(attrs={"rows": 3, "class": "mono"}),
     )
-    ram_size = forms.ChoiceField(choices=ResourceSize.choices, initial=ResourceSize.LOW)
+    ram_size = forms.ChoiceField(
+        choices=ResourceSize.choices, initial=ResourceSize.LOW, label="Memory"
+    )
     status = forms.ChoiceField(choices=FeedStatus.choices, initial=FeedStatus.ACTIVE)
 
     def __init__(self, *args, organisation, **kwargs):
