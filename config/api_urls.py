@@ -4,6 +4,7 @@ from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from apps.accounts import api as accounts
+from apps.alerts import api as alerts
 from apps.core.api.errors import not_found
 from apps.feeds import api as feeds
 from apps.ingestion import api as ingestion
@@ -48,6 +49,13 @@ urlpatterns = [
         "organisations/<str:organisation_id>/api_tokens/<str:token_id>",
         accounts.ApiTokenDetailView.as_view(),
     ),
+    path("alert_channels", alerts.ChannelListView.as_view()),
+    path("alert_channels/<str:channel_id>", alerts.ChannelDetailView.as_view()),
+    path("alert_channels/<str:channel_id>/test", alerts.ChannelTestView.as_view()),
+    path("alert_rules", alerts.RuleListView.as_view()),
+    path("alert_rules/<str:rule_id>", alerts.RuleDetailView.as_view()),
+    path("alerts", alerts.AlertListView.as_view()),
+    path("alerts/<str:alert_id>", alerts.AlertDetailView.as_view()),
     path("plugins", plugins.PluginListView.as_view()),
     path(PLUGIN, plugins.PluginDetailView.as_view()),
     path(f"{PLUGIN}/versions", plugins.VersionListView.as_view()),

@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "apps.ingestion",
     "apps.transfers",
     "apps.feeds",
+    "apps.alerts",
     "apps.demo",
 ]
 
@@ -315,6 +316,7 @@ CRONJOBS = [
     ("* * * * *", "apps.ingestion.jobs.reap"),
     ("* * * * *", "apps.transfers.jobs.reap"),
     ("* * * * *", "apps.feeds.jobs.reap"),
+    ("* * * * *", "apps.alerts.jobs.watch"),
     ("23 * * * *", "apps.transfers.jobs.remove_expired_files"),
     ("17 3 * * *", "apps.scheduling.jobs.prune_task_results"),
 ]
@@ -446,6 +448,12 @@ FEED_MAX_WARM_PROCESSES = env.int("BATCHWORKS_FEED_MAX_WARM_PROCESSES", default=
 # One POST of user_segment_updates carries at most this many updates.
 FEED_MAX_UPDATES_PER_REQUEST = env.int("BATCHWORKS_FEED_MAX_UPDATES_PER_REQUEST", default=10_000)
 FEED_MAX_REQUEST_BYTES = env.int("BATCHWORKS_FEED_MAX_REQUEST_BYTES", default=16 * 2**20)
+
+# Alerts: a delivery that fails is tried again after ALERT_RETRY_SECONDS, doubling, until
+# this many attempts have failed; a webhook gets this long to answer.
+ALERT_DELIVERY_ATTEMPTS = env.int("BATCHWORKS_ALERT_DELIVERY_ATTEMPTS", default=5)
+ALERT_RETRY_SECONDS = env.float("BATCHWORKS_ALERT_RETRY_SECONDS", default=30)
+ALERT_WEBHOOK_TIMEOUT_SECONDS = env.float("BATCHWORKS_ALERT_WEBHOOK_TIMEOUT_SECONDS", default=10)
 
 # --- E-mail ----------------------------------------------------------------------------------
 

@@ -27,6 +27,11 @@ CHANGE_ROLES: dict[str, Role] = {
     "feeds.audiencesegmentexternalfeed": Role.EDITOR,
     "feeds.feedbatch": Role.EDITOR,  # replaying one
     "feeds.usersegmentupdate": Role.EDITOR,  # sending one
+    # Where alerts go (addresses, URLs and their signing secrets): the organisation's.
+    "alerts.alertchannel": Role.ADMIN,
+    "alerts.alertrule": Role.EDITOR,
+    "alerts.alert": Role.ADMIN,  # sending a channel a test alert
+    "alerts.deliveryattempt": Role.ADMIN,  # made by the workers only
 }
 # Seeing them: every member, except what only admins may see.
 VIEW_ROLES: dict[str, Role] = {"accounts.apitoken": Role.ADMIN}

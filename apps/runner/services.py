@@ -10,6 +10,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from apps.alerts import services as alerts
 from apps.core import handover, leases
 from apps.core.errors import TransitionError
 from apps.core.text import json_problem
@@ -199,8 +200,10 @@ def _skip_if_overlapping(execution: Execution) -> str:
     return message
 
 
+@transaction.atomic
 def execution_succeed(*, execution: Execution, result=None) -> Execution:
-    return _transition(
+    """A RUNNING execution succeeds; it ends its instance's failure streak, if any."""
+    _transition(
         execution,
         ExecutionStatus.RUNNING,
         ExecutionStatus.SUCCEEDED,
@@ -208,6 +211,8 @@ def execution_succeed(*, execution: Execution, result=None) -> Execution:
         end_date=timezone.now(),
         result=result,
     )
+    alerts.run_succeeded(execution)
+    return execution
 
 
 @transaction.atomic
@@ -248,9 +253,11 @@ def execution_reap(*, execution: Execution, silent_since: datetime) -> Execution
 
 
 def _retry_or_break(execution: Execution) -> None:
-    """After a failure: another attempt if the instance allows one; else, once its
-    pause_after_failures-th run in a row has failed, the failure breaker pauses it."""
+    """After a failure: another attempt if the instance allows one; else the failure is
+    alerted and, once its pause_after_failures-th run in a row has failed, the failure
+    breaker pauses the instance."""
     if _retry_if_allowed(execution) is None:
+        alerts.run_failed(execution)
         _break_if_failing(execution.instance)
 
 
@@ -273,8 +280,10 @@ def _break_if_failing(instance: IntegrationBatchInstance) -> None:
         from apps.scheduling.services import instance_pause
 
         failures = f"{limit} consecutive failure{'s' if limit > 1 else ''}"
+        reason = f"Paused after {failures}."
         with contextlib.suppress(TransitionError):  # paused or archived meanwhile
-            instance_pause(instance=instance, reason=f"Paused after {failures}.")
+            instance_pause(instance=instance, reason=reason)
+            alerts.instance_broke(instance, reason)
 
 
 def _retry_if_allowed(execution: Execution) -> Execution | None:

@@ -5,6 +5,8 @@ from rest_framework.test import APIClient
 
 from apps.accounts.models import ApiToken, Membership, Role
 from apps.accounts.services import api_token_create
+from apps.alerts import services as alerts
+from apps.alerts.models import Alert, AlertChannel, AlertRule
 from apps.feeds.models import AudienceSegmentExternalFeed, FeedBatch, UserSegmentUpdate
 from apps.feeds.services import feed_create
 from apps.plugins.models import (
@@ -59,6 +61,9 @@ class Content:
     token: ApiToken
     feed: AudienceSegmentExternalFeed
     feed_batch: FeedBatch
+    channel: AlertChannel
+    rule: AlertRule
+    alert: Alert
 
     def ids(self) -> dict[str, str]:
         return {
@@ -78,6 +83,9 @@ class Content:
             "token": self.token.pk,
             "feed": self.feed.pk,
             "feed_batch": self.feed_batch.pk,
+            "channel": self.channel.pk,
+            "rule": self.rule.pk,
+            "alert": self.alert.pk,
         }
 
 
@@ -92,6 +100,9 @@ def content_of(organisation, admin) -> Content:
     instance = make_instance(version=version, cron="0 2 * * *", cron_status="ACTIVE")
     external_feed = feed_create(
         organisation=organisation, version=feed_version, segment_id="vip", name="VIP feed"
+    )
+    channel, _ = alerts.channel_create(
+        organisation=organisation, name="On call", kind="EMAIL", recipients="oncall@example.com"
     )
     return Content(
         plugin=plugin,
@@ -119,6 +130,9 @@ def content_of(organisation, admin) -> Content:
             flushed_because="size",
             created_at=external_feed.created_at,
         ),
+        channel=channel,
+        rule=alerts.rule_create(organisation=organisation, instance=instance, channel=channel),
+        alert=alerts.channel_test(channel=channel),
     )
 
 

@@ -7,6 +7,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from apps.accounts.models import ApiToken, Membership, Organisation
 from apps.accounts.permissions import change_role, view_role
+from apps.alerts.models import Alert, AlertChannel, AlertRule
 from apps.feeds.models import AudienceSegmentExternalFeed
 from apps.plugins.models import BatchingConfiguration, Plugin, PluginProperty, PluginVersion
 from apps.scheduling.models import Execution, IntegrationBatchInstance
@@ -153,4 +154,12 @@ OPERATIONS = [
             "operation": "UPSERT",
         },
     ),
+    Operation("GET", "alert_channels/{channel}", AlertChannel),
+    Operation("PUT", "alert_channels/{channel}", AlertChannel, body={"name": "Pager"}),
+    Operation("POST", "alert_channels/{channel}/test", AlertChannel, 202),
+    Operation("DELETE", "alert_channels/{channel}", AlertChannel),
+    Operation("GET", "alert_rules/{rule}", AlertRule),
+    Operation("PUT", "alert_rules/{rule}", AlertRule, body={"on_recovery": False}),
+    Operation("DELETE", "alert_rules/{rule}", AlertRule),
+    Operation("GET", "alerts/{alert}", Alert),
 ]

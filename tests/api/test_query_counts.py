@@ -165,6 +165,42 @@ def add_transfer_jobs(organisation, version, instance, start, count):
     )
 
 
+def add_alert_channels(organisation, version, instance, start, count):
+    from apps.alerts.models import AlertChannel
+
+    AlertChannel.objects.bulk_create(
+        AlertChannel(organisation=organisation, name=f"c{i}", kind="EMAIL", recipients="a@b.co")
+        for i in range(start, start + count)
+    )
+
+
+def add_alert_rules(organisation, version, instance, start, count):
+    from apps.alerts.models import AlertChannel, AlertRule
+
+    channel, _ = AlertChannel.objects.get_or_create(
+        organisation=organisation, name="bulk", kind="EMAIL", recipients="a@b.co"
+    )
+    AlertRule.objects.bulk_create(
+        AlertRule(organisation=organisation, instance=instance, channel=channel)
+        for _ in range(count)
+    )
+
+
+def add_alerts(organisation, version, instance, start, count):
+    from apps.alerts.models import Alert, AlertChannel, DeliveryAttempt
+
+    channel, _ = AlertChannel.objects.get_or_create(
+        organisation=organisation, name="bulk", kind="EMAIL", recipients="a@b.co"
+    )
+    alerts = Alert.objects.bulk_create(
+        Alert(organisation=organisation, channel=channel, instance=instance, kind="TEST")
+        for _ in range(count)
+    )
+    DeliveryAttempt.objects.bulk_create(
+        DeliveryAttempt(alert=alert, attempted_at=timezone.now()) for alert in alerts
+    )
+
+
 LISTS = [
     ("plugins", add_plugins),
     ("plugins/{plugin}/versions", add_versions),
@@ -178,6 +214,9 @@ LISTS = [
     ("datasets", add_datasets),
     ("batches", add_batches),
     ("transfer_jobs", add_transfer_jobs),
+    ("alert_channels", add_alert_channels),
+    ("alert_rules", add_alert_rules),
+    ("alerts", add_alerts),
 ]
 
 

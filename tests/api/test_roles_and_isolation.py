@@ -46,7 +46,16 @@ def test_another_organisation_finds_nothing_and_changes_nothing(world, org_a, op
 
 
 @pytest.mark.parametrize(
-    "path", ["plugins", "integration_batch_instances", "executions", "organisations"]
+    "path",
+    [
+        "plugins",
+        "integration_batch_instances",
+        "executions",
+        "organisations",
+        "alert_channels",
+        "alert_rules",
+        "alerts",
+    ],
 )
 def test_lists_show_only_the_callers_organisation(world, org_a, path):
     content_of(world.org_b, world.admin_b)
@@ -79,6 +88,12 @@ def test_creating_in_another_organisation_is_not_found(world, org_a):
         format="json",
     )
     assert instance.status_code == 404
+    rule = intruder.post(
+        "/v1/alert_rules",
+        {"instance_id": str(org_a.instance.pk), "channel_id": str(org_a.channel.pk)},
+        format="json",
+    )
+    assert rule.status_code == 404
     assert instance.json()["fields"] == {
         "plugin_version_id": ["No such plugin version in this organisation."]
     }

@@ -1,40 +1,20 @@
 """The e-mail a job's notificationEmail gets when it ends, received over SMTP by a server
 this test starts, from a worker process as deployed."""
 
-import threading
-from email import message_from_bytes, policy
-
 import pytest
-from aiosmtpd.controller import Controller
 
 from apps.transfers import services
-from tests.processes import free_port, manage
+from tests.processes import manage
+from tests.receivers import smtp_server
 from tests.transfers.conftest import imported, upload
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
-class Inbox:
-    """aiosmtpd's handler: keeps each message, and says when one has arrived."""
-
-    def __init__(self):
-        self.messages = []
-        self.arrived = threading.Event()
-
-    async def handle_DATA(self, server, session, envelope):  # aiosmtpd's name
-        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
-        self.arrived.set()
-        return "250 OK"
-
-
 @pytest.fixture
 def inbox():
-    handler, port = Inbox(), free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    handler.url = f"smtp://127.0.0.1:{port}"
-    yield handler
-    controller.stop()
+    with smtp_server() as server:
+        yield server
 
 
 def work(inbox) -> None:
