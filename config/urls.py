@@ -12,4 +12,5 @@ urlpatterns = [
     path("", include("apps.ingestion.urls")),
     path("", include("apps.transfers.urls")),
     path("", include("apps.feeds.urls")),
+    path("", include("apps.alerts.urls")),
 ]

@@ -22,7 +22,7 @@ from apps.alerts.serializers import (
 )
 from apps.core.api.access import Access
 from apps.core.api.errors import MissingReference
-from apps.core.api.inputs import as_id, valid
+from apps.core.api.inputs import as_id, by_id, valid
 from apps.core.api.responses import envelope, ok, page
 from apps.scheduling.models import IntegrationBatchInstance
 
@@ -39,8 +39,8 @@ def _channel_changes(data: dict) -> dict:
 
 
 def _with_secret(channel: AlertChannel, secret: str, status: int = 200):
-    channel.new_signing_secret = secret
-    return ok(NewSecretChannelSerializer(channel).data, status=status)
+    """The channel as NewSecretChannelSerializer documents it: with its secret in clear."""
+    return ok({**ChannelSerializer(channel).data, "signing_secret": secret}, status=status)
 
 
 class ChannelListView(APIView):
@@ -118,8 +118,8 @@ def _rule(request, rule_id, minimum: Role = Role.READER) -> AlertRule:
 def _rule_fields(data: dict, organisation_id: int) -> dict:
     fields = {name: data[name] for name in services.RULE_FIELDS[1:] if name in data}
     if "channel_id" in data:
-        channel = AlertChannel.objects.filter(
-            pk=as_id(data["channel_id"]), organisation_id=organisation_id
+        channel = by_id(
+            AlertChannel.objects.filter(organisation_id=organisation_id), data["channel_id"]
         ).first()
         if channel is None:
             raise MissingReference("channel_id", "No such channel in this organisation.")

@@ -26,8 +26,8 @@ USER_AGENT = "Batchworks-Alerts/1"
 
 
 def deliver(alert_id: int) -> str:
-    alert = Alert.objects.select_related("channel", "instance", "execution").filter(pk=alert_id)
-    alert = alert.first()
+    found = Alert.objects.select_related("channel", "instance", "execution").filter(pk=alert_id)
+    alert = found.first()
     if alert is None or alert.status != DeliveryStatus.PENDING:
         return "Nothing to deliver."
     started, at = time.monotonic(), timezone.now()
@@ -53,8 +53,10 @@ class Failed(Exception):
 
 
 def _send(alert: Alert) -> int | None:
+    """Send `alert`; returns the webhook's HTTP status (None for an e-mail)."""
     if alert.channel.kind == ChannelKind.EMAIL:
-        return _send_email(alert)
+        _send_email(alert)
+        return None
     return _send_webhook(alert)
 
 

@@ -61,6 +61,7 @@ def recent_p95(instance_id: int) -> timedelta | None:
         )
         .order_by("-end_date")
         .values_list("start_date", "end_date")[:P95_SAMPLE]
+        if start and end
     ]
     if len(spans) < P95_MINIMUM:
         return None

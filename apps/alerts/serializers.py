@@ -11,7 +11,7 @@ from apps.core.api.fields import EpochMillisField, IdField, IdInputField, Strict
 from apps.core.api.responses import PageParameters
 
 
-class ChannelSerializer(serializers.Serializer):
+class _ChannelFields(serializers.Serializer):
     id = IdField(source="pk")
     organisation_id = IdField()
     name = serializers.CharField()
@@ -21,26 +21,25 @@ class ChannelSerializer(serializers.Serializer):
     )
     url = serializers.CharField(help_text="WEBHOOK channels.")
     body_format = serializers.ChoiceField(choices=BodyFormat.choices)
+    created_at = EpochMillisField()
+
+
+class ChannelSerializer(_ChannelFields):
     signing_secret = serializers.SerializerMethodField(
         help_text='Always {"set": true}: the secret is shown once, when created or renewed.'
     )
-    created_at = EpochMillisField()
 
     def get_signing_secret(self, channel) -> dict:
         return {"set": bool(channel.signing_secret)}
 
 
-class NewSecretChannelSerializer(ChannelSerializer):
+class NewSecretChannelSerializer(_ChannelFields):
     signing_secret = serializers.CharField(
-        source="new_signing_secret",
-        help_text="The HMAC-SHA256 key of the webhook signatures, in this answer only.",
+        help_text="The HMAC-SHA256 key of the webhook signatures, in this answer only."
     )
 
 
-class ChannelWriteSerializer(StrictSerializer):
-    organisation_id = IdInputField(required=False)
-    name = serializers.CharField(max_length=200)
-    kind = serializers.ChoiceField(choices=ChannelKind.choices)
+class _ChannelSettings(StrictSerializer):
     recipients = serializers.ListField(
         child=serializers.CharField(max_length=254),
         max_length=20,
@@ -57,8 +56,13 @@ class ChannelWriteSerializer(StrictSerializer):
     )
 
 
-class ChannelUpdateSerializer(ChannelWriteSerializer):
-    organisation_id = None
+class ChannelWriteSerializer(_ChannelSettings):
+    organisation_id = IdInputField(required=False)
+    name = serializers.CharField(max_length=200)
+    kind = serializers.ChoiceField(choices=ChannelKind.choices)
+
+
+class ChannelUpdateSerializer(_ChannelSettings):
     name = serializers.CharField(max_length=200, required=False)
     kind = serializers.ChoiceField(choices=ChannelKind.choices, required=False)
     renew_signing_secret = serializers.BooleanField(
@@ -86,12 +90,7 @@ class RuleSerializer(serializers.Serializer):
     created_at = EpochMillisField()
 
 
-class RuleWriteSerializer(StrictSerializer):
-    organisation_id = IdInputField(required=False)
-    instance_id = IdInputField(
-        required=False, allow_null=True, help_text="Omit or null: the organisation's default."
-    )
-    channel_id = IdInputField()
+class _RuleTriggers(StrictSerializer):
     on_failure = serializers.BooleanField(required=False)
     on_recovery = serializers.BooleanField(required=False)
     not_started_minutes = serializers.IntegerField(
@@ -105,9 +104,15 @@ class RuleWriteSerializer(StrictSerializer):
     )
 
 
-class RuleUpdateSerializer(RuleWriteSerializer):
-    organisation_id = None
-    instance_id = None
+class RuleWriteSerializer(_RuleTriggers):
+    organisation_id = IdInputField(required=False)
+    instance_id = IdInputField(
+        required=False, allow_null=True, help_text="Omit or null: the organisation's default."
+    )
+    channel_id = IdInputField()
+
+
+class RuleUpdateSerializer(_RuleTriggers):
     channel_id = IdInputField(required=False)
 
 

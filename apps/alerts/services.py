@@ -20,7 +20,6 @@ from apps.alerts.models import (
     AlertChannel,
     AlertKind,
     AlertRule,
-    ChannelKind,
     DeliveryAttempt,
     DeliveryStatus,
 )
@@ -189,14 +188,14 @@ def runs_watch(*, now: datetime | None = None) -> int:
     opened = 0
     for rule, instances in selectors.watching_rules():
         if rule.not_started_minutes:
-            opened += _alert_late(rule, instances, now)
+            opened += _alert_late(rule, rule.not_started_minutes, instances, now)
         if rule.running_longer_than_minutes or rule.running_longer_than_p95:
             opened += _alert_long(rule, instances, now)
     return opened
 
 
-def _alert_late(rule: AlertRule, instances: Q, now: datetime) -> int:
-    waited = timedelta(minutes=rule.not_started_minutes)
+def _alert_late(rule: AlertRule, minutes: int, instances: Q, now: datetime) -> int:
+    waited = timedelta(minutes=minutes)
     late = selectors.unalerted(rule, AlertKind.NOT_STARTED).filter(
         instances,
         status=ExecutionStatus.PENDING,
@@ -212,7 +211,7 @@ def _alert_late(rule: AlertRule, instances: Q, now: datetime) -> int:
             message=(
                 f"Execution {execution.pk} was expected at "
                 f"{execution.expected_start_date:%Y-%m-%d %H:%M:%S} UTC and is still PENDING "
-                f"{rule.not_started_minutes} minute(s) later: are the workers running?"
+                f"{minutes} minute(s) later: are the workers running?"
                 f"\n{_link(execution)}"
             ),
         )
@@ -231,10 +230,11 @@ def _alert_long(rule: AlertRule, instances: Q, now: datetime) -> int:
         if rule.running_longer_than_minutes:
             said = f"{rule.running_longer_than_minutes} minute(s)"
         else:
+            factor = rule.running_longer_than_p95 or 1.0
             p95 = selectors.recent_p95(execution.instance_id)
-            if p95 is None or now - execution.start_date <= p95 * rule.running_longer_than_p95:
+            if p95 is None or now - execution.start_date <= p95 * factor:
                 continue
-            said = f"{rule.running_longer_than_p95:g} times its recent p95 ({_duration(p95)})"
+            said = f"{factor:g} times its recent p95 ({_duration(p95)})"
         opened += _open_once(
             rule,
             execution,
@@ -345,7 +345,7 @@ def _open(*, channel: AlertChannel, execution: Execution | None = None, **fields
 
 
 def _hand_over_on_commit(alert: Alert) -> None:
-    due = alert.next_attempt_at
+    due = alert.next_attempt_at or timezone.now()
     transaction.on_commit(
         lambda: deliver.using(run_after=due if due > timezone.now() else None).enqueue(alert.pk)
     )

@@ -9,6 +9,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 
 from apps.accounts.permissions import change_role
+from apps.alerts import selectors as alert_selectors
+from apps.alerts.forms import RuleForm
+from apps.alerts.models import AlertRule
 from apps.core.console import console_view, render_list
 from apps.core.errors import TransitionError
 from apps.core.text import parse_int
@@ -179,8 +182,21 @@ def instance_detail(request, ws, pk):
             "events": instance.events.select_related("user").order_by("-created_at")[:10],
             "run_form": RunAtForm(time_zone=instance.cron_timezone),
             "description": describe_cron(instance.cron) if instance.cron else "",
+            **_alerting(ws, instance),
         },
     )
+
+
+def _alerting(ws, instance) -> dict:
+    """The instance's own alert rules, or how many default ones it follows."""
+    own = list(alert_selectors.rules_listed().filter(instance=instance))
+    return {
+        "alert_rules": own,
+        "default_alert_rules": 0
+        if own
+        else AlertRule.objects.filter(organisation=ws.organisation, instance=None).count(),
+        "alert_rule_form": RuleForm(organisation=ws.organisation),
+    }
 
 
 @require_http_methods(["GET", "POST"])

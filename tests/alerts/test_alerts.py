@@ -275,7 +275,7 @@ def test_a_run_is_long_against_its_instances_recent_p95():
         )
     running = execution_claim(execution=execution_create_manual(instance=instance))
     Execution.objects.filter(pk=running.pk).update(start_date=now - timedelta(minutes=20))
-    assert services.runs_watch(now=now) == 0  # 20 min < 2 × 12 min
+    assert services.runs_watch(now=now) == 0  # 20 min < 2 x 12 min
     assert services.runs_watch(now=now + timedelta(minutes=5)) == 1
     (alert,) = Alert.objects.filter(kind=AlertKind.RUNNING_LONG)
     assert "longer than 2 times its recent p95 (12 min 00 s)" in alert.message
