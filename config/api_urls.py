@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from apps.accounts import api as accounts
 from apps.alerts import api as alerts
+from apps.audit import api as audit
 from apps.core.api.errors import not_found
 from apps.feeds import api as feeds
 from apps.ingestion import api as ingestion
@@ -45,6 +46,7 @@ urlpatterns = [
         accounts.MemberDetailView.as_view(),
     ),
     path("organisations/<str:organisation_id>/api_tokens", accounts.ApiTokenListView.as_view()),
+    path("organisations/<str:organisation_id>/audit_events", audit.AuditEventListView.as_view()),
     path(
         "organisations/<str:organisation_id>/api_tokens/<str:token_id>",
         accounts.ApiTokenDetailView.as_view(),

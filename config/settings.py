@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "apps.transfers",
     "apps.feeds",
     "apps.alerts",
+    "apps.audit",
     "apps.demo",
 ]
 
@@ -92,6 +93,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "apps.core.middleware.RefuseUnstorableText",
+    "apps.audit.context.RecordRequests",
     "axes.middleware.AxesMiddleware",  # last, as django-axes asks
 ]
 

@@ -13,4 +13,5 @@ urlpatterns = [
     path("", include("apps.transfers.urls")),
     path("", include("apps.feeds.urls")),
     path("", include("apps.alerts.urls")),
+    path("", include("apps.audit.urls")),
 ]

@@ -32,9 +32,10 @@ CHANGE_ROLES: dict[str, Role] = {
     "alerts.alertrule": Role.EDITOR,
     "alerts.alert": Role.ADMIN,  # sending a channel a test alert
     "alerts.deliveryattempt": Role.ADMIN,  # made by the workers only
+    "audit.auditevent": Role.ADMIN,  # written by the services only, never changed
 }
 # Seeing them: every member, except what only admins may see.
-VIEW_ROLES: dict[str, Role] = {"accounts.apitoken": Role.ADMIN}
+VIEW_ROLES: dict[str, Role] = {"accounts.apitoken": Role.ADMIN, "audit.auditevent": Role.ADMIN}
 
 
 def change_role(model: type[Model]) -> Role:

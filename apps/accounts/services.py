@@ -7,6 +7,7 @@ from django.db.models import F, ProtectedError
 from django.utils import timezone
 
 from apps.accounts.models import ApiToken, Membership, Organisation, Role
+from apps.audit import services as audit
 from apps.core.errors import TransitionError
 
 TOKEN_PREFIX = "bw_"
@@ -25,10 +26,13 @@ def organisation_create(*, name: str) -> Organisation:
     return organisation
 
 
+@transaction.atomic
 def organisation_rename(*, organisation: Organisation, name: str) -> Organisation:
+    changes = {"name": [organisation.name, name]}
     organisation.name = name
     organisation.full_clean()
     organisation.save(update_fields=["name"])
+    audit.record("organisation.renamed", organisation, changes=changes)
     return organisation
 
 
@@ -49,6 +53,7 @@ def organisation_delete(*, organisation: Organisation) -> None:
 # --- API tokens ----------------------------------------------------------------------------
 
 
+@transaction.atomic
 def api_token_create(*, organisation: Organisation, user, name: str) -> tuple[ApiToken, str]:
     """Issue a token for `user` in `organisation`. The raw secret is returned once, here,
     and never stored."""
@@ -63,6 +68,7 @@ def api_token_create(*, organisation: Organisation, user, name: str) -> tuple[Ap
     )
     token.full_clean()
     token.save()
+    audit.record("token.created", token, name=f"{token.name} (of {user})")
     return token, raw_token
 
 
@@ -72,6 +78,7 @@ def validate_token_owner(*, organisation: Organisation, user) -> None:
         raise ValidationError({"user": f"{user} is not a member of {organisation}."})
 
 
+@transaction.atomic
 def api_token_revoke(*, token: ApiToken) -> ApiToken:
     revoked = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(
         revoked_at=timezone.now()
@@ -79,6 +86,7 @@ def api_token_revoke(*, token: ApiToken) -> ApiToken:
     token.refresh_from_db()
     if not revoked:
         raise TransitionError("This token is already revoked.", code="already_revoked")
+    audit.record("token.revoked", token, name=f"{token.name} (of {token.user})")
     return token
 
 
@@ -105,10 +113,12 @@ def api_token_authenticate(raw_token: str) -> ApiToken | None:
 # --- Members -------------------------------------------------------------------------------
 
 
+@transaction.atomic
 def membership_add(*, organisation: Organisation, user, role: str) -> Membership:
     membership = Membership(organisation=organisation, user=user, role=role)
     membership.full_clean()
     membership.save()
+    audit.record("member.added", membership, name=str(user), changes={"role": [None, role]})
     return membership
 
 
@@ -117,9 +127,11 @@ def membership_set_role(*, membership: Membership, role: str) -> Membership:
     _lock_admins(membership.organisation)
     if role != Role.ADMIN:
         _refuse_removing_last_admin(membership)
+    changes = {"role": [membership.role, role]}
     membership.role = role
     membership.full_clean()
     membership.save(update_fields=["role"])
+    audit.record("member.role_changed", membership, name=str(membership.user), changes=changes)
     return membership
 
 
@@ -128,6 +140,7 @@ def membership_remove(*, membership: Membership) -> None:
     """The member leaves; their tokens for this organisation stop working with it."""
     _lock_admins(membership.organisation)
     _refuse_removing_last_admin(membership)
+    audit.record("member.removed", membership, name=str(membership.user))
     membership.delete()
 
 

@@ -92,7 +92,7 @@ class ChannelDetailView(APIView):
 
     patch = put
 
-    @extend_schema(responses=envelope(ChannelSerializer))
+    @extend_schema(responses={200: envelope(ChannelSerializer)})
     def delete(self, request, channel_id):
         """Remove a channel (admins), with the rules that send to it and its alerts."""
         channel = _channel(request, channel_id, change_role(AlertChannel))
@@ -183,7 +183,7 @@ class RuleDetailView(APIView):
 
     patch = put
 
-    @extend_schema(responses=envelope(RuleSerializer))
+    @extend_schema(responses={200: envelope(RuleSerializer)})
     def delete(self, request, rule_id):
         """Remove a rule (editors)."""
         rule = _rule(request, rule_id, change_role(AlertRule))

@@ -24,6 +24,7 @@ from apps.alerts.models import (
     DeliveryStatus,
 )
 from apps.alerts.tasks import deliver
+from apps.audit import services as audit
 from apps.core import leases, secrets
 from apps.scheduling.models import Execution, ExecutionStatus, IntegrationBatchInstance
 
@@ -48,15 +49,19 @@ def channel_create(*, organisation, **fields) -> tuple[AlertChannel, str]:
     secret = _new_secret(channel)
     _check_channel(channel)
     channel.save()
+    audit.record("alert_channel.created", channel, changes=_destination(channel))
     return channel, secret
 
 
 @transaction.atomic
 def channel_update(*, channel: AlertChannel, **changes) -> AlertChannel:
+    before = audit.snapshot(channel, CHANNEL_FIELDS)
     for name, value in changes.items():
         setattr(channel, name, value)
     _check_channel(channel)
     channel.save()
+    changed = audit.changes_between(before, audit.snapshot(channel, CHANNEL_FIELDS))
+    audit.record("alert_channel.changed", channel, changes=changed)
     return channel
 
 
@@ -65,24 +70,32 @@ def channel_renew_secret(*, channel: AlertChannel) -> str:
     """A new signing secret for the channel, in clear: shown this once."""
     secret = _new_secret(channel)
     channel.save(update_fields=["signing_secret"])
+    audit.record("alert_channel.secret_renewed", channel)
     return secret
 
 
 @transaction.atomic
 def channel_delete(*, channel: AlertChannel) -> None:
     """The channel goes, and with it the rules that send to it and its alerts."""
+    audit.record("alert_channel.deleted", channel, changes=_destination(channel))
     channel.delete()
 
 
+@transaction.atomic
 def channel_test(*, channel: AlertChannel, user=None) -> Alert:
     """Send the channel a test alert (through the workers, as every alert)."""
     who = f" by {user}" if getattr(user, "pk", None) else ""
+    audit.record("alert_channel.tested", channel, user=user)
     return _open(
         channel=channel,
         kind=AlertKind.TEST,
         subject=f"[Batchworks] Test alert for channel {channel.name!r}",
         message=f"A test{who}: if you read this, alerts sent to {channel.destination} arrive.",
     )
+
+
+def _destination(channel: AlertChannel) -> dict:
+    return {"destination": [None, channel.destination]}
 
 
 def _new_secret(channel: AlertChannel) -> str:
@@ -105,20 +118,25 @@ def rule_create(*, organisation, instance: IntegrationBatchInstance | None = Non
         raise ValidationError({"instance": "No such instance in this organisation."})
     rule.full_clean()
     rule.save()
+    audit.record("alert_rule.created", rule, changes={"alerts_on": [None, rule.triggers()]})
     return rule
 
 
 @transaction.atomic
 def rule_update(*, rule: AlertRule, **changes) -> AlertRule:
+    before = audit.snapshot(rule, RULE_FIELDS)
     for name, value in changes.items():
         setattr(rule, name, value)
     rule.full_clean()
     rule.save()
+    changed = audit.changes_between(before, audit.snapshot(rule, RULE_FIELDS))
+    audit.record("alert_rule.changed", rule, changes=changed)
     return rule
 
 
 @transaction.atomic
 def rule_delete(*, rule: AlertRule) -> None:
+    audit.record("alert_rule.deleted", rule)
     rule.delete()
 
 

@@ -4,9 +4,8 @@ surrogate in a URL's parts or its query (PostgreSQL stores neither)."""
 from django.http import HttpResponseBadRequest, JsonResponse
 
 from apps.core.api.errors import error_body
+from apps.core.paths import API_PATHS
 from apps.core.text import storable, unstorable_reason
-
-API_PATHS = ("/v1/", "/data/foundation/", "/ls/api/")  # answered in JSON, as the API answers
 
 
 class RefuseUnstorableText:

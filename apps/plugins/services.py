@@ -6,6 +6,7 @@ from django.core.files import File
 from django.db import transaction
 
 from apps.accounts.models import Organisation
+from apps.audit import services as audit
 from apps.core.errors import TransitionError
 from apps.core.secrets import reseal
 from apps.plugins.artifacts import inspect_artifact
@@ -15,9 +16,10 @@ from apps.plugins.models import (
     PluginProperty,
     PluginVersion,
 )
-from apps.plugins.property_types import SEALED_KEY, PropertyType, is_sealed, sealed
+from apps.plugins.property_types import SEALED_KEY, PropertyType, is_sealed, is_secret, sealed
 
 
+@transaction.atomic
 def plugin_create(
     *,
     organisation: Organisation,
@@ -37,14 +39,18 @@ def plugin_create(
     )
     plugin.full_clean()
     plugin.save()
+    audit.record("plugin.created", plugin, user=user)
     return plugin
 
 
+@transaction.atomic
 def plugin_rename(*, plugin: Plugin, name: str) -> Plugin:
     """Only the name changes: the type and coordinates identify the plugin."""
+    changes = {"name": [plugin.name, name]}
     plugin.name = name
     plugin.full_clean()
     plugin.save(update_fields=["name"])
+    audit.record("plugin.renamed", plugin, changes=changes)
     return plugin
 
 
@@ -72,9 +78,11 @@ def plugin_version_create(
     PluginProperty.objects.bulk_create(declared)
     if artifact is not None and code is not None:
         _store_code(version, artifact, code)
+    audit.record("version.created", version, user=user, changes=_code_of(version))
     return version
 
 
+@transaction.atomic
 def plugin_version_upload_code(
     *, version: PluginVersion, artifact: File, entry_point: str = ""
 ) -> PluginVersion:
@@ -82,7 +90,14 @@ def plugin_version_upload_code(
     if version.has_code:
         raise _code_already_uploaded(version)
     _store_code(version, artifact, inspect_artifact(artifact, entry_point))
+    audit.record("version.code_uploaded", version, changes=_code_of(version))
     return version
+
+
+def _code_of(version: PluginVersion) -> dict:
+    if not version.has_code:
+        return {}
+    return {"code": [None, f"{version.artifact_name} sha256:{version.artifact_sha256}"]}
 
 
 def _store_code(version: PluginVersion, artifact: File, code) -> None:
@@ -129,13 +144,21 @@ def _check_properties(declared: list[PluginProperty]) -> None:
         raise ValidationError(errors)
 
 
+@transaction.atomic
 def plugin_property_add(*, version: PluginVersion, **fields) -> PluginProperty:
     prop = PluginProperty(version=version, **fields)
     prop.full_clean()
     prop.save()
+    audit.record(
+        "property.added",
+        prop,
+        name=_name_of(prop),
+        changes=_property_change(prop, None, prop.value),
+    )
     return prop
 
 
+@transaction.atomic
 def plugin_property_update(*, prop: PluginProperty, **changes) -> PluginProperty:
     """Change a property's default value or flags. Its name and type stay: instances
     hold values of that type under that name."""
@@ -150,16 +173,33 @@ def plugin_property_update(*, prop: PluginProperty, **changes) -> PluginProperty
                     "remove their values first."
                 }
             )
+    before = audit.snapshot(prop, changes)
     for field, value in changes.items():
         setattr(prop, field, value)
     prop.full_clean()
     prop.save()
+    changed = audit.changes_between(before, audit.snapshot(prop, changes))
+    if "value" in changed:
+        changed.update(_property_change(prop, before["value"], prop.value))
+    audit.record("property.changed", prop, name=_name_of(prop), changes=changed)
     return prop
+
+
+def _name_of(prop: PluginProperty) -> str:
+    return f"{prop.version}: {prop.technical_name}"
+
+
+def _property_change(prop: PluginProperty, before, after) -> dict:
+    """The value's change as the trail shows it: a secret's only as set or cleared."""
+    if not is_secret(prop.property_type):
+        return {"value": [before, after]}
+    return {"value": [None, audit.SECRET_SET if after else audit.SECRET_CLEARED]}
 
 
 @transaction.atomic
 def plugin_property_delete(*, prop: PluginProperty) -> None:
     prop.check_deletable()
+    audit.record("property.deleted", prop, name=_name_of(prop))
     prop.delete()
 
 
@@ -173,6 +213,7 @@ def plugin_delete(*, plugin: Plugin) -> None:
             code="in_use",
         )
     _delete_code_after_commit(plugin.versions.all())
+    audit.record("plugin.deleted", plugin)
     plugin.delete()
 
 
@@ -185,6 +226,7 @@ def plugin_version_delete(*, version: PluginVersion) -> None:
             code="in_use",
         )
     _delete_code_after_commit([version])
+    audit.record("version.deleted", version)
     version.delete()
 
 
@@ -208,6 +250,7 @@ def batching_configuration_create(
     )
 
 
+@transaction.atomic
 def batching_configuration_set(
     *, version: PluginVersion, enable_batching: bool, batch_flush_max_size: int
 ) -> BatchingConfiguration:
@@ -218,10 +261,20 @@ def batching_configuration_set(
     configuration.batch_flush_max_size = batch_flush_max_size
     configuration.full_clean()
     configuration.save()
+    audit.record(
+        "batching.set",
+        configuration,
+        changes={
+            "enable_batching": [None, enable_batching],
+            "batch_flush_max_size": [None, batch_flush_max_size],
+        },
+    )
     return configuration
 
 
+@transaction.atomic
 def batching_configuration_delete(*, configuration: BatchingConfiguration) -> None:
+    audit.record("batching.deleted", configuration)
     configuration.delete()
 
 

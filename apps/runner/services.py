@@ -11,6 +11,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from apps.alerts import services as alerts
+from apps.audit import services as audit
 from apps.core import handover, leases
 from apps.core.errors import TransitionError
 from apps.core.text import json_problem
@@ -107,6 +108,13 @@ def execution_create_manual(
         user=user,
     )
     execution_dispatch_on_commit(execution)
+    audit.record(
+        "execution.run_requested",
+        execution,
+        user=user,
+        name=f"{instance.name} #{execution.pk}",
+        changes={"expected_start_date": [None, expected_start_date.isoformat()]},
+    )
     return execution
 
 
@@ -114,6 +122,13 @@ def execution_create_manual(
 def execution_cancel(*, execution: Execution, user=None, reason: str = "") -> Execution:
     """Cancel a PENDING execution at once; ask a RUNNING one to stop (the runner stops its
     code, then ends it CANCELED)."""
+    audit.record(
+        "execution.canceled",
+        execution,
+        user=user,
+        name=f"{execution.instance.name} #{execution.pk}",
+        changes={"status": [execution.status, ExecutionStatus.CANCELED]},
+    )
     if execution.status == ExecutionStatus.PENDING:
         try:
             return _transition(

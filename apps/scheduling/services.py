@@ -16,8 +16,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.accounts.models import Organisation
+from apps.audit import services as audit
+from apps.audit.services import SECRET_CLEARED, SECRET_SET
 from apps.core.errors import TransitionError
 from apps.plugins.models import PluginVersion
+from apps.plugins.property_types import is_secret
 from apps.runner.services import executions_cancel_pending
 from apps.scheduling.cron import next_fire_time, previous_fire_time
 from apps.scheduling.models import (
@@ -84,8 +87,8 @@ def instance_create(
     )
     instance.full_clean()
     instance.save()
-    _set_property_overrides(instance, properties or {})
-    _record(instance, InstanceAction.CREATED, user)
+    changed = _set_property_overrides(instance, properties or {})
+    _record(instance, InstanceAction.CREATED, user, changes=changed)
     _schedule(instance)
     return instance
 
@@ -116,6 +119,7 @@ def instance_update(
 
     old_schedule = _schedule_of(instance)
     old_version_id = instance.version_id
+    before = audit.snapshot(instance, changes)
     for field, value in changes.items():
         setattr(instance, field, value)
     if not (pausing or resuming):
@@ -124,7 +128,8 @@ def instance_update(
     instance.save()
     if instance.version_id != old_version_id:
         _move_overrides_to_version(instance)
-    _set_property_overrides(instance, properties or {})
+    changed = audit.changes_between(before, audit.snapshot(instance, changes))
+    changed.update(_set_property_overrides(instance, properties or {}))
     if _schedule_of(instance) != old_schedule:
         executions_cancel_pending(
             instance.executions.coming_cron(),
@@ -135,8 +140,8 @@ def instance_update(
         instance.scheduled_from = timezone.now()
         instance.save(update_fields=["scheduled_from"])
         _schedule(instance)
-    if changes or properties:
-        _record(instance, InstanceAction.UPDATED, user)
+    if changed:
+        _record(instance, InstanceAction.UPDATED, user, changes=changed)
 
     if resuming:
         instance_resume(instance=instance, user=user)
@@ -219,16 +224,28 @@ def _schedule(instance: IntegrationBatchInstance) -> None:
         schedule_instances([instance], now=timezone.now())
 
 
-def _record(instance, action: InstanceAction, user, reason: str = "") -> None:
+def _record(
+    instance, action: InstanceAction, user, reason: str = "", changes: dict | None = None
+) -> None:
+    """In the instance's history, and in its organisation's audit trail."""
     InstanceEvent.objects.create(instance=instance, action=action, user=user, reason=reason)
+    audit.record(
+        f"instance.{action.lower()}",
+        instance,
+        user=user,
+        changes={**(changes or {}), **({"reason": [None, reason]} if reason else {})},
+    )
 
 
 def _set_property_overrides(
     instance: IntegrationBatchInstance, values: Mapping[str, dict | None]
-) -> None:
-    """Set (or, with None, remove) the instance's value of writable version properties."""
+) -> dict:
+    """Set (or, with None, remove) the instance's value of writable version properties;
+    returns the changes, as the audit trail records them (a secret only as set or
+    cleared)."""
     if not values:
-        return
+        return {}
+    changed = {}
     declared = {prop.technical_name: prop for prop in instance.version.properties.all()}
     existing = {
         o.property.technical_name: o for o in instance.property_overrides.select_related("property")
@@ -239,13 +256,20 @@ def _set_property_overrides(
         if name not in declared:
             errors[key] = [f"Version {instance.version.version_id} declares no property {name!r}."]
             continue
+        secret = is_secret(declared[name].property_type)
         if value is None:
             if name in existing:
-                existing.pop(name).delete()
+                before = existing.pop(name)
+                before.delete()
+                changed[key] = [
+                    None if secret else before.value,
+                    SECRET_CLEARED if secret else None,
+                ]
             continue
         override = existing.get(name) or InstanceProperty(
             instance=instance, property=declared[name]
         )
+        previous = None if override.pk is None or secret else override.value
         override.value = value
         try:
             override.full_clean(validate_constraints=False)
@@ -253,8 +277,11 @@ def _set_property_overrides(
             errors[key] = error.messages
             continue
         override.save()
+        if secret or previous != override.value:
+            changed[key] = [previous, SECRET_SET if secret else override.value]
     if errors:
         raise ValidationError(errors)
+    return changed
 
 
 def _move_overrides_to_version(instance: IntegrationBatchInstance) -> None:

@@ -60,7 +60,7 @@ def test_crontab_add_show_and_run_the_tick(installed_crontab):
     added = manage("crontab", "add")
     assert added.returncode == 0, added.stderr
     lines = crontab_lines()
-    assert len(lines) == 7
+    assert len(lines) == 8
     assert all(line.startswith(("* * * * * ", "17 3 * * * ", "23 * * * * ")) for line in lines)
     assert all(line.endswith("# batchworks") for line in lines)
 

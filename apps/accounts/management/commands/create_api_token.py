@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from apps.accounts.models import Organisation
 from apps.accounts.services import api_token_create
+from apps.audit.context import from_command
 
 
 class Command(BaseCommand):
@@ -14,6 +15,7 @@ class Command(BaseCommand):
         parser.add_argument("--user", required=True, help="Username of a member.")
         parser.add_argument("--name", default="command line", help="What the token is for.")
 
+    @from_command
     def handle(self, *args, organisation, user, name, **options):
         try:
             organisation = Organisation.objects.get(name=organisation)

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from apps.accounts.models import Membership, Organisation, Role
 from apps.accounts.services import membership_add, organisation_create
+from apps.audit.context import from_command
 from apps.feeds.services import feed_create, updates_receive
 from apps.ingestion.models import Dataset
 from apps.ingestion.services import dataset_create
@@ -94,6 +95,7 @@ PROPERTIES = [
 class Command(BaseCommand):
     help = "Create demo data (idempotent): organisation, admin user, plugin, instance, executions."
 
+    @from_command
     def handle(self, *args, **options):
         with transaction.atomic():
             organisation = Organisation.objects.filter(

@@ -6,6 +6,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from rest_framework.exceptions import ValidationError
 
+from apps.audit.context import from_command
 from apps.core.api.errors import flatten
 from apps.feeds import services
 from apps.feeds.intake import clean_updates
@@ -31,6 +32,7 @@ class Command(BaseCommand):
             "--organisation", required=True, help="The feed's organisation (name or id)."
         )
 
+    @from_command
     def handle(self, *args, feed, file, organisation, **options):
         found = AudienceSegmentExternalFeed.objects.filter(pk=feed)
         found = (

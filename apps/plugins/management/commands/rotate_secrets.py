@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand
 
+from apps.audit.context import from_command
 from apps.plugins.services import secrets_rotate
 
 
@@ -9,5 +10,6 @@ class Command(BaseCommand):
         "a new key first, keep the old one after it, run this, then remove the old one."
     )
 
+    @from_command
     def handle(self, *args, **options):
         self.stdout.write(f"Re-encrypted {secrets_rotate()} secret(s) with the first key.")

@@ -1,6 +1,7 @@
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand
 
+from apps.audit.context import from_command
 from apps.transfers import services
 from apps.transfers.commands import add_common_arguments, dataset_named, refused, report
 
@@ -22,6 +23,7 @@ class Command(BaseCommand):
         parser.add_argument("--filters", default="", help='{"field": "value", …}')
         parser.add_argument("--template", default="", help="Each row rendered by it (Jinja2).")
 
+    @from_command
     def handle(self, *args, organisation, dataset, **options):
         chosen = dataset_named(organisation, dataset)
         try:

@@ -4,6 +4,7 @@ from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.core.management.base import BaseCommand, CommandError
 
+from apps.audit.context import from_command
 from apps.transfers import services
 from apps.transfers.commands import add_common_arguments, dataset_named, refused, report
 from apps.transfers.parameters import IMPORT_CONTENT_TYPES
@@ -28,6 +29,7 @@ class Command(BaseCommand):
             "--merge", action="store_true", help="Update rows by key instead of replacing all."
         )
 
+    @from_command
     def handle(self, *args, file, organisation, dataset, **options):
         if not file.is_file():
             raise CommandError(f"No file at {file}.")
