@@ -324,6 +324,7 @@ CRONJOBS = [
     ("* * * * *", "apps.feeds.jobs.reap"),
     ("* * * * *", "apps.alerts.jobs.watch"),
     ("23 * * * *", "apps.transfers.jobs.remove_expired_files"),
+    ("41 * * * *", "apps.scheduling.jobs.clean_up"),
     ("17 3 * * *", "apps.scheduling.jobs.prune_task_results"),
 ]
 CRONTAB_LOCK_JOBS = True  # a tick still running when the next minute comes is not doubled

@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError
 
 from apps.accounts.models import ApiToken, Membership, Organisation
 from apps.accounts.services import (
+    RETENTION_DEFAULTS,
     api_token_create,
     api_token_revoke,
     membership_add,
@@ -13,6 +14,7 @@ from apps.accounts.services import (
     organisation_create,
     organisation_delete,
     organisation_rename,
+    organisation_set_retention,
     validate_token_owner,
 )
 from apps.core.admin import OrganisationScopedAdmin, adopt_saved
@@ -32,12 +34,17 @@ class OrganisationAdmin(OrganisationScopedAdmin):
     def has_delete_permission(self, request, obj=None):
         return request.user.is_superuser
 
+    fields = ["name", *RETENTION_DEFAULTS]
+
     def save_model(self, request, obj, form, change):
         if change:
             obj.refresh_from_db()
-            organisation_rename(organisation=obj, name=form.cleaned_data["name"])
+            if "name" in form.changed_data:
+                organisation_rename(organisation=obj, name=form.cleaned_data["name"])
         else:
             adopt_saved(obj, organisation_create(name=form.cleaned_data["name"]))
+        retention = {name: form.cleaned_data[name] for name in RETENTION_DEFAULTS}
+        organisation_set_retention(organisation=obj, **retention)
 
     def delete_with_service(self, request, obj):
         organisation_delete(organisation=obj)

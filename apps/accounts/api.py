@@ -1,7 +1,7 @@
 """/v1/organisations and, for their admins, members and API tokens."""
 
 from django.contrib.auth import get_user_model
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
 from rest_framework.views import APIView
@@ -9,19 +9,48 @@ from rest_framework.views import APIView
 from apps.accounts.models import ApiToken, Membership, Organisation, Role
 from apps.accounts.permissions import change_role, view_role
 from apps.accounts.services import (
+    RETENTION_DEFAULTS,
     api_token_create,
     api_token_revoke,
     membership_add,
     membership_remove,
     membership_set_role,
+    organisation_set_retention,
 )
 from apps.core.api.access import Access
 from apps.core.api.errors import MissingReference
 from apps.core.api.fields import EpochMillisField, IdField, IdInputField, StrictSerializer
 from apps.core.api.inputs import as_id, by_id, valid
 from apps.core.api.responses import PageParameters, envelope, ok, page
+from apps.core.models import MAX_RETENTION_DAYS
 
 # --- Organisations -------------------------------------------------------------------------
+
+
+def _days(**kwargs):
+    return serializers.IntegerField(
+        allow_null=True, min_value=1, max_value=MAX_RETENTION_DAYS, **kwargs
+    )
+
+
+class RetentionSerializer(StrictSerializer):
+    keep_executions_days = _days(
+        required=False, help_text="Delete finished executions after this many days; null: never."
+    )
+    keep_last_runs = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=1_000_000,
+        help_text="Keep only this many latest finished executions per instance; null: all.",
+    )
+    keep_logs_days = _days(
+        required=False, help_text="Drop logs this many days after their run ended; null: never."
+    )
+    keep_data_days = _days(
+        required=False,
+        help_text="Remove batches' data and jobs' files after this many days; null: never.",
+    )
 
 
 class OrganisationSerializer(serializers.Serializer):
@@ -29,6 +58,13 @@ class OrganisationSerializer(serializers.Serializer):
     name = serializers.CharField()
     created_at = EpochMillisField()
     role = serializers.SerializerMethodField()
+    retention = serializers.SerializerMethodField(
+        help_text="Defaults for its instances (theirs win), and its data's."
+    )
+
+    @extend_schema_field(RetentionSerializer)
+    def get_retention(self, organisation) -> dict:
+        return {name: getattr(organisation, name) for name in RETENTION_DEFAULTS}
 
     def get_role(self, organisation) -> str:
         return self.context["access"].role_in(organisation.pk)
@@ -58,6 +94,20 @@ class OrganisationDetailView(APIView):
         access = Access.of(request)
         organisation = access.get(Organisation.objects.all(), organisation_id)
         return ok(OrganisationSerializer(organisation, context={"access": access}).data)
+
+    @extend_schema(request=RetentionSerializer, responses=envelope(OrganisationSerializer))
+    def put(self, request, organisation_id):
+        """Set the organisation's retention (admins): the fields sent change. A clean-up
+        job applies it every hour, in bounded chunks; the dashboard shows what it removed."""
+        access = Access.of(request)
+        organisation = access.get(
+            Organisation.objects.all(), organisation_id, change_role(Organisation)
+        )
+        data = valid(RetentionSerializer, request.data, partial=True)
+        organisation_set_retention(organisation=organisation, **data)
+        return ok(OrganisationSerializer(organisation, context={"access": access}).data)
+
+    patch = put
 
 
 # --- Members -------------------------------------------------------------------------------

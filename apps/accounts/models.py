@@ -1,17 +1,30 @@
 import hashlib
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
-from apps.core.models import OrganisationOwned, OrganisationScopedQuerySet
+from apps.core.models import (
+    MAX_RETENTION_DAYS,
+    OrganisationOwned,
+    OrganisationScopedQuerySet,
+    Retention,
+)
 
 
-class Organisation(OrganisationOwned):
+class Organisation(Retention, OrganisationOwned):
     organisation_lookup = "pk"
 
     name = models.CharField(max_length=200, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    keep_data_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_RETENTION_DAYS)],
+        help_text="Batches' data and jobs' files older than this many days are removed "
+        "(their records stay).",
+    )
 
     class Meta:
         ordering = ["name"]

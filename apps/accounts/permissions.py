@@ -33,6 +33,7 @@ CHANGE_ROLES: dict[str, Role] = {
     "alerts.alert": Role.ADMIN,  # sending a channel a test alert
     "alerts.deliveryattempt": Role.ADMIN,  # made by the workers only
     "audit.auditevent": Role.ADMIN,  # written by the services only, never changed
+    "scheduling.cleanup": Role.ADMIN,  # what retention removed: the settings are admins'
 }
 # Seeing them: every member, except what only admins may see.
 VIEW_ROLES: dict[str, Role] = {"accounts.apitoken": Role.ADMIN, "audit.auditevent": Role.ADMIN}

@@ -9,6 +9,7 @@ from django.utils import timezone
 from apps.accounts.models import ApiToken, Membership, Organisation, Role
 from apps.audit import services as audit
 from apps.core.errors import TransitionError
+from apps.core.models import Retention
 
 TOKEN_PREFIX = "bw_"
 # Recording every use would make each API request a write; a minute's precision is plenty
@@ -33,6 +34,26 @@ def organisation_rename(*, organisation: Organisation, name: str) -> Organisatio
     organisation.full_clean()
     organisation.save(update_fields=["name"])
     audit.record("organisation.renamed", organisation, changes=changes)
+    return organisation
+
+
+RETENTION_DEFAULTS = (*Retention.RETENTION_FIELDS, "keep_data_days")
+
+
+@transaction.atomic
+def organisation_set_retention(*, organisation: Organisation, **settings) -> Organisation:
+    """The organisation's default retention (its instances' own settings win), and how
+    long batches' data and jobs' files are kept. None keeps for ever."""
+    if unknown := set(settings).difference(RETENTION_DEFAULTS):
+        raise TypeError(f"Not retention settings: {', '.join(sorted(unknown))}")
+    before = audit.snapshot(organisation, settings)
+    for name, value in settings.items():
+        setattr(organisation, name, value)
+    organisation.full_clean()
+    organisation.save(update_fields=list(settings))
+    changes = audit.changes_between(before, settings)
+    if changes:
+        audit.record("organisation.retention_changed", organisation, changes=changes)
     return organisation
 
 

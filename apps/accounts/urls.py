@@ -7,4 +7,5 @@ urlpatterns = [
     path("login", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout", auth_views.LogoutView.as_view(), name="logout"),
     path("organisation", views.switch_organisation, name="switch_organisation"),
+    path("settings/", views.organisation_settings, name="organisation_settings"),
 ]

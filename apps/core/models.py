@@ -3,6 +3,7 @@
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import DEFAULT_DB_ALIAS, models
 from django.utils import timezone
 
@@ -38,6 +39,37 @@ class OrganisationOwned(models.Model):
             if obj is None:
                 return None
         return getattr(obj, f"{last}_id")
+
+
+MAX_RETENTION_DAYS = 3650
+
+
+def _days(help_text: str):
+    return models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_RETENTION_DAYS)],
+        help_text=help_text,
+    )
+
+
+class Retention(models.Model):
+    """How long finished runs and their logs are kept (empty: for ever). An instance's own
+    setting wins over its organisation's default."""
+
+    keep_executions_days = _days("Finished executions older than this many days are deleted.")
+    keep_last_runs = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(1_000_000)],
+        help_text="Only this many of the latest finished executions are kept.",
+    )
+    keep_logs_days = _days("Logs of executions that ended this many days ago are dropped.")
+
+    RETENTION_FIELDS = ("keep_executions_days", "keep_last_runs", "keep_logs_days")
+
+    class Meta:
+        abstract = True
 
 
 class HistoryEntry(OrganisationOwned):

@@ -544,3 +544,43 @@ def _recover_lost(waiting, now: datetime) -> int | None:
 
 def _horizon() -> timedelta:
     return timedelta(seconds=settings.DISPATCH_HORIZON_SECONDS)
+
+
+# --- Retention ------------------------------------------------------------------------
+
+RETENTION_CHUNK = 500  # rows per short transaction: a clean-up never holds long locks
+
+
+def executions_prune(executions, *, chunk: int = RETENTION_CHUNK, limit: int) -> int:
+    """Delete these executions (finished ones: the caller's query says which) with their
+    logs and history, `chunk` rows per transaction, at most `limit` in all. Returns how
+    many were deleted."""
+    deleted = 0
+    while deleted < limit:
+        ids = list(executions.values_list("pk", flat=True)[: min(chunk, limit - deleted)])
+        if not ids:
+            break
+        with transaction.atomic():
+            removed = Execution.objects.filter(pk__in=ids, status__in=ExecutionStatus.terminal())
+            deleted += removed.delete()[1].get(Execution._meta.label, 0)
+    return deleted
+
+
+def logs_drop(executions, *, notice: str, chunk: int = RETENTION_CHUNK, limit: int) -> int:
+    """Drop the logs of these finished executions, leaving `notice` as their log, `chunk`
+    executions per transaction, at most `limit` in all. Returns how many."""
+    dropped = 0
+    executions = executions.filter(log_removed_at__isnull=True)
+    while dropped < limit:
+        ids = list(executions.values_list("pk", flat=True)[: min(chunk, limit - dropped)])
+        if not ids:
+            break
+        with transaction.atomic():
+            ExecutionLogChunk.objects.filter(execution_id__in=ids).delete()
+            ExecutionLogChunk.objects.bulk_create(
+                ExecutionLogChunk(execution_id=pk, offset=0, end=len(notice), text=notice)
+                for pk in ids
+            )
+            Execution.objects.filter(pk__in=ids).update(log_removed_at=timezone.now())
+        dropped += len(ids)
+    return dropped

@@ -34,6 +34,9 @@ class InstanceForm(forms.ModelForm):
             "max_retries": "Retries",
             "retry_backoff_seconds": "First retry after (seconds)",
             "pause_after_failures": "Pause after this many failures in a row",
+            "keep_executions_days": "Keep finished runs (days)",
+            "keep_last_runs": "Keep the last N runs",
+            "keep_logs_days": "Keep logs (days)",
         }
 
     def __init__(self, *args, organisation, **kwargs):

@@ -15,7 +15,7 @@ from apps.runner.services import execution_reap, executions_cancel_missed, execu
 from apps.runner.tasks import run_execution
 from apps.runner.workspaces import sweep_leftover_workspaces
 from apps.scheduling.models import Execution, ExecutionStatus
-from apps.scheduling.services import schedule_tick, scheduler_record_tick
+from apps.scheduling.services import retention_clean_up, schedule_tick, scheduler_record_tick
 
 logger = logging.getLogger(__name__)
 
@@ -81,3 +81,18 @@ def prune_task_results() -> None:
     """Finished task records of the database backend are only bookkeeping: keep a week."""
     if settings.TASKS_BACKEND == "database":
         call_command("prune_db_task_results", min_age_days=7, verbosity=0)
+
+
+def clean_up() -> int:
+    """Apply the retention settings; returns how many organisations had something removed."""
+    passes = retention_clean_up()
+    for done in passes:
+        logger.info(
+            "clean-up of organisation %s: %s executions, %s logs, %s batches, %s jobs' files",
+            done.organisation_id,
+            done.executions_deleted,
+            done.logs_dropped,
+            done.batches_deleted,
+            done.job_files_removed,
+        )
+    return len(passes)

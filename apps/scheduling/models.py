@@ -14,6 +14,7 @@ from apps.core.models import (
     HistoryEntry,
     OrganisationOwned,
     OrganisationScopedQuerySet,
+    Retention,
     StorableJSONField,
 )
 from apps.plugins.models import PluginProperty, PluginType, PluginVersion, is_stored_secret
@@ -66,7 +67,7 @@ class InstanceQuerySet(OrganisationScopedQuerySet):
         )
 
 
-class IntegrationBatchInstance(OrganisationOwned):
+class IntegrationBatchInstance(Retention, OrganisationOwned):
     """A version put to work: its schedule, its resource sizes and its property values."""
 
     organisation = models.ForeignKey(
@@ -345,6 +346,9 @@ class Execution(OrganisationOwned):
     dispatch_task_id = models.CharField(max_length=64, blank=True, editable=False)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     worker = models.CharField(max_length=128, blank=True, help_text="host:pid of the runner.")
+    log_removed_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="When retention dropped its log."
+    )
     cancel_requested_at = models.DateTimeField(null=True, blank=True)
     cancel_requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -452,6 +456,38 @@ class InstanceEvent(HistoryEntry):
 
     def __str__(self):
         return f"{self.action} {self.instance}"
+
+
+class CleanUp(OrganisationOwned):
+    """What one pass of the retention clean-up removed in an organisation."""
+
+    organisation = models.ForeignKey(
+        "accounts.Organisation", on_delete=models.CASCADE, related_name="clean_ups"
+    )
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField()
+    executions_deleted = models.PositiveIntegerField(default=0)
+    logs_dropped = models.PositiveIntegerField(default=0)
+    batches_deleted = models.PositiveIntegerField(default=0)
+    job_files_removed = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-finished_at", "-pk"]
+        indexes = [models.Index(fields=["organisation", "-finished_at"], name="clean_up_latest")]
+
+    def __str__(self):
+        return f"Clean-up of {self.finished_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def removed_anything(self) -> bool:
+        return any(
+            (
+                self.executions_deleted,
+                self.logs_dropped,
+                self.batches_deleted,
+                self.job_files_removed,
+            )
+        )
 
 
 class SchedulerState(models.Model):

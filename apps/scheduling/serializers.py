@@ -6,6 +6,7 @@ from rest_framework import serializers
 
 from apps.core.api.fields import EpochMillisField, IdField, IdInputField, StrictSerializer, echoes
 from apps.core.api.responses import PageParameters
+from apps.core.models import MAX_RETENTION_DAYS
 from apps.plugins.models import PropertyOrigin
 from apps.plugins.property_types import PropertyType, shown
 from apps.scheduling.cron import time_zone_names
@@ -80,6 +81,11 @@ class InstanceSerializer(serializers.Serializer):
     paused_reason = serializers.CharField(
         help_text="Why the platform paused the instance (the failure breaker); empty otherwise."
     )
+    keep_executions_days = serializers.IntegerField(
+        allow_null=True, help_text="Retention; null: the organisation's default."
+    )
+    keep_last_runs = serializers.IntegerField(allow_null=True)
+    keep_logs_days = serializers.IntegerField(allow_null=True)
     properties = serializers.SerializerMethodField()
     next_run_date = EpochMillisField(allow_null=True, help_text="When the coming CRON run starts.")
     created_at = EpochMillisField()
@@ -151,6 +157,27 @@ class InstanceWriteSerializer(StrictSerializer):
         min_value=1,
         max_value=1000,
         help_text="Pause the schedule after this many failed runs in a row; null: never.",
+    )
+    keep_executions_days = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=MAX_RETENTION_DAYS,
+        help_text="Delete finished executions after this many days; null: the organisation's.",
+    )
+    keep_last_runs = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=1_000_000,
+        help_text="Keep only this many latest finished executions; null: the organisation's.",
+    )
+    keep_logs_days = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=MAX_RETENTION_DAYS,
+        help_text="Drop logs this many days after their run ended; null: the organisation's.",
     )
     properties = PropertyValueSerializer(
         many=True,

@@ -9,7 +9,7 @@ runner's: apps.runner.services.)"""
 
 import logging
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -19,13 +19,19 @@ from apps.accounts.models import Organisation
 from apps.audit import services as audit
 from apps.audit.services import SECRET_CLEARED, SECRET_SET
 from apps.core.errors import TransitionError
+from apps.core.models import Retention
+from apps.ingestion.models import Batch
+from apps.ingestion.services import DELETABLE as BATCH_DELETABLE
+from apps.ingestion.services import batch_delete
 from apps.plugins.models import PluginVersion
 from apps.plugins.property_types import is_secret
-from apps.runner.services import executions_cancel_pending
+from apps.runner.services import executions_cancel_pending, executions_prune, logs_drop
 from apps.scheduling.cron import next_fire_time, previous_fire_time
 from apps.scheduling.models import (
+    CleanUp,
     CronStatus,
     Execution,
+    ExecutionStatus,
     ExecutionType,
     InstanceAction,
     InstanceEvent,
@@ -33,11 +39,14 @@ from apps.scheduling.models import (
     IntegrationBatchInstance,
     SchedulerState,
 )
+from apps.transfers.models import TransferJob
+from apps.transfers.services import job_files_remove
 
 TICK_BATCH_SIZE = 500
 logger = logging.getLogger(__name__)
 # In the order a form shows them.
 EDITABLE_INSTANCE_FIELDS = (
+    *Retention.RETENTION_FIELDS,
     "name",
     "version",
     "cron",
@@ -407,3 +416,83 @@ def _fire_times_to_keep(instance: IntegrationBatchInstance, now: datetime) -> li
     if latest_due > (instance.scheduled_from or instance.created_at):
         fire_times.append(latest_due)
     return fire_times
+
+
+# --- Retention ------------------------------------------------------------------------
+
+CLEAN_UP_LIMIT = 20_000  # rows of each kind per organisation and pass: the rest, next pass
+
+
+def retention_clean_up(*, now: datetime | None = None) -> list[CleanUp]:
+    """Apply each organisation's retention (and its instances' own): delete finished
+    executions past their days or beyond the last N runs, drop old logs, remove old
+    batches' data and jobs' files. In short chunks, outside any long transaction.
+    Returns what each organisation's pass removed, where it removed anything."""
+    now = now or timezone.now()
+    passes = []
+    for organisation in Organisation.objects.order_by("pk").iterator():
+        started = timezone.now()
+        removed = _clean_up_instances(organisation, now)
+        removed.update(_clean_up_data(organisation, now))
+        if any(removed.values()):
+            passes.append(
+                CleanUp.objects.create(
+                    organisation=organisation,
+                    started_at=started,
+                    finished_at=timezone.now(),
+                    **removed,
+                )
+            )
+    return passes
+
+
+def _clean_up_instances(organisation: Organisation, now: datetime) -> dict[str, int]:
+    deleted = dropped = 0
+    instances = organisation.integration_batch_instances.all()
+    if not any(getattr(organisation, name) for name in Retention.RETENTION_FIELDS):
+        instances = instances.exclude(
+            keep_executions_days=None, keep_last_runs=None, keep_logs_days=None
+        )
+    for instance in instances.iterator():
+        policy = {
+            name: getattr(instance, name) or getattr(organisation, name)
+            for name in Retention.RETENTION_FIELDS
+        }
+        finished = instance.executions.filter(status__in=ExecutionStatus.terminal())
+        if days := policy["keep_executions_days"]:
+            old = finished.filter(end_date__lt=now - timedelta(days=days))
+            deleted += executions_prune(old, limit=CLEAN_UP_LIMIT - deleted)
+        if keep := policy["keep_last_runs"]:
+            kept = finished.order_by("-expected_start_date", "-pk").values("pk")[:keep]
+            beyond = finished.exclude(pk__in=kept)
+            deleted += executions_prune(beyond, limit=CLEAN_UP_LIMIT - deleted)
+        if days := policy["keep_logs_days"]:
+            old = finished.filter(end_date__lt=now - timedelta(days=days))
+            notice = (
+                f"[The log of this run was removed on {now:%Y-%m-%d} UTC: logs are kept "
+                f"{days} day{'s' if days > 1 else ''}.]\n"
+            )
+            dropped += logs_drop(old, notice=notice, limit=CLEAN_UP_LIMIT - dropped)
+    return {"executions_deleted": deleted, "logs_dropped": dropped}
+
+
+def _clean_up_data(organisation: Organisation, now: datetime) -> dict[str, int]:
+    days = organisation.keep_data_days
+    if not days:
+        return {}
+    before = now - timedelta(days=days)
+    batches = Batch.objects.filter(
+        organisation=organisation, status__in=BATCH_DELETABLE, created_at__lt=before
+    )
+    deleted = 0
+    for batch in batches[:CLEAN_UP_LIMIT]:
+        try:
+            batch_delete(batch=batch)
+        except TransitionError:  # changed meanwhile
+            continue
+        deleted += 1
+    jobs = TransferJob.objects.filter(organisation=organisation, finished_at__lt=before)
+    return {
+        "batches_deleted": deleted,
+        "job_files_removed": job_files_remove(jobs, limit=CLEAN_UP_LIMIT),
+    }

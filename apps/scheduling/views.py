@@ -29,7 +29,7 @@ from apps.scheduling.cron import (
     validate_time_zone,
 )
 from apps.scheduling.forms import ExecutionFilterForm, InstanceForm, RunAtForm
-from apps.scheduling.models import Execution, IntegrationBatchInstance
+from apps.scheduling.models import CleanUp, Execution, IntegrationBatchInstance
 
 
 def _instance_for(ws, pk) -> IntegrationBatchInstance:
@@ -66,6 +66,7 @@ def dashboard(request, ws):
             "bars": bars,
             "days": days,
             "legend": COLOURS.items(),
+            "clean_ups": CleanUp.objects.filter(organisation=ws.organisation)[:5],
         },
     )
 

@@ -551,3 +551,20 @@ def _history(job, from_status, to_status, user, reason) -> None:
     TransferStatusChange.objects.create(
         job=job, from_status=from_status, to_status=to_status, user=user, reason=storable(reason)
     )
+
+
+def job_files_remove(jobs, *, limit: int) -> int:
+    """Remove the files (the uploaded input, the exported results) of these ended jobs;
+    the jobs stay listed. At most `limit` jobs; returns how many had files removed."""
+    jobs = jobs.filter(status__in=TransferStatus.ended()).exclude(
+        input_stored="", files__isnull=True
+    )
+    removed = 0
+    for job in jobs.distinct()[:limit]:
+        with transaction.atomic():
+            names = [job.input_stored, *job.files.values_list("stored", flat=True)]
+            job.files.all().delete()
+            TransferJob.objects.filter(pk=job.pk).update(input_stored="")
+            transaction.on_commit(partial(storage.delete_all, [n for n in names if n]))
+        removed += 1
+    return removed

@@ -60,8 +60,11 @@ def test_crontab_add_show_and_run_the_tick(installed_crontab):
     added = manage("crontab", "add")
     assert added.returncode == 0, added.stderr
     lines = crontab_lines()
-    assert len(lines) == 8
-    assert all(line.startswith(("* * * * * ", "17 3 * * * ", "23 * * * * ")) for line in lines)
+    assert len(lines) == 9
+    assert all(
+        line.startswith(("* * * * * ", "17 3 * * * ", "23 * * * * ", "41 * * * * "))
+        for line in lines
+    )
     assert all(line.endswith("# batchworks") for line in lines)
 
     shown = manage("crontab", "show")
@@ -73,6 +76,8 @@ def test_crontab_add_show_and_run_the_tick(installed_crontab):
         "apps.transfers.jobs.reap",
         "apps.feeds.jobs.reap",
         "apps.transfers.jobs.remove_expired_files",
+        "apps.alerts.jobs.watch",
+        "apps.scheduling.jobs.clean_up",
         "apps.scheduling.jobs.prune_task_results",
     }
 
