@@ -8,10 +8,13 @@ A receiver recomputes the signature over the raw body and refuses a stale timest
 
 import hashlib
 import hmac
+import ipaddress
 import json
 import smtplib
+import socket
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 from django.conf import settings
@@ -71,6 +74,7 @@ def _send_email(alert: Alert) -> None:
 
 
 def _send_webhook(alert: Alert) -> int:
+    _refuse_link_local(alert.channel.url)
     body = json.dumps(body_of(alert), separators=(",", ":")).encode()
     timestamp = str(int(time.time()))
     request = urllib.request.Request(
@@ -91,6 +95,19 @@ def _send_webhook(alert: Alert) -> int:
         raise Failed(f"HTTP {error.code} {error.reason}", http_status=error.code) from None
     except (OSError, ValueError) as error:  # refused, timed out, no such host, bad URL
         raise Failed(f"{type(error).__name__}: {getattr(error, 'reason', error)}") from None
+
+
+def _refuse_link_local(url: str) -> None:
+    """Never POST to a link-local address: on a cloud host that is the metadata service,
+    which hands out the machine's credentials. (Private networks stay allowed: receivers
+    of a self-hosted platform are often there.)"""
+    host = urllib.parse.urlsplit(url).hostname or ""
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+    except OSError as error:
+        raise Failed(f"{host} cannot be resolved: {error}") from None
+    if any(ipaddress.ip_address(address.split("%")[0]).is_link_local for address in addresses):
+        raise Failed(f"Refused: {host} is a link-local address (a cloud metadata service).")
 
 
 def signature(alert: Alert, timestamp: str, body: bytes) -> str:

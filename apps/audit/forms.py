@@ -3,17 +3,17 @@ from django import forms
 from apps.audit.models import Surface
 
 
+def _text(max_length: int, placeholder: str, **kwargs):
+    return forms.CharField(
+        max_length=max_length,
+        required=False,
+        widget=forms.TextInput(attrs={"placeholder": placeholder}),
+        **kwargs,
+    )
+
+
 class AuditFilterForm(forms.Form):
-    action = forms.CharField(
-        max_length=64,
-        required=False,
-        help_text="instance.paused, or instance. for every instance action.",
-    )
-    actor = forms.CharField(max_length=150, required=False, help_text="A username.")
+    action = _text(64, "instance. or instance.paused")
+    actor = _text(150, "username")
     surface = forms.ChoiceField(choices=[("", "Any surface"), *Surface.choices], required=False)
-    target_type = forms.CharField(
-        max_length=32,
-        required=False,
-        label="Object type",
-        help_text="integrationbatchinstance, plugin…",
-    )
+    target_type = _text(32, "plugin, integrationbatchinstance…", label="Object type")

@@ -279,3 +279,13 @@ def test_a_run_is_long_against_its_instances_recent_p95():
     assert services.runs_watch(now=now + timedelta(minutes=5)) == 1
     (alert,) = Alert.objects.filter(kind=AlertKind.RUNNING_LONG)
     assert "longer than 2 times its recent p95 (12 min 00 s)" in alert.message
+
+
+def test_a_webhook_to_a_link_local_address_is_refused():
+    instance = make_instance()
+    channel, _ = webhook_channel(instance.organisation, "http://169.254.169.254/latest/meta-data")
+    alert = services.channel_test(channel=channel)
+    delivery.deliver(alert.pk)
+    attempt = Alert.objects.get(pk=alert.pk).delivery_attempts.get()
+    assert attempt.http_status is None
+    assert "link-local address" in attempt.error

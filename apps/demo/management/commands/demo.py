@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from apps.accounts.models import Membership, Organisation, Role
 from apps.accounts.services import membership_add, organisation_create
+from apps.alerts import services as alerts
 from apps.audit.context import from_command
 from apps.feeds.services import feed_create, updates_receive
 from apps.ingestion.models import Dataset
@@ -108,6 +109,7 @@ class Command(BaseCommand):
             # backfill, which holds it for minutes.
             self._attendees(organisation, user)
             self._feed(organisation, user)
+            self._alerting(organisation)
             self._executions(instance, user)
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
 
@@ -123,6 +125,16 @@ class Command(BaseCommand):
         if not Membership.objects.filter(user=user, organisation=organisation).exists():
             membership_add(organisation=organisation, user=user, role=Role.ADMIN)
         return user
+
+    def _alerting(self, organisation) -> None:
+        """An e-mail channel (the embedded default writes its messages to var/mail) that
+        the organisation's default rule alerts on failures, recoveries and late runs."""
+        if organisation.alert_channels.exists():
+            return
+        channel, _ = alerts.channel_create(
+            organisation=organisation, name="On call", kind="EMAIL", recipients="oncall@example.com"
+        )
+        alerts.rule_create(organisation=organisation, channel=channel, not_started_minutes=15)
 
     def _attendees(self, organisation, user) -> None:
         """The Attendee dataset, and an import of its first rows (run by the worker)."""
