@@ -2,6 +2,7 @@
 answered (its user is the API token's once DRF has authenticated it), or a management
 command; otherwise the platform itself (scheduler, workers)."""
 
+import getpass
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -60,11 +61,17 @@ def current(user=None) -> Actor:
     """The actor now: `user` when a service was told who acts, else the request's."""
     request = _request.get()
     if request is None:
-        return Actor(user, str(user) if _is_person(user) else "system", _surface.get())
+        surface = _surface.get()
+        return Actor(user, str(user) if _is_person(user) else _nobody(surface), surface)
     user = user if _is_person(user) else getattr(request, "user", None)
     return Actor(
         user if _is_person(user) else None, _name(request, user), _surface_of(request.path)
     )
+
+
+def _nobody(surface: Surface) -> str:
+    """Who acts when no user is named: the operator's account for a command."""
+    return f"{getpass.getuser()} (manage.py)" if surface == Surface.COMMAND else "system"
 
 
 def _name(request, user) -> str:

@@ -90,6 +90,7 @@ def test_the_console_the_admin_and_commands_say_so(client, world, instance):
     )
     made = last("token.created")
     assert made.surface == "COMMAND" and made.target_name.startswith("deploy (of ")
+    assert made.actor_name.endswith(" (manage.py)")  # the operator's account
 
 
 def test_the_platforms_own_changes_are_the_systems(world):
