@@ -11,7 +11,7 @@ from apps.core.admin import (
     adopt_saved,
     saved_through_services,
 )
-from apps.plugins.property_types import shown
+from apps.plugins.property_types import is_secret, shown
 from apps.runner.logs import read_log
 from apps.runner.services import (
     execution_cancel,
@@ -35,8 +35,32 @@ from apps.scheduling.services import (
 )
 
 
+class InstancePropertyForm(forms.ModelForm):
+    """A SECRET override shows only {"set": true}; sent back unchanged, it stays as it
+    was; {"value": "…"} replaces it."""
+
+    class Meta:
+        model = InstanceProperty
+        fields = ["property", "value"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self._stored_secret():
+            self.initial["value"] = shown(self.instance.property.property_type, True)
+
+    def clean_value(self):
+        value = self.cleaned_data["value"]
+        if self._stored_secret() and value == self.initial["value"]:
+            return self.instance.value  # left as shown: the stored secret stays
+        return value
+
+    def _stored_secret(self) -> bool:
+        return bool(self.instance.pk) and is_secret(self.instance.property.property_type)
+
+
 class InstancePropertyInline(OrganisationScopedInline, admin.TabularInline):
     model = InstanceProperty
+    form = InstancePropertyForm
     extra = 0
     verbose_name = "property override"
 

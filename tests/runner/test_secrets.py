@@ -65,6 +65,10 @@ def test_a_secret_is_stored_encrypted_and_only_shown_as_set(world, instance, cli
         assert PASSWORD not in text and "encrypted" not in text
     assert "(set)" in client.get(f"/instances/{instance.pk}/").text
     assert PASSWORD not in client.get("/admin/scheduling/instanceproperty/").text
+    stored = InstanceProperty.objects.get(instance=instance).value["encrypted"]
+    change_page = client.get(f"/admin/scheduling/integrationbatchinstance/{instance.pk}/change/")
+    assert stored not in change_page.text and "encrypted" not in change_page.text
+    assert "&quot;set&quot;: true" in change_page.text
 
 
 def test_plugin_code_gets_it_in_clear_and_the_log_and_result_mask_it(instance):
@@ -145,3 +149,39 @@ def test_a_secret_printed_across_two_log_flushes_is_masked_too(world):
     assert run(execution.pk) == "SUCCEEDED"
     log = read_log(execution.pk).text
     assert "first ******** last" in log and PASSWORD[: len(PASSWORD) // 2] not in log
+
+
+def test_the_admin_saves_an_instance_without_touching_its_secret(world, instance, client):
+    client.force_login(world.admin_a)
+    override = InstanceProperty.objects.get(instance=instance)
+    url = f"/admin/scheduling/integrationbatchinstance/{instance.pk}/change/"
+    form = client.get(url).context["adminform"].form
+    data = {
+        name: value
+        for name, value in form.initial.items()
+        if name in form.fields and value is not None
+    }
+    data.update(
+        {
+            "version": instance.version_id,
+            "name": "Renamed",
+            "property_overrides-TOTAL_FORMS": 1,
+            "property_overrides-INITIAL_FORMS": 1,
+            "property_overrides-0-id": override.pk,
+            "property_overrides-0-instance": instance.pk,
+            "property_overrides-0-property": override.property_id,
+            "property_overrides-0-value": '{"set": true}',
+            "events-TOTAL_FORMS": 0,
+            "events-INITIAL_FORMS": 0,
+            "_save": "Save",
+        }
+    )
+    answer = client.post(url, data)
+    assert answer.status_code == 302, [
+        (f.formset.prefix, f.formset.errors, f.formset.non_form_errors())
+        for f in answer.context["inline_admin_formsets"]
+    ]
+    instance.refresh_from_db()
+    assert instance.name == "Renamed"
+    kept = InstanceProperty.objects.get(pk=override.pk)
+    assert secrets.unseal(kept.value["encrypted"]) == PASSWORD
