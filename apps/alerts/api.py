@@ -55,7 +55,7 @@ class ChannelListView(APIView):
         found = Access.of(request).scoped(AlertChannel.objects.all())
         if "organisation_id" in params:
             found = found.filter(organisation_id=as_id(params["organisation_id"]))
-        return page(found, ChannelSerializer, params)
+        return page(found, ChannelSerializer, params, context={"access": Access.of(request)})
 
     @extend_schema(
         request=ChannelWriteSerializer, responses={201: envelope(NewSecretChannelSerializer)}
@@ -76,7 +76,8 @@ class ChannelListView(APIView):
 class ChannelDetailView(APIView):
     @extend_schema(responses=envelope(ChannelSerializer))
     def get(self, request, channel_id):
-        return ok(ChannelSerializer(_channel(request, channel_id)).data)
+        channel = _channel(request, channel_id)
+        return ok(ChannelSerializer(channel, context={"access": Access.of(request)}).data)
 
     @extend_schema(request=ChannelUpdateSerializer, responses=envelope(ChannelSerializer))
     def put(self, request, channel_id):

@@ -103,7 +103,7 @@ def _refuse_link_local(url: str) -> None:
     of a self-hosted platform are often there.)"""
     host = urllib.parse.urlsplit(url).hostname or ""
     try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+        addresses = {str(info[4][0]) for info in socket.getaddrinfo(host, None)}
     except OSError as error:
         raise Failed(f"{host} cannot be resolved: {error}") from None
     if any(ipaddress.ip_address(address.split("%")[0]).is_link_local for address in addresses):

@@ -1,6 +1,8 @@
 """Alert rules (an instance's own, or its organisation's default), the channels they send
 to, and each alert with every attempt to deliver it."""
 
+from urllib.parse import urlsplit
+
 from django.core.exceptions import ValidationError
 from django.core.validators import (
     MaxValueValidator,
@@ -99,6 +101,14 @@ class AlertChannel(OrganisationOwned):
     @property
     def destination(self) -> str:
         return ", ".join(self.recipient_list()) if self.kind == ChannelKind.EMAIL else self.url
+
+    @property
+    def masked_destination(self) -> str:
+        """What non-admins see: a webhook URL's path often is its credential (Slack's)."""
+        if self.kind == ChannelKind.EMAIL:
+            return self.destination
+        parts = urlsplit(self.url)
+        return f"{parts.scheme}://{parts.hostname}/…"
 
 
 class AlertRule(OrganisationOwned):

@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from apps.accounts.models import Role
 from apps.alerts.models import (
     MAX_MINUTES,
     AlertKind,
@@ -19,9 +20,18 @@ class _ChannelFields(serializers.Serializer):
     recipients = serializers.ListField(
         child=serializers.CharField(), source="recipient_list", help_text="EMAIL channels."
     )
-    url = serializers.CharField(help_text="WEBHOOK channels.")
+    url = serializers.SerializerMethodField(
+        help_text="WEBHOOK channels; its path shown to admins only (it may be a credential)."
+    )
     body_format = serializers.ChoiceField(choices=BodyFormat.choices)
     created_at = EpochMillisField()
+
+    def get_url(self, channel) -> str:
+        if not channel.url:
+            return ""
+        access = self.context.get("access")
+        admin = access is None or access.role_in(channel.organisation_id) == Role.ADMIN
+        return channel.url if admin else channel.masked_destination
 
 
 class ChannelSerializer(_ChannelFields):

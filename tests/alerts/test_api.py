@@ -113,3 +113,19 @@ def test_editors_set_rules_but_only_admins_set_channels(world):
     assert rule["instance_id"] is None and rule["on_failure"] and not rule["on_recovery"]
     listed = editor.get("/v1/alert_rules?default=true").json()
     assert [r["id"] for r in listed["data"]] == [rule["id"]]
+
+
+def test_a_webhook_url_is_shown_whole_to_admins_only(world, client):
+    slack = "https://hooks.slack.com/services/T000/B000/XXXXSECRET"
+    channel, _ = services.channel_create(
+        organisation=world.org_a, name="Slack", kind="WEBHOOK", url=slack, body_format="SLACK"
+    )
+    admin = client_with_token(world.admin_a, world.org_a)
+    assert admin.get(f"/v1/alert_channels/{channel.pk}").json()["data"]["url"] == slack
+    reader = client_with_token(world.reader_a, world.org_a)
+    assert reader.get(f"/v1/alert_channels/{channel.pk}").json()["data"]["url"] == (
+        "https://hooks.slack.com/…"
+    )
+    assert "XXXXSECRET" not in reader.get("/v1/alert_channels").content.decode()
+    client.force_login(world.editor_a)
+    assert "XXXXSECRET" not in client.get("/alerts/").text
