@@ -17,6 +17,7 @@ from django.db.models import Exists, F, Min, OuterRef, Q
 from django.utils import timezone
 
 from apps.accounts.models import Organisation
+from apps.audit import services as audit
 from apps.core import handover, leases
 from apps.core.errors import TransitionError
 from apps.core.text import storable
@@ -77,7 +78,13 @@ def feed_create(
     feed.properties = _properties(feed, {}, properties or {})
     feed.save()
     feed_wake(feed.pk)
+    audit.record("feed.created", feed, user=user, changes=_property_names(properties))
     return feed
+
+
+def _property_names(properties) -> dict:
+    """Which properties were set or removed: names only, so no secret is ever recorded."""
+    return {"properties": [None, sorted(properties)]} if properties else {}
 
 
 @transaction.atomic
@@ -94,6 +101,7 @@ def feed_update(
     if status not in FeedStatus.values:
         raise ValidationError({"status": f"A feed is ACTIVE or PAUSED, not {status!r}."})
     if changes or properties:
+        before = audit.snapshot(feed, changes)
         for name, value in changes.items():
             setattr(feed, name, value)
         if properties:
@@ -101,6 +109,10 @@ def feed_update(
         feed.full_clean()
         feed.save()
         feed_wake(feed.pk)
+        changed = audit.changes_between(before, audit.snapshot(feed, changes))
+        audit.record(
+            "feed.changed", feed, user=user, changes={**changed, **_property_names(properties)}
+        )
     if status != feed.status:
         (feed_pause if status == FeedStatus.PAUSED else feed_resume)(feed=feed, user=user)
     return feed
@@ -108,21 +120,24 @@ def feed_update(
 
 def feed_pause(*, feed: Feed, user=None) -> Feed:
     """Keep taking and buffering the feed's updates, and deliver nothing."""
-    return _set_status(feed, FeedStatus.ACTIVE, FeedStatus.PAUSED)
+    return _set_status(feed, FeedStatus.ACTIVE, FeedStatus.PAUSED, user)
 
 
 def feed_resume(*, feed: Feed, user=None) -> Feed:
     """Deliver again, starting with what waited."""
-    return _set_status(feed, FeedStatus.PAUSED, FeedStatus.ACTIVE)
+    return _set_status(feed, FeedStatus.PAUSED, FeedStatus.ACTIVE, user)
 
 
 @transaction.atomic
-def _set_status(feed: Feed, from_status: str, to_status: str) -> Feed:
+def _set_status(feed: Feed, from_status: str, to_status: str, user=None) -> Feed:
     if not Feed.objects.filter(pk=feed.pk, status=from_status).update(
         status=to_status, updated_at=timezone.now()
     ):
         feed.refresh_from_db()
         raise TransitionError(f"This feed is {feed.status}; only a {from_status} feed can be.")
+    audit.record(
+        "feed.paused" if to_status == FeedStatus.PAUSED else "feed.resumed", feed, user=user
+    )
     feed.refresh_from_db()
     feed_wake(feed.pk)
     return feed

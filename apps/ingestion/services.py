@@ -20,6 +20,7 @@ from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 
 from apps.accounts.models import Organisation
+from apps.audit import services as audit
 from apps.core import handover, leases
 from apps.core.errors import TransitionError
 from apps.core.text import storable, unstorable_reason
@@ -58,12 +59,14 @@ UPLOAD_HEARTBEAT_SECONDS = 5
 # --- Datasets ------------------------------------------------------------------------------
 
 
+@transaction.atomic
 def dataset_create(
     *, organisation: Organisation, name: str, schema, description: str = ""
 ) -> Dataset:
     dataset = Dataset(organisation=organisation, name=name, schema=schema, description=description)
     dataset.full_clean()
     dataset.save()
+    audit.record("dataset.created", dataset)
     return dataset
 
 
@@ -72,6 +75,7 @@ def dataset_update(*, dataset: Dataset, **changes) -> Dataset:
     """Rename, describe, or change the schema in ways the stored data still fits."""
     dataset.refresh_from_db(from_queryset=Dataset.objects.select_for_update())
     old_schema = dataset.schema
+    before = audit.snapshot(dataset, changes)
     for field, value in changes.items():
         setattr(dataset, field, value)
     dataset.full_clean()
@@ -81,6 +85,8 @@ def dataset_update(*, dataset: Dataset, **changes) -> Dataset:
         except ValidationError as error:
             raise ValidationError({"schema": error.error_list}) from None
     dataset.save()
+    changed = audit.changes_between(before, audit.snapshot(dataset, changes))
+    audit.record("dataset.changed", dataset, changes=changed)
     return dataset
 
 
@@ -90,6 +96,7 @@ def dataset_delete(*, dataset: Dataset) -> None:
         raise TransitionError(
             "This dataset still has batches: delete them first.", code="dataset_in_use"
         )
+    audit.record("dataset.deleted", dataset)
     dataset.batches.all().delete()
     dataset.delete()
 

@@ -157,3 +157,24 @@ def test_the_trail_runs_the_same_queries_for_few_or_many_events(client, world, i
     for name in range(30):
         make_instance(version=instance.version, name=f"i{name}")
     assert (queries(url), queries("/audit/")) == few
+
+
+def test_datasets_and_feeds_are_in_the_trail_without_property_values(world):
+    from apps.feeds.services import feed_create, feed_update
+    from apps.ingestion.services import dataset_create, dataset_update
+    from apps.plugins.models import PluginType
+
+    dataset = dataset_create(
+        organisation=world.org_a, name="People", schema=[{"name": "id", "type": "Long"}]
+    )
+    dataset_update(dataset=dataset, description="Who came")
+    assert last("dataset.changed").changes == {"description": ["", "Who came"]}
+    plugin = PluginFactory(
+        organisation=world.org_a, plugin_type=PluginType.AUDIENCE_SEGMENT_EXTERNAL_FEED
+    )
+    feed = feed_create(
+        organisation=world.org_a, version=make_version(plugin=plugin), segment_id="vip"
+    )
+    feed_update(feed=feed, user=world.editor_a, status="PAUSED")
+    paused = last("feed.paused")
+    assert paused.actor == world.editor_a and paused.target_id == str(feed.pk)
