@@ -1,6 +1,9 @@
 """/v1/organisations and, for their admins, members and API tokens."""
 
+from typing import cast
+
 from django.contrib.auth import get_user_model
+from django.db.models import Field
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
@@ -22,34 +25,30 @@ from apps.core.api.errors import MissingReference
 from apps.core.api.fields import EpochMillisField, IdField, IdInputField, StrictSerializer
 from apps.core.api.inputs import as_id, by_id, valid
 from apps.core.api.responses import PageParameters, envelope, ok, page
-from apps.core.models import MAX_RETENTION_DAYS
 
 # --- Organisations -------------------------------------------------------------------------
 
 
-def _days(**kwargs):
+def _retention(name: str, help_text: str):
+    """An organisation's retention setting, with the model field's own bounds."""
+    validators = cast(Field, Organisation._meta.get_field(name)).validators
     return serializers.IntegerField(
-        allow_null=True, min_value=1, max_value=MAX_RETENTION_DAYS, **kwargs
+        required=False, allow_null=True, validators=validators, help_text=help_text
     )
 
 
 class RetentionSerializer(StrictSerializer):
-    keep_executions_days = _days(
-        required=False, help_text="Delete finished executions after this many days; null: never."
+    keep_executions_days = _retention(
+        "keep_executions_days", "Delete finished executions after this many days; null: never."
     )
-    keep_last_runs = serializers.IntegerField(
-        required=False,
-        allow_null=True,
-        min_value=1,
-        max_value=1_000_000,
-        help_text="Keep only this many latest finished executions per instance; null: all.",
+    keep_last_runs = _retention(
+        "keep_last_runs", "Keep only this many latest finished executions per instance; null: all."
     )
-    keep_logs_days = _days(
-        required=False, help_text="Drop logs this many days after their run ended; null: never."
+    keep_logs_days = _retention(
+        "keep_logs_days", "Drop logs this many days after their run ended; null: never."
     )
-    keep_data_days = _days(
-        required=False,
-        help_text="Remove batches' data and jobs' files after this many days; null: never.",
+    keep_data_days = _retention(
+        "keep_data_days", "Remove batches' data and jobs' files after this many days; null: never."
     )
 
 

@@ -6,7 +6,6 @@ from rest_framework import serializers
 
 from apps.core.api.fields import EpochMillisField, IdField, IdInputField, StrictSerializer, echoes
 from apps.core.api.responses import PageParameters
-from apps.core.models import MAX_RETENTION_DAYS
 from apps.plugins.models import PropertyOrigin
 from apps.plugins.property_types import PropertyType, shown
 from apps.scheduling.cron import time_zone_names
@@ -161,22 +160,19 @@ class InstanceWriteSerializer(StrictSerializer):
     keep_executions_days = serializers.IntegerField(
         required=False,
         allow_null=True,
-        min_value=1,
-        max_value=MAX_RETENTION_DAYS,
+        validators=limits_of("keep_executions_days"),
         help_text="Delete finished executions after this many days; null: the organisation's.",
     )
     keep_last_runs = serializers.IntegerField(
         required=False,
         allow_null=True,
-        min_value=1,
-        max_value=1_000_000,
+        validators=limits_of("keep_last_runs"),
         help_text="Keep only this many latest finished executions; null: the organisation's.",
     )
     keep_logs_days = serializers.IntegerField(
         required=False,
         allow_null=True,
-        min_value=1,
-        max_value=MAX_RETENTION_DAYS,
+        validators=limits_of("keep_logs_days"),
         help_text="Drop logs this many days after their run ended; null: the organisation's.",
     )
     properties = PropertyValueSerializer(
