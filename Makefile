@@ -23,8 +23,11 @@ run: $(BIN)/.installed
 	$(BIN)/python manage.py collectstatic --no-input --verbosity 0
 	PATH=$(abspath $(BIN)):$$PATH PORT=$(PORT) honcho start
 
+# Most tests wait on processes they start (workers, browsers, servers), so more test
+# processes than cores pay off; each has its own database, Redis database and folders.
+TEST_PROCESSES ?= 4
 test: $(BIN)/.installed
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_PROCESSES) $(PYTEST_ARGS)
 
 # What CI's lint runs, and the pre-commit hooks too (.pre-commit-config.yaml).
 lint: $(BIN)/.installed

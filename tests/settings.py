@@ -6,9 +6,10 @@ the environment when the test process has already chosen them."""
 import os
 import tempfile
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from config.settings import *  # noqa: F403
-from config.settings import STORAGES
+from config.settings import CACHES, REDIS_URL, RQ_QUEUES, STORAGES
 
 
 def _shared_temp_dir(variable: str, prefix: str) -> Path:
@@ -17,6 +18,23 @@ def _shared_temp_dir(variable: str, prefix: str) -> Path:
     variable += f"_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
     return Path(os.environ.setdefault(variable, tempfile.mkdtemp(prefix=prefix)))
 
+
+def _redis_of_this_worker(url: str) -> str:
+    """Each xdist worker's tests, and the processes they start, have a Redis database of
+    their own, so the queues and counters of tests running side by side never meet."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not url or not worker.startswith("gw"):
+        return url
+    variable = f"BATCHWORKS_TEST_REDIS_URL_{worker}"
+    parts = urlsplit(url)
+    database = (int(parts.path.strip("/") or 0) + 1 + int(worker[2:])) % 16
+    return os.environ.setdefault(variable, urlunsplit(parts._replace(path=f"/{database}")))
+
+
+REDIS_URL = _redis_of_this_worker(REDIS_URL)
+if REDIS_URL:
+    CACHES = {"default": {**CACHES["default"], "LOCATION": REDIS_URL}}
+    RQ_QUEUES = {"default": {**RQ_QUEUES["default"], "URL": REDIS_URL}}
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Tests render pages without running collectstatic first.
