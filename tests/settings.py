@@ -21,14 +21,17 @@ def _shared_temp_dir(variable: str, prefix: str) -> Path:
 
 def _redis_of_this_worker(url: str) -> str:
     """Each xdist worker's tests, and the processes they start, have a Redis database of
-    their own, so the queues and counters of tests running side by side never meet."""
+    their own, so the queues and counters of tests running side by side never meet. A
+    process started with the URL already moved keeps it; one given another URL (a test of a
+    Redis that is down, say) has that one moved too."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "")
-    if not url or not worker.startswith("gw"):
+    if not url or not worker.startswith("gw") or url == os.environ.get("BATCHWORKS_TEST_REDIS_URL"):
         return url
-    variable = f"BATCHWORKS_TEST_REDIS_URL_{worker}"
     parts = urlsplit(url)
     database = (int(parts.path.strip("/") or 0) + 1 + int(worker[2:])) % 16
-    return os.environ.setdefault(variable, urlunsplit(parts._replace(path=f"/{database}")))
+    moved = urlunsplit(parts._replace(path=f"/{database}"))
+    os.environ["REDIS_URL"] = os.environ["BATCHWORKS_TEST_REDIS_URL"] = moved
+    return moved
 
 
 REDIS_URL = _redis_of_this_worker(REDIS_URL)

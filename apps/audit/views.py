@@ -6,7 +6,7 @@ from apps.accounts.permissions import view_role
 from apps.audit.forms import AuditFilterForm
 from apps.audit.models import AuditEvent
 from apps.audit.selectors import events_matching
-from apps.core.console import console_view, render_list
+from apps.core.console import console_view, filtered_page, render_list
 from apps.core.pagination import keyset_page
 
 
@@ -14,9 +14,13 @@ from apps.core.pagination import keyset_page
 @console_view(view_role(AuditEvent))
 def audit_list(request, ws):
     form = AuditFilterForm(request.GET or None)
-    filters = form.cleaned_data if form.is_valid() else {}
-    events = events_matching(ws.organisation, filters)
-    page = keyset_page(events, "created_at", request.GET.get("before", ""))
+    cursor = request.GET.get("before", "")
+    page = filtered_page(
+        form,
+        lambda filters: keyset_page(
+            events_matching(ws.organisation, filters), "created_at", cursor
+        ),
+    )
     return render_list(
         request, "audit/audit_list.html", {"section": "audit", "form": form, "page": page}
     )

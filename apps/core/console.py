@@ -14,6 +14,7 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import render
 
 from apps.accounts.models import Membership, Organisation, Role
+from apps.core.pagination import Page
 from apps.core.text import parse_int
 
 SESSION_KEY = "organisation_id"
@@ -54,7 +55,12 @@ def _resolve(request) -> Workspace | None:
 
 
 def workspace_context(request) -> dict:
-    return {"ws": workspace_of(request), "poll_seconds": settings.CONSOLE_POLL_SECONDS}
+    """`poll` is the hx-trigger of a page's live parts: every few seconds while the tab is
+    in sight, never while it is hidden."""
+    return {
+        "ws": workspace_of(request),
+        "poll": f"every {settings.CONSOLE_POLL_SECONDS}s [document.visibilityState === 'visible']",
+    }
 
 
 def console_view(minimum: Role = Role.READER):
@@ -87,6 +93,14 @@ def render_list(request, template: str, context: dict):
     if request.htmx and request.htmx.target == "results":
         template += "#results"
     return render(request, template, {**context, "query": query.urlencode()})
+
+
+def filtered_page(form, page_of) -> Page:
+    """The page `page_of(filters)` lists, or nothing when a filter is wrong: the form says
+    which and why, and every row unfiltered would look like the filter's answer."""
+    if not form.is_bound:
+        return page_of({})
+    return page_of(form.cleaned_data) if form.is_valid() else Page(rows=[], next_cursor=None)
 
 
 def added_formset_row(request, formset_class, prefix: str):

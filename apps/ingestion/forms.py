@@ -1,5 +1,6 @@
 from django import forms
 
+from apps.core.forms import DayRangeFilterForm, day_field
 from apps.core.text import parse_int
 from apps.ingestion.models import BatchStatus, Dataset
 from apps.ingestion.schema import FieldType
@@ -45,18 +46,13 @@ def show_schema_errors(messages: list[str], form: DatasetForm, fields) -> None:
         form.add_error(None, message)
 
 
-class BatchFilterForm(forms.Form):
+class BatchFilterForm(DayRangeFilterForm):
     status = forms.ChoiceField(choices=[("", "Any status"), *BatchStatus.choices], required=False)
     dataset = forms.ModelChoiceField(
         queryset=Dataset.objects.none(), required=False, empty_label="Any dataset"
     )
     execution = forms.IntegerField(required=False, min_value=1, label="Execution #")
-    from_date = forms.DateField(
-        required=False, label="Created from", widget=forms.DateInput(attrs={"type": "date"})
-    )
-    to_date = forms.DateField(
-        required=False, label="To (included)", widget=forms.DateInput(attrs={"type": "date"})
-    )
+    from_date = day_field("Created from")
 
     def __init__(self, *args, organisation, **kwargs):
         super().__init__(*args, **kwargs)

@@ -8,7 +8,13 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseStopPolling
 
 from apps.accounts.permissions import change_role
-from apps.core.console import added_formset_row, console_view, render_list, show_refusal
+from apps.core.console import (
+    added_formset_row,
+    console_view,
+    filtered_page,
+    render_list,
+    show_refusal,
+)
 from apps.core.errors import TransitionError
 from apps.ingestion import selectors, services
 from apps.ingestion.forms import (
@@ -20,8 +26,16 @@ from apps.ingestion.forms import (
 )
 from apps.ingestion.models import Batch, BatchStatus, Dataset
 
-# A batch in one of these still moves by itself: its page refreshes.
-MOVING = {BatchStatus.LOADED, BatchStatus.STAGING, BatchStatus.STAGED, BatchStatus.RETRYING}
+# A batch in any other status still changes (files arrive, workers stage it): its page
+# follows it until it reaches one of these.
+ENDED = {
+    BatchStatus.ACTIVE,
+    BatchStatus.FAILED,
+    BatchStatus.ABANDONED,
+    BatchStatus.ABORTED,
+    BatchStatus.INACTIVE,
+    BatchStatus.DELETED,
+}
 ACTIONS = {
     "abort": (services.batch_abort, "aborted"),
     "revert": (services.batch_revert, "reverted: its rows no longer count in the dataset"),
@@ -121,8 +135,10 @@ def schema_row(request, ws):
 @console_view()
 def batch_list(request, ws):
     form = BatchFilterForm(request.GET or None, organisation=ws.organisation)
-    filters = form.cleaned_data if form.is_valid() else {}
-    page = selectors.batches_page(ws.organisation, filters, request.GET.get("before", ""))
+    cursor = request.GET.get("before", "")
+    page = filtered_page(
+        form, lambda filters: selectors.batches_page(ws.organisation, filters, cursor)
+    )
     return render_list(
         request, "ingestion/batch_list.html", {"section": "batches", "form": form, "page": page}
     )
@@ -135,7 +151,7 @@ def batch_detail(request, ws, pk):
     context = {
         "section": "batches",
         "batch": batch,
-        "moving": batch.status in MOVING,
+        "moving": batch.status not in ENDED,
         "can_abort": batch.status in services.ABORTABLE,
         "can_revert": batch.status in services.REVERTIBLE,
         "can_delete": batch.status in services.DELETABLE,

@@ -117,10 +117,12 @@ class PluginVersionAddForm(forms.ModelForm):
     def _post_clean(self):
         # The artifact's checks run in the service; here they become form errors.
         super()._post_clean()
-        artifact = self.cleaned_data.get("artifact")
-        if artifact:
+        artifact, plugin = self.cleaned_data.get("artifact"), self.cleaned_data.get("plugin")
+        if artifact and plugin:
             try:
-                inspect_artifact(artifact, self.cleaned_data.get("entry_point", ""))
+                inspect_artifact(
+                    artifact, self.cleaned_data.get("entry_point", ""), plugin.plugin_type
+                )
             except ValidationError as error:
                 self._update_errors(error)
 

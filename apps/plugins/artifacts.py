@@ -3,7 +3,8 @@
 A version's code is one `.py` file or one `.zip` package. Both are checked here once, at
 upload, so that a version that exists can always be loaded by the runner: the size is
 bounded, the Python compiles, a package holds no path that escapes its folder, and the
-entry point names a module (and, if given, a top-level name) that the code defines."""
+entry point names a module (and, if given, a top-level name) that the code defines, or a
+module with exactly one plugin class. Nothing of the code runs here: it is read as source."""
 
 import ast
 import hashlib
@@ -22,6 +23,11 @@ ENTRY_POINT = re.compile(
     re.ASCII,
 )
 ENTRY_POINT_HELP = "module or module:ClassName, e.g. import_data:ImportData"
+# The SDK classes a plugin of each type subclasses (the runner's base first).
+PLUGIN_BASES = {
+    "INTEGRATION_BATCH": ("IntegrationBatchPlugin",),
+    "AUDIENCE_SEGMENT_EXTERNAL_FEED": ("AudienceFeedPlugin", "BatchedAudienceFeedPlugin"),
+}
 
 
 @dataclass(frozen=True)
@@ -32,7 +38,9 @@ class Artifact:
     entry_point: str
 
 
-def inspect_artifact(upload: File, entry_point: str = "") -> Artifact:
+def inspect_artifact(
+    upload: File, entry_point: str = "", plugin_type: str = "INTEGRATION_BATCH"
+) -> Artifact:
     """Validate uploaded plugin code; the entry point defaults to the module of a .py file."""
     name = PurePosixPath(upload.name or "").name
     suffix = PurePosixPath(name).suffix.lower()
@@ -51,10 +59,11 @@ def inspect_artifact(upload: File, entry_point: str = "") -> Artifact:
     if entry_point and not ENTRY_POINT.match(entry_point):
         raise ValidationError({"entry_point": f"Expected {ENTRY_POINT_HELP}."})
 
+    bases = PLUGIN_BASES[plugin_type]
     if suffix == ".py":
-        entry_point = _check_python_file(upload, name, entry_point)
+        entry_point = _check_python_file(upload, name, entry_point, bases)
     else:
-        entry_point = _check_zip_package(upload, entry_point)
+        entry_point = _check_zip_package(upload, entry_point, bases)
     return Artifact(name=name, size=upload.size, sha256=_sha256(upload), entry_point=entry_point)
 
 
@@ -82,14 +91,12 @@ def _module_name_for(filename: str) -> str:
     return module if module[:1].isalpha() or module[:1] == "_" else f"plugin_{module}"
 
 
-def _check_python_file(upload: File, name: str, entry_point: str) -> str:
+def _check_python_file(upload: File, name: str, entry_point: str, bases: tuple[str, ...]) -> str:
     upload.seek(0)
     source = _decode(upload.read(), name)
     upload.seek(0)
-    tree = _parse(source, name)
-    if not entry_point:
-        return _module_name_for(name)
-    _check_attribute_defined(tree, _entry_point_parts(entry_point)["attribute"], name)
+    entry_point = entry_point or _module_name_for(name)
+    _check_entry_point_defined(_parse(source, name), _entry_point_parts(entry_point), name, bases)
     return entry_point
 
 
@@ -101,7 +108,7 @@ def _entry_point_parts(entry_point: str) -> re.Match[str]:
     return match
 
 
-def _check_zip_package(upload: File, entry_point: str) -> str:
+def _check_zip_package(upload: File, entry_point: str, bases: tuple[str, ...]) -> str:
     if not entry_point:
         raise ValidationError({"entry_point": f"Required for a .zip package: {ENTRY_POINT_HELP}."})
     upload.seek(0)
@@ -138,7 +145,7 @@ def _check_zip_package(upload: File, entry_point: str) -> str:
         except zipfile.BadZipFile as error:
             raise ValidationError({"artifact": f"The archive is damaged: {error}"}) from None
     upload.seek(0)
-    _check_attribute_defined(_parse(source, module_file), match["attribute"], module_file)
+    _check_entry_point_defined(_parse(source, module_file), match, module_file, bases)
     return entry_point
 
 
@@ -167,9 +174,68 @@ def _parse(source: str, name: str) -> ast.Module:
         raise ValidationError({"artifact": f"{name}: {error}."}) from None
 
 
-def _check_attribute_defined(tree: ast.Module, attribute: str | None, name: str) -> None:
-    if attribute is None:
+def _check_entry_point_defined(
+    tree: ast.Module, entry_point: re.Match[str], name: str, bases: tuple[str, ...]
+) -> None:
+    if entry_point["attribute"]:
+        _check_attribute_defined(tree, entry_point["attribute"], name)
+    else:
+        _check_one_plugin_class(tree, entry_point["module"], bases)
+
+
+def _check_one_plugin_class(tree: ast.Module, module: str, bases: tuple[str, ...]) -> None:
+    """An entry point without a ClassName runs the module's one subclass of the SDK's base
+    (subclasses of its own subclasses count too, as the runner counts them). A class built
+    on a name imported from elsewhere may be one: then the code is given the benefit of it."""
+    plugin_names, imported = set(bases), set()
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom | ast.Import):
+            from_sdk = isinstance(node, ast.ImportFrom) and _is_sdk(node.module or "")
+            for alias in node.names:
+                local = (alias.asname or alias.name).split(".")[0]
+                if alias.name in bases:
+                    plugin_names.add(local)
+                elif not (from_sdk or _is_sdk(alias.name)):  # the SDK's other names are known
+                    imported.add(local)
+    found, uncertain = [], False
+    for node in tree.body:
+        if not isinstance(node, ast.ClassDef):
+            continue
+        if any(_last_name(base) in plugin_names for base in node.bases):
+            found.append(node.name)
+            plugin_names.add(node.name)
+        elif any(_root_name(base) in imported | {None} for base in node.bases):
+            uncertain = True
+    if len(found) == 1 or (uncertain and not found):
         return
+    field = "artifact" if not found else "entry_point"
+    raise ValidationError(
+        {
+            field: f"{module} defines {len(found)} {bases[0]} subclasses; name the one to run "
+            f"in the entry point ({module}:ClassName)."
+        }
+    )
+
+
+def _is_sdk(module: str) -> bool:
+    return module.partition(".")[0] == "batchworks_sdk"
+
+
+def _last_name(expression: ast.expr) -> str | None:
+    """`Base` of `Base` or `sdk.Base`; None for anything else (a call, a subscript)."""
+    if isinstance(expression, ast.Name):
+        return expression.id
+    return expression.attr if isinstance(expression, ast.Attribute) else None
+
+
+def _root_name(expression: ast.expr) -> str | None:
+    """`sdk` of `sdk.feeds.Base`, `Base` of `Base`; None for anything else."""
+    while isinstance(expression, ast.Attribute):
+        expression = expression.value
+    return expression.id if isinstance(expression, ast.Name) else None
+
+
+def _check_attribute_defined(tree: ast.Module, attribute: str, name: str) -> None:
     defined = set()
     for node in tree.body:
         if isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):

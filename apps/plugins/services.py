@@ -69,7 +69,11 @@ def plugin_version_create(
     version.full_clean(exclude=["artifact"])
     declared = [PluginProperty(version=version, **fields) for fields in properties]
     _check_properties(declared)
-    code = inspect_artifact(artifact, entry_point) if artifact is not None else None
+    code = (
+        inspect_artifact(artifact, entry_point, plugin.plugin_type)
+        if artifact is not None
+        else None
+    )
     version.save()
     for prop in declared:
         prop.version = version
@@ -89,7 +93,9 @@ def plugin_version_upload_code(
     """Give a version its code: checked, stored, and never replaced."""
     if version.has_code:
         raise _code_already_uploaded(version)
-    _store_code(version, artifact, inspect_artifact(artifact, entry_point))
+    _store_code(
+        version, artifact, inspect_artifact(artifact, entry_point, version.plugin.plugin_type)
+    )
     audit.record("version.code_uploaded", version, changes=_code_of(version))
     return version
 

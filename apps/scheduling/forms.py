@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from apps.core.console import show_refusal
+from apps.core.forms import DayRangeFilterForm
 from apps.core.text import parse_int
 from apps.plugins.models import PluginProperty, PluginType, PluginVersion
 from apps.plugins.property_types import is_secret, value_as_text, value_from_text
@@ -192,7 +193,7 @@ class RunAtForm(forms.Form):
         return timezone.make_aware(timezone.make_naive(moment), self.time_zone)
 
 
-class ExecutionFilterForm(forms.Form):
+class ExecutionFilterForm(DayRangeFilterForm):
     status = forms.ChoiceField(
         choices=[("", "Any status"), *ExecutionStatus.choices], required=False
     )
@@ -201,12 +202,6 @@ class ExecutionFilterForm(forms.Form):
     )
     instance = forms.ModelChoiceField(
         queryset=IntegrationBatchInstance.objects.none(), required=False, empty_label="Any instance"
-    )
-    from_date = forms.DateField(
-        required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
-    )
-    to_date = forms.DateField(
-        required=False, label="To (included)", widget=forms.DateInput(attrs={"type": "date"})
     )
 
     def __init__(self, *args, organisation, **kwargs):

@@ -1,4 +1,4 @@
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -404,7 +404,7 @@ class Execution(OrganisationOwned):
         ]
 
     def __str__(self):
-        return f"Execution {self.pk} of {self.instance_id} ({self.status})"
+        return f"Execution {self.pk} of {self.instance.name} ({self.status})"
 
     @property
     def external_model_id(self) -> str:
@@ -413,6 +413,14 @@ class Execution(OrganisationOwned):
     @property
     def is_terminal(self) -> bool:
         return self.status in ExecutionStatus.terminal()
+
+    def may_change_soon(self, now: datetime) -> bool:
+        """Running, or due within the dispatch horizon: what a page showing it polls for
+        (a run due in days does not change until then, unless someone acts on it)."""
+        horizon = timedelta(seconds=settings.DISPATCH_HORIZON_SECONDS)
+        return self.status == ExecutionStatus.RUNNING or (
+            self.status == ExecutionStatus.PENDING and self.expected_start_date <= now + horizon
+        )
 
     @property
     def duration(self) -> timedelta | None:

@@ -18,7 +18,6 @@ urlpatterns = [
     path("instances/<int:pk>/archive", views.instance_archive, name="instance_archive"),
     path("executions/", views.execution_list, name="executions"),
     path("executions/<int:pk>/", views.execution_detail, name="execution"),
-    path("executions/<int:pk>/row", views.execution_row, name="execution_row"),
     path("executions/<int:pk>/log", views.execution_log, name="execution_log"),
     path("executions/<int:pk>/cancel", views.execution_cancel, name="execution_cancel"),
 ]

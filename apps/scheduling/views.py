@@ -12,7 +12,7 @@ from apps.accounts.permissions import change_role
 from apps.alerts import selectors as alert_selectors
 from apps.alerts.forms import RuleForm
 from apps.alerts.models import AlertRule
-from apps.core.console import console_view, render_list
+from apps.core.console import console_view, filtered_page, render_list
 from apps.core.errors import TransitionError
 from apps.core.text import parse_int
 from apps.plugins.property_types import value_as_display
@@ -288,21 +288,20 @@ def instance_property_fields(request, ws):
 @console_view()
 def execution_list(request, ws):
     form = ExecutionFilterForm(request.GET or None, organisation=ws.organisation)
-    filters = form.cleaned_data if form.is_valid() else {}
-    page = selectors.executions_page(ws.organisation, filters, request.GET.get("before", ""))
+    cursor = request.GET.get("before", "")
+    page = filtered_page(
+        form, lambda filters: selectors.executions_page(ws.organisation, filters, cursor)
+    )
     return render_list(
         request,
         "scheduling/execution_list.html",
-        {"section": "executions", "form": form, "page": page},
+        {
+            "section": "executions",
+            "form": form,
+            "page": page,
+            "live": any(row.may_change_soon(timezone.now()) for row in page.rows),
+        },
     )
-
-
-@require_GET
-@console_view()
-def execution_row(request, ws, pk):
-    execution = _execution_for(ws, pk)
-    response = render(request, "scheduling/execution_list.html#row", {"execution": execution})
-    return _stop_polling_when_finished(execution, response)
 
 
 @require_GET

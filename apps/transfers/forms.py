@@ -1,6 +1,7 @@
 from django import forms
 
 from apps.core.console import show_refusal
+from apps.core.forms import DayRangeFilterForm, day_field
 from apps.ingestion.models import Dataset
 from apps.transfers.models import TransferKind, TransferStatus
 
@@ -102,7 +103,7 @@ def show_service_errors(form, errors: dict[str, list[str]]) -> None:
     show_refusal(form, renamed)
 
 
-class JobFilterForm(_DatasetChoice):
+class JobFilterForm(_DatasetChoice, DayRangeFilterForm):
     status = forms.ChoiceField(
         choices=[("", "Any status"), *TransferStatus.choices], required=False
     )
@@ -112,9 +113,4 @@ class JobFilterForm(_DatasetChoice):
     dataset = forms.ModelChoiceField(
         queryset=Dataset.objects.none(), required=False, empty_label="Any dataset"
     )
-    from_date = forms.DateField(
-        required=False, label="Submitted from", widget=forms.DateInput(attrs={"type": "date"})
-    )
-    to_date = forms.DateField(
-        required=False, label="To (included)", widget=forms.DateInput(attrs={"type": "date"})
-    )
+    from_date = day_field("Submitted from")

@@ -8,6 +8,5 @@ urlpatterns = [
     path("jobs/export", views.job_export, name="job_export"),
     path("jobs/export/preview", views.export_preview, name="export_preview"),
     path("jobs/<uuid:pk>/", views.job_detail, name="job"),
-    path("jobs/<uuid:pk>/row", views.job_row, name="job_row"),
     path("jobs/<uuid:pk>/cancel", views.job_cancel, name="job_cancel"),
 ]

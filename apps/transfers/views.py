@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseStopPolling
 
 from apps.accounts.permissions import change_role
-from apps.core.console import console_view, render_list
+from apps.core.console import console_view, filtered_page, render_list
 from apps.core.errors import TransitionError
 from apps.core.text import parse_int
 from apps.transfers import exports, links, selectors, services
@@ -41,18 +41,20 @@ def _following(job: TransferJob, response):
 @console_view()
 def job_list(request, ws):
     form = JobFilterForm(request.GET or None, organisation=ws.organisation)
-    filters = form.cleaned_data if form.is_valid() else {}
-    page = selectors.jobs_page(ws.organisation, filters, request.GET.get("before", ""))
-    return render_list(
-        request, "transfers/job_list.html", {"section": "jobs", "form": form, "page": page}
+    cursor = request.GET.get("before", "")
+    page = filtered_page(
+        form, lambda filters: selectors.jobs_page(ws.organisation, filters, cursor)
     )
-
-
-@require_GET
-@console_view()
-def job_row(request, ws, pk):
-    job = _job_for(ws, pk)
-    return _following(job, render(request, "transfers/job_list.html#row", {"job": job}))
+    return render_list(
+        request,
+        "transfers/job_list.html",
+        {
+            "section": "jobs",
+            "form": form,
+            "page": page,
+            "live": any(not job.is_ended for job in page.rows),
+        },
+    )
 
 
 @require_GET

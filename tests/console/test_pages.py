@@ -286,19 +286,35 @@ def test_filters_narrow_the_list_and_htmx_gets_only_the_results(client, world, i
         HTTP_HX_REQUEST="true",
         HTTP_HX_TARGET="results",
     )
-    assert response.text.strip().startswith('<div id="results">')
+    assert response.text.strip().startswith('<div id="results"')
     assert [e.pk for e in response.context["page"].rows] == [manual.pk]
 
 
-def test_a_finished_executions_row_and_log_stop_the_polling(client, world, instance):
+def test_a_finished_executions_summary_and_log_stop_the_polling(client, world, instance):
     from apps.runner.supervisor import run
 
     execution = execution_create_manual(instance=instance)
     client = as_user(client, world.reader_a)
-    assert client.get(f"/executions/{execution.pk}/row").status_code == 200
+    summary = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": f"summary-{execution.pk}"}
+    assert client.get(f"/executions/{execution.pk}/", **summary).status_code == 200
     run(execution.pk)
-    assert client.get(f"/executions/{execution.pk}/row").status_code == 286
+    assert client.get(f"/executions/{execution.pk}/", **summary).status_code == 286
     assert client.get(f"/executions/{execution.pk}/log?offset=0").status_code == 286
+
+
+def test_the_executions_list_polls_once_and_only_for_runs_that_change_soon(client, world, instance):
+    """A run due in days changes nothing for days: the page asks again only while a run
+    is due within the dispatch horizon or running, and then once for all its rows."""
+    client = as_user(client, world.reader_a)
+    later = execution_create_manual(
+        instance=instance, expected_start_date=timezone.now() + timedelta(days=3)
+    )
+    page = client.get("/executions/").text
+    assert f"execution-{later.pk}" in page and "hx-trigger" not in page.split('id="results"')[1]
+    execution_create_manual(instance=instance)  # due now
+    results = client.get("/executions/").text.split('id="results"')[1]
+    assert results.count("hx-trigger") == 1
+    assert "visibilityState" in results  # not while the tab is hidden
 
 
 def test_switching_organisation_changes_what_pages_show(client, world, instance):
@@ -355,3 +371,37 @@ def test_list_pages_run_the_same_queries_for_few_or_many_rows(client, world, url
     few = page_queries(client, url)
     add(120)
     assert page_queries(client, url) == few
+
+
+@pytest.mark.parametrize(
+    ("url", "wrong", "message"),
+    [
+        ("/executions/", {"status": "NOPE"}, "Select a valid choice"),
+        (
+            "/executions/",
+            {"from_date": "2026-03-02", "to_date": "2026-03-01"},
+            "Ends before it starts",
+        ),
+        (
+            "/batches/",
+            {"from_date": "2026-03-02", "to_date": "2026-03-01"},
+            "Ends before it starts",
+        ),
+        ("/jobs/", {"status": "NOPE"}, "Select a valid choice"),
+        ("/audit/", {"surface": "NOPE"}, "Select a valid choice"),
+    ],
+)
+def test_a_wrong_filter_lists_nothing_and_says_why(client, world, instance, url, wrong, message):
+    execution_create_manual(instance=instance, user=world.admin_a)
+    client = as_user(client, world.admin_a)
+    if url in ("/executions/", "/audit/"):
+        assert client.get(url).context["page"].rows  # something to list, unfiltered
+    response = client.get(url, wrong)
+    assert response.status_code == 200
+    assert response.context["page"].rows == []
+    assert (
+        message in response.text
+        and "Nothing is listed until the filters are fixed" in response.text
+    )
+    results = client.get(url, wrong, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="results").text
+    assert message in results  # the swapped part says it too

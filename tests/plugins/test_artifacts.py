@@ -8,7 +8,10 @@ from django.core.files.base import ContentFile
 
 from apps.plugins.artifacts import inspect_artifact
 
-GOOD_CODE = b"class ImportData:\n    def run(self, context):\n        return 1\n"
+GOOD_CODE = (
+    b"from batchworks_sdk import IntegrationBatchPlugin\n\n"
+    b"class ImportData(IntegrationBatchPlugin):\n    def run(self, context):\n        return 1\n"
+)
 
 
 def zip_of(files: dict[str, bytes], name="package.zip") -> ContentFile:
@@ -30,6 +33,53 @@ def test_a_python_file_is_measured_hashed_and_named_by_its_module():
     assert artifact.size == len(GOOD_CODE)
     assert artifact.sha256 == hashlib.sha256(GOOD_CODE).hexdigest()
     assert artifact.entry_point == "import_data_for_customer"
+
+
+def test_a_python_file_without_a_plugin_class_is_refused_with_the_runners_words():
+    """Published, it would fail every run and use up its version number."""
+    code = b"def run(context):\n    return 1\n\nclass Helper:\n    pass\n"
+    assert refusal(ContentFile(code, name="import_data.py")) == {
+        "artifact": [
+            "import_data defines 0 IntegrationBatchPlugin subclasses; name the one to run in "
+            "the entry point (import_data:ClassName)."
+        ]
+    }
+
+
+def test_two_plugin_classes_need_the_entry_point_to_name_one():
+    code = GOOD_CODE + b"\nclass Variant(ImportData):\n    pass\n"
+    assert "defines 2 IntegrationBatchPlugin subclasses" in str(
+        refusal(ContentFile(code, name="import_data.py"))["entry_point"]
+    )
+    named = inspect_artifact(ContentFile(code, name="import_data.py"), "import_data:Variant")
+    assert named.entry_point == "import_data:Variant"
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        b"import batchworks_sdk as sdk\nclass A(sdk.IntegrationBatchPlugin):\n    pass\n",
+        b"from batchworks_sdk import IntegrationBatchPlugin as Base\nclass A(Base):\n    pass\n",
+        # a base from elsewhere (the package's own, say) may be a plugin class: accepted
+        b"from common import Loader\nclass A(Loader):\n    pass\n",
+    ],
+)
+def test_a_plugin_class_is_found_however_its_base_is_imported(code):
+    assert inspect_artifact(ContentFile(code, name="a.py")).entry_point == "a"
+
+
+def test_a_feed_plugin_is_found_by_its_own_base():
+    code = b"from batchworks_sdk.feeds import AudienceFeedPlugin\nclass Send(AudienceFeedPlugin):\n    pass\n"
+    assert inspect_artifact(ContentFile(code, name="send.py"), "", "AUDIENCE_SEGMENT_EXTERNAL_FEED")
+    assert "defines 0 AudienceFeedPlugin subclasses" in str(
+        refusal_of_type(ContentFile(GOOD_CODE, name="send.py"), "AUDIENCE_SEGMENT_EXTERNAL_FEED")
+    )
+
+
+def refusal_of_type(upload, plugin_type):
+    with pytest.raises(ValidationError) as caught:
+        inspect_artifact(upload, "", plugin_type)
+    return caught.value.message_dict
 
 
 def test_an_entry_point_naming_a_top_level_class_is_kept():
