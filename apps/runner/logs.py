@@ -1,5 +1,6 @@
 """An execution's log: written in chunks as the run goes, capped, and read from an offset."""
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -91,3 +92,18 @@ def read_log(execution_id: int, *, offset: int = 0, limit: int = 65_536) -> LogS
     ).order_by("offset")
     text = "".join(chunk.text[max(0, offset - chunk.offset) :] for chunk in chunks)[:limit]
     return LogSlice(text=text, offset=offset, next_offset=offset + len(text))
+
+
+def whole_lines(piece: LogSlice) -> LogSlice:
+    """The piece up to its last line end (all of it if it has none): the rest of a line
+    still being written comes with the next piece."""
+    end = piece.text.rfind("\n") + 1
+    if not end:
+        return piece
+    return LogSlice(text=piece.text[:end], offset=piece.offset, next_offset=piece.offset + end)
+
+
+def log_texts(execution_id: int) -> Iterator[str]:
+    """The whole log, chunk by chunk, without holding it in memory."""
+    chunks = ExecutionLogChunk.objects.filter(execution_id=execution_id).order_by("offset")
+    yield from chunks.values_list("text", flat=True).iterator(chunk_size=100)

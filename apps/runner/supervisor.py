@@ -299,7 +299,10 @@ class Supervisor:
         if outcome.stop_reason == "lost":
             return "The execution was ended elsewhere (reaped or canceled) while running."
         if outcome.stop_reason == "cancel":
-            return self._record(execution_stopped, "CANCELED")
+            stopped = self._record(execution_stopped, "CANCELED")
+            who = self.execution.cancel_requested_by or "the platform"
+            self._note(f"Canceled by {who}: the run was stopped on request.")
+            return stopped
         if outcome.stop_reason == "timeout":
             seconds = self.instance.timeout_seconds
             return self._record_failure(
@@ -319,6 +322,11 @@ class Supervisor:
         return self._record_failure(
             f"The plugin process exited with status {process.returncode} without a result."
         )
+
+    def _note(self, text: str) -> None:
+        """A line of the platform's own at the end of the run's log."""
+        self.log.write(f"[batchworks] {text}\n")
+        self._flush(final=True)
 
     def _record(self, service, status: str, **fields) -> str:
         try:

@@ -258,7 +258,11 @@ def test_cancel_stops_a_running_plugin_and_ends_it_canceled(execution_of, world)
     assert runner.result == "CANCELED"
     execution = finished(execution)
     assert execution.status == ExecutionStatus.CANCELED
-    assert "sleeping" in read_log(execution.pk).text  # what it wrote before it was stopped
+    log = read_log(execution.pk).text
+    assert "sleeping" in log  # what it wrote before it was stopped
+    assert log.endswith(
+        f"[batchworks] Canceled by {world.editor_a.username}: the run was stopped on request.\n"
+    )
     assert execution.status_changes.last().user == world.editor_a
 
 

@@ -1,7 +1,11 @@
 import json
+import re
 from datetime import timedelta
 
 from django import template
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
 from apps.scheduling.cron import describe_cron
 
@@ -35,3 +39,39 @@ def duration(value: timedelta | None) -> str:
         return f"{minutes} min {seconds:02d} s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes:02d} min"
+
+
+LEVEL = re.compile(r"\b(DEBUG|INFO|WARNING|ERROR|CRITICAL)\b")
+TRACEBACK = "Traceback (most recent call last)"
+
+
+@register.filter
+def log_lines(text: str) -> str:
+    """The log as one element per line, each with the level it names (if any), for the
+    log viewer to filter: a traceback's lines, its last naming the exception, are errors."""
+    lines, in_traceback = [], False
+    for line in text.splitlines(keepends=True):
+        if line.startswith(TRACEBACK):
+            level, in_traceback = "ERROR", True
+        elif in_traceback:
+            level, in_traceback = "ERROR", line.startswith((" ", "\t"))
+        else:
+            named = LEVEL.search(line[:80])
+            level = named.group(1) if named else ""
+        lines.append(format_html('<span class="line" data-level="{}">{}</span>', level, line))
+    return mark_safe("".join(lines))  # every piece is escaped by format_html
+
+
+@register.filter
+def slower(history, execution) -> bool:
+    """Whether a running execution has gone on longer than its instance's usual p95."""
+    return bool(history) and history.slower_than_usual(execution, timezone.now())
+
+
+@register.filter
+def time_left(execution) -> timedelta | None:
+    """A running execution's remaining time, if its tasks go on at the pace they went."""
+    done, total = execution.completed_tasks or 0, execution.num_tasks or 0
+    if execution.status != "RUNNING" or not execution.start_date or not 0 < done < total:
+        return None
+    return (timezone.now() - execution.start_date) * (total - done) / done
