@@ -1,6 +1,8 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from apps.search.views import search
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("v1/", include(("config.api_urls", "api"))),
@@ -14,4 +16,5 @@ urlpatterns = [
     path("", include("apps.feeds.urls")),
     path("", include("apps.alerts.urls")),
     path("", include("apps.audit.urls")),
+    path("search/", search, name="search"),
 ]
