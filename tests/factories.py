@@ -19,6 +19,13 @@ class Plugin(IntegrationBatchPlugin):
     def run(self, context):
         return {"ok": True}
 """
+FEED_PLUGIN_CODE = b"""from batchworks_sdk.feeds import AudienceFeedPlugin
+
+
+class Feed(AudienceFeedPlugin):
+    def on_user_segment_update(self, request):
+        return {"status": "ok"}
+"""
 
 
 class OrganisationFactory(factory.django.DjangoModelFactory):
@@ -77,9 +84,14 @@ PROPERTIES = [
 ]
 
 
-def make_version(plugin=None, version_id="1.0.0", code=PLUGIN_CODE, properties=(), **kwargs):
+def make_version(plugin=None, version_id="1.0.0", code=None, properties=(), **kwargs):
+    """A version of `plugin` with code of its type (a feed plugin's, for a feed)."""
+    plugin = plugin or PluginFactory()
+    if code is None:
+        feed = plugin.plugin_type == PluginType.AUDIENCE_SEGMENT_EXTERNAL_FEED
+        code = FEED_PLUGIN_CODE if feed else PLUGIN_CODE
     return plugin_version_create(
-        plugin=plugin or PluginFactory(),
+        plugin=plugin,
         version_id=version_id,
         artifact=ContentFile(code, name="plugin.py"),
         properties=properties,

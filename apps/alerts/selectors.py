@@ -1,12 +1,12 @@
 """Which rules apply where, and the lists the console and the API show."""
 
-import math
 from datetime import timedelta
 
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
 from apps.alerts.models import Alert, AlertKind, AlertRule, DeliveryAttempt
 from apps.scheduling.models import Execution, ExecutionStatus, IntegrationBatchInstance
+from apps.scheduling.selectors import percentile
 
 WATCH_BATCH = 200  # runs alerted on per rule and pass: a backlog is worked off pass by pass
 P95_SAMPLE = 20  # the successful runs a p95 duration is taken over
@@ -65,7 +65,7 @@ def recent_p95(instance_id: int) -> timedelta | None:
     ]
     if len(spans) < P95_MINIMUM:
         return None
-    return sorted(spans)[math.ceil(0.95 * len(spans)) - 1]
+    return percentile(sorted(spans), 0.95)
 
 
 def alerts_listed() -> QuerySet:

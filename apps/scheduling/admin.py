@@ -30,6 +30,7 @@ from apps.scheduling.services import (
     instance_archive,
     instance_create,
     instance_pause,
+    instance_restore,
     instance_resume,
     instance_update,
 )
@@ -94,7 +95,7 @@ class IntegrationBatchInstanceAdmin(OrganisationScopedAdmin):
     list_select_related = ["organisation", "version__plugin"]
     search_fields = ["name", "version__plugin__artifact_id", "version__plugin__group_id"]
     readonly_fields = ["archived", "paused_reason", "created_at", "updated_at", "created_by"]
-    actions = ["pause", "resume", "run_now", "archive"]
+    actions = ["pause", "resume", "run_now", "archive", "restore"]
 
     def get_readonly_fields(self, request, obj=None):
         return ["organisation", *self.readonly_fields] if obj else self.readonly_fields
@@ -160,6 +161,12 @@ class IntegrationBatchInstanceAdmin(OrganisationScopedAdmin):
     def archive(self, request, queryset):
         self.apply_service(
             request, queryset, lambda i: instance_archive(instance=i, user=request.user), "Archived"
+        )
+
+    @admin.action(description="Restore the selected archived instances")
+    def restore(self, request, queryset):
+        self.apply_service(
+            request, queryset, lambda i: instance_restore(instance=i, user=request.user), "Restored"
         )
 
 

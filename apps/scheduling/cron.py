@@ -17,6 +17,18 @@ def time_zone_names() -> list[str]:
 
 
 @cache
+def time_zones_by_region() -> list[tuple[str, list[str]]]:
+    """The zones grouped by their region (Europe/Paris under Europe), UTC first, for a
+    list to pick from; zones of no region (EST, GMT…) are listed as "Other"."""
+    regions: dict[str, list[str]] = {"": ["UTC"]}
+    for name in time_zone_names():
+        region = name.split("/", 1)[0] if "/" in name else "Other"
+        if name != "UTC":
+            regions.setdefault(region, []).append(name)
+    return list(regions.items())
+
+
+@cache
 def _time_zone_set() -> frozenset[str]:
     return frozenset(time_zone_names())
 

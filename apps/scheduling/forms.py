@@ -9,7 +9,12 @@ from apps.core.forms import DayRangeFilterForm
 from apps.core.text import parse_int
 from apps.plugins.models import PluginProperty, PluginType, PluginVersion
 from apps.plugins.property_types import is_secret, value_as_text, value_from_text
-from apps.scheduling.models import ExecutionStatus, ExecutionType, IntegrationBatchInstance
+from apps.scheduling.models import (
+    CronStatus,
+    ExecutionStatus,
+    ExecutionType,
+    IntegrationBatchInstance,
+)
 from apps.scheduling.selectors import effective_properties
 from apps.scheduling.services import EDITABLE_INSTANCE_FIELDS
 
@@ -26,7 +31,7 @@ class InstanceForm(forms.ModelForm):
         widgets = {"cron": forms.TextInput(attrs={"placeholder": "0 2 * * *", "class": "mono"})}
         labels = {
             "cron_timezone": "Time zone",
-            "cron_status": "Schedule",
+            "cron_status": "Cron status",
             "ram_size": "Memory",
             "cpu_size": "CPUs",
             "disk_size": "Disk",
@@ -117,6 +122,8 @@ class InstanceForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
+        if cleaned.get("cron") and not cleaned.get("cron_status"):
+            cleaned["cron_status"] = CronStatus.ACTIVE  # a cron typed is a cron meant to run
         values = {}
         for name in self.property_names:
             prop, text = self.declared[name], cleaned.get(name, "")
@@ -176,6 +183,13 @@ class RunAtForm(forms.Form):
         label="Run at",
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
         input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"],
+    )
+
+    parameters = forms.JSONField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "class": "mono", "placeholder": "{}"}),
+        help_text="A JSON object the plugin reads as context.parameters, "
+        "prefilled with the last run's.",
     )
 
     def __init__(self, *args, time_zone: str, **kwargs):

@@ -45,14 +45,23 @@ class InstanceQuerySet(OrganisationScopedQuerySet):
         return self.filter(archived=False, cron_status=CronStatus.ACTIVE).exclude(cron="")
 
     def with_next_run(self):
-        """`next_run_date`: when the coming CRON run is to start."""
+        """`next_run_date`: when the coming CRON run is to start; `next_pending_date` and
+        `next_pending_type`: the first run waiting of any kind (a paused instance's MANUAL
+        runs still run)."""
         coming = Execution.objects.filter(
             instance=OuterRef("pk"),
             status=ExecutionStatus.PENDING,
             execution_type=ExecutionType.CRON,
             retry_of__isnull=True,
         ).order_by("expected_start_date")
-        return self.annotate(next_run_date=Subquery(coming.values("expected_start_date")[:1]))
+        waiting = Execution.objects.filter(
+            instance=OuterRef("pk"), status=ExecutionStatus.PENDING
+        ).order_by("expected_start_date")
+        return self.annotate(
+            next_run_date=Subquery(coming.values("expected_start_date")[:1]),
+            next_pending_date=Subquery(waiting.values("expected_start_date")[:1]),
+            next_pending_type=Subquery(waiting.values("execution_type")[:1]),
+        )
 
     def with_last_run(self):
         """`last_run_status` and `last_run_end`: how the latest run that ran has ended.
@@ -450,10 +459,12 @@ class InstanceAction(models.TextChoices):
     PAUSED = "PAUSED"
     RESUMED = "RESUMED"
     ARCHIVED = "ARCHIVED"
+    RESTORED = "RESTORED"
 
 
 class InstanceEvent(HistoryEntry):
-    """The history of an instance: who created, changed, paused, resumed or archived it."""
+    """The history of an instance: who created, changed, paused, resumed, archived or
+    restored it."""
 
     organisation_lookup = "instance__organisation"
 

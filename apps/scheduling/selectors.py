@@ -1,10 +1,11 @@
 """Reads for the console pages: each a fixed number of queries, whatever the row count."""
 
+import math
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from django.db.models import Count
-from django.db.models.functions import TruncDate
+from django.db.models import Count, F, Window
+from django.db.models.functions import RowNumber, TruncDate
 
 from apps.core.pagination import Page, in_days, keyset_page
 from apps.plugins.models import PluginProperty, PropertyOrigin
@@ -30,6 +31,66 @@ def instance_rows(organisation, *, archived: bool = False):
         .with_last_run()
         .order_by("name", "pk")
     )
+
+
+HISTORY_RUNS = 30  # cells in an instance's run history
+
+
+@dataclass(frozen=True)
+class RunHistory:
+    """An instance's latest runs (oldest first) and how long its successful ones took."""
+
+    runs: list[Execution]
+    median: timedelta | None
+    p95: timedelta | None
+
+    def slower_than_usual(self, execution: Execution, now: datetime) -> bool:
+        """A run going for longer than 95 % of the recent successful ones did."""
+        return bool(
+            self.p95
+            and execution.start_date
+            and not execution.end_date
+            and now - execution.start_date > self.p95
+        )
+
+
+def run_histories(instance_ids, size: int = HISTORY_RUNS) -> dict[int, RunHistory]:
+    """The latest `size` runs that started or ended (not those still waiting) of each
+    instance, in one query whatever the number of instances."""
+    latest = Window(
+        RowNumber(), partition_by=F("instance_id"), order_by=[F("expected_start_date").desc()]
+    )
+    runs = (
+        Execution.objects.filter(instance_id__in=list(instance_ids))
+        .exclude(status=ExecutionStatus.PENDING)
+        .annotate(rank=latest)
+        .filter(rank__lte=size)
+        .only(*HISTORY_FIELDS)
+        .order_by("instance_id", "expected_start_date")
+    )
+    by_instance: dict[int, list[Execution]] = {pk: [] for pk in instance_ids}
+    for run in runs:
+        by_instance[run.instance_id].append(run)
+    return {pk: _history(rows) for pk, rows in by_instance.items()}
+
+
+HISTORY_FIELDS = ("pk", "instance_id", "status", "expected_start_date", "start_date", "end_date")
+
+
+def _history(runs: list[Execution]) -> RunHistory:
+    spans = sorted(
+        run.duration for run in runs if run.status == ExecutionStatus.SUCCEEDED and run.duration
+    )
+    return RunHistory(
+        runs=runs,
+        median=percentile(spans, 0.5) if spans else None,
+        p95=percentile(spans, 0.95) if spans else None,
+    )
+
+
+def percentile(ordered: list, fraction: float):
+    """Nearest rank: the smallest value with `fraction` of them at or below it."""
+    return ordered[max(math.ceil(fraction * len(ordered)) - 1, 0)]
 
 
 def executions_page(organisation, filters: dict, cursor: str = "", size: int = PAGE_SIZE) -> Page:

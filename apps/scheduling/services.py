@@ -218,6 +218,21 @@ def instance_archive(*, instance: IntegrationBatchInstance, user=None, reason: s
     return instance
 
 
+@transaction.atomic
+def instance_restore(*, instance: IntegrationBatchInstance, user=None, reason: str = ""):
+    """Undo an archive: the instance runs again, its cron from now on (fire times passed
+    while archived are not run). The runs the archive canceled stay canceled."""
+    _lock(instance)
+    if not instance.archived:
+        raise TransitionError("Only an archived instance can be restored; this one is not.")
+    instance.archived = False
+    instance.scheduled_from = timezone.now()
+    instance.save(update_fields=["archived", "scheduled_from", "updated_at"])
+    _record(instance, InstanceAction.RESTORED, user, reason)
+    _schedule(instance)
+    return instance
+
+
 def _lock(instance: IntegrationBatchInstance) -> None:
     """Reload the instance under a row lock, so concurrent changes queue up behind us."""
     instance.refresh_from_db(from_queryset=IntegrationBatchInstance.objects.select_for_update())

@@ -16,8 +16,12 @@ urlpatterns = [
     path("instances/<int:pk>/resume", views.instance_resume, name="instance_resume"),
     path("instances/<int:pk>/run", views.instance_run, name="instance_run"),
     path("instances/<int:pk>/archive", views.instance_archive, name="instance_archive"),
+    path("instances/<int:pk>/restore", views.instance_restore, name="instance_restore"),
     path("executions/", views.execution_list, name="executions"),
     path("executions/<int:pk>/", views.execution_detail, name="execution"),
     path("executions/<int:pk>/log", views.execution_log, name="execution_log"),
+    path(
+        "executions/<int:pk>/log.txt", views.execution_log_download, name="execution_log_download"
+    ),
     path("executions/<int:pk>/cancel", views.execution_cancel, name="execution_cancel"),
 ]

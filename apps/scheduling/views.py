@@ -2,6 +2,7 @@
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -12,24 +13,26 @@ from apps.accounts.permissions import change_role
 from apps.alerts import selectors as alert_selectors
 from apps.alerts.forms import RuleForm
 from apps.alerts.models import AlertRule
-from apps.core.console import console_view, filtered_page, render_list
+from apps.core.console import console_view, filtered_page, render_list, show_refusal
 from apps.core.errors import TransitionError
 from apps.core.text import parse_int
 from apps.plugins.property_types import value_as_display
 from apps.runner import services as runner
-from apps.runner.logs import log_size, read_log
+from apps.runner.logs import log_size, log_texts, read_log, whole_lines
 from apps.runner.selectors import isolation_warnings
 from apps.scheduling import selectors, services
 from apps.scheduling.charts import COLOURS, stacked_bars
 from apps.scheduling.cron import (
     describe_cron,
     next_fire_times,
-    time_zone_names,
+    time_zones_by_region,
     validate_cron,
     validate_time_zone,
 )
 from apps.scheduling.forms import ExecutionFilterForm, InstanceForm, RunAtForm
-from apps.scheduling.models import CleanUp, Execution, IntegrationBatchInstance
+from apps.scheduling.models import CleanUp, Execution, ExecutionType, IntegrationBatchInstance
+
+LOG_SHOWN = 1_000_000  # characters of a log a page shows; the download has them all
 
 
 def _instance_for(ws, pk) -> IntegrationBatchInstance:
@@ -83,19 +86,30 @@ def instance_list(request, ws):
         "scheduling/instance_list.html",
         {
             "section": "instances",
-            "instances": selectors.instance_rows(ws.organisation, archived=archived),
+            "instances": _with_history(selectors.instance_rows(ws.organisation, archived=archived)),
             "archived": archived,
         },
     )
 
 
-def _row(request, instance, refusal: str = ""):
-    """The instance's row in the list, as it is now (after a pause or a resume)."""
-    fresh = selectors.instance_rows(instance.organisation, archived=instance.archived).get(
-        pk=instance.pk
-    )
+def _with_history(instances) -> list[IntegrationBatchInstance]:
+    """The instances, each with its `history` (latest runs, median and p95 durations)."""
+    instances = list(instances)
+    histories = selectors.run_histories([instance.pk for instance in instances])
+    for instance in instances:
+        instance.history = histories[instance.pk]
+    return instances
+
+
+def _row(request, instance, refusal: str = "", acted: bool = False):
+    """The instance's row in the list, as it is now (after a pause or a resume); `acted`:
+    the control that undoes the action takes the focus the swapped button had."""
+    rows = selectors.instance_rows(instance.organisation, archived=instance.archived)
+    [fresh] = _with_history(rows.filter(pk=instance.pk))
     return render(
-        request, "scheduling/instance_list.html#row", {"instance": fresh, "refusal": refusal}
+        request,
+        "scheduling/instance_list.html#row",
+        {"instance": fresh, "refusal": refusal, "acted": acted},
     )
 
 
@@ -109,7 +123,7 @@ def _act_on_instance(request, ws, pk, service, done: str):
     except TransitionError as error:
         refusal = error.message
     if request.htmx:
-        return _row(request, instance, refusal)
+        return _row(request, instance, refusal, acted=True)
     if refusal:
         messages.error(request, refusal)
     else:
@@ -134,7 +148,15 @@ def instance_resume(request, ws, pk):
 @require_POST
 @console_view(change_role(IntegrationBatchInstance))
 def instance_archive(request, ws, pk):
-    return _act_on_instance(request, ws, pk, services.instance_archive, "archived")
+    return _act_on_instance(
+        request, ws, pk, services.instance_archive, "archived, its waiting runs canceled"
+    )
+
+
+@require_POST
+@console_view(change_role(IntegrationBatchInstance))
+def instance_restore(request, ws, pk):
+    return _act_on_instance(request, ws, pk, services.instance_restore, "restored")
 
 
 @require_POST
@@ -143,27 +165,41 @@ def instance_run(request, ws, pk):
     """Run now, or at the time given (in the instance's time zone)."""
     instance = _instance_for(ws, pk)
     form = RunAtForm(request.POST, time_zone=instance.cron_timezone)
-    try:
-        if not form.is_valid():
-            raise ValidationError(form.errors.as_data()["expected_start_date"])
-        execution = runner.execution_create_manual(
-            instance=instance,
-            user=request.user,
-            expected_start_date=form.cleaned_data["expected_start_date"],
-        )
-    except (ValidationError, TransitionError) as refusal:
-        messages.error(request, getattr(refusal, "message", None) or " ".join(refusal.messages))
-        target = reverse("instance", args=[instance.pk])
-        return HttpResponseClientRedirect(target) if request.htmx else redirect(target)
-    target = reverse("execution", args=[execution.pk])
-    return HttpResponseClientRedirect(target) if request.htmx else redirect(target)
+    if form.is_valid():
+        try:
+            execution = runner.execution_create_manual(
+                instance=instance, user=request.user, **form.cleaned_data
+            )
+        except ValidationError as refusal:
+            show_refusal(form, refusal.message_dict)
+        except TransitionError as refusal:
+            form.add_error(None, refusal.message)
+        else:
+            target = reverse("execution", args=[execution.pk])
+            return HttpResponseClientRedirect(target) if request.htmx else redirect(target)
+    if request.htmx:  # the list's Run now: the row says why
+        return _row(request, instance, " ".join(m for ms in form.errors.values() for m in ms))
+    return _instance_page(request, ws, instance, form, status=400)
 
 
 @require_GET
 @console_view()
 def instance_detail(request, ws, pk):
     instance = _instance_for(ws, pk)
-    annotated = selectors.instance_rows(ws.organisation, archived=instance.archived).get(pk=pk)
+    last = (
+        instance.executions.filter(execution_type=ExecutionType.MANUAL)
+        .order_by("-pk")
+        .values("parameters")
+        .first()
+    )
+    run_form = RunAtForm(time_zone=instance.cron_timezone, initial=last)
+    return _instance_page(request, ws, instance, run_form)
+
+
+def _instance_page(request, ws, instance, run_form, status: int = 200):
+    [annotated] = _with_history(
+        selectors.instance_rows(ws.organisation, archived=instance.archived).filter(pk=instance.pk)
+    )
     properties = [
         {
             "prop": effective.prop,
@@ -180,11 +216,13 @@ def instance_detail(request, ws, pk):
             "instance": annotated,
             "properties": properties,
             "recent": instance.executions.order_by("-expected_start_date", "-pk")[:10],
+            "waiting": instance.executions.pending().count(),
             "events": instance.events.select_related("user").order_by("-created_at")[:10],
-            "run_form": RunAtForm(time_zone=instance.cron_timezone),
+            "run_form": run_form,
             "description": describe_cron(instance.cron) if instance.cron else "",
             **_alerting(ws, instance),
         },
+        status=status,
     )
 
 
@@ -220,7 +258,7 @@ def instance_new(request, ws):
         {
             "section": "instances",
             "form": form,
-            "time_zones": time_zone_names(),
+            "time_zones": time_zones_by_region(),
         },
     )
 
@@ -250,7 +288,7 @@ def instance_edit(request, ws, pk):
             "section": "instances",
             "form": form,
             "instance": instance,
-            "time_zones": time_zone_names(),
+            "time_zones": time_zones_by_region(),
         },
     )
 
@@ -313,8 +351,12 @@ def execution_detail(request, ws, pk):
         return _stop_polling_when_finished(
             execution, render(request, "scheduling/execution_detail.html#summary", context)
         )
-    log = read_log(execution.pk, limit=1_000_000)
-    context |= {"log": log, "retry": Execution.objects.filter(retry_of=execution).first()}
+    log = read_log(execution.pk, limit=LOG_SHOWN)
+    context |= {
+        "log": log,
+        "log_cut": execution.is_terminal and log.next_offset < log_size(execution.pk),
+        "retry": Execution.objects.filter(retry_of=execution).first(),
+    }
     return render(request, "scheduling/execution_detail.html", context)
 
 
@@ -325,7 +367,9 @@ def execution_log(request, ws, pk):
     has ended and nothing follows)."""
     execution = _execution_for(ws, pk)
     offset = parse_int(request.GET.get("offset", "0")) or 0
-    piece = read_log(execution.pk, offset=offset, limit=1_000_000)
+    piece = read_log(execution.pk, offset=offset, limit=LOG_SHOWN)
+    if not execution.is_terminal:
+        piece = whole_lines(piece)  # a line's end comes with the next piece, not apart
     finished = execution.is_terminal and piece.next_offset >= log_size(execution.pk)
     response = render(
         request,
@@ -338,6 +382,18 @@ def execution_log(request, ws, pk):
         },
     )
     return HttpResponseStopPolling(response.content) if finished else response
+
+
+@require_GET
+@console_view()
+def execution_log_download(request, ws, pk):
+    """The whole log as it is stored, streamed a chunk at a time."""
+    execution = _execution_for(ws, pk)
+    response = StreamingHttpResponse(
+        log_texts(execution.pk), content_type="text/plain; charset=utf-8"
+    )
+    response["Content-Disposition"] = f'attachment; filename="execution-{execution.pk}.log"'
+    return response
 
 
 @require_POST

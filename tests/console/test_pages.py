@@ -166,8 +166,33 @@ def test_creating_an_instance_shows_errors_inline_and_saves_nothing(client, worl
             "name": "Bad",
             "version": instance.version_id,
             "cron": "0 2 * * *",
-            "cron_status": "",
+            "cron_status": "ACTIVE",
             "cron_timezone": "UTC",
+            "ram_size": "LOW",
+            "cpu_size": "LOW",
+            "disk_size": "LOW",
+            "concurrency_policy": "ALLOW",
+            "timeout_seconds": 0,
+            "max_retries": 0,
+            "retry_backoff_seconds": 60,
+            "property__region": "",
+        },
+    )
+    assert response.status_code == 200
+    assert "Ensure this value is greater than or equal to" in response.text
+    assert not IntegrationBatchInstance.objects.filter(name="Bad").exists()
+
+
+def test_a_cron_typed_without_a_status_is_a_cron_that_runs(client, world, instance):
+    """ "Required with a cron" stood in the way of the obvious: a cron given is meant to run."""
+    response = as_user(client, world.editor_a).post(
+        "/instances/new",
+        {
+            "name": "Typed",
+            "version": instance.version_id,
+            "cron": "0 9 * * *",
+            "cron_status": "",
+            "cron_timezone": "Europe/Paris",
             "ram_size": "LOW",
             "cpu_size": "LOW",
             "disk_size": "LOW",
@@ -178,9 +203,10 @@ def test_creating_an_instance_shows_errors_inline_and_saves_nothing(client, worl
             "property__region": "",
         },
     )
-    assert response.status_code == 200
-    assert "Required with a cron: ACTIVE or PAUSED." in response.text
-    assert not IntegrationBatchInstance.objects.filter(name="Bad").exists()
+    assert response.status_code == 302
+    created = IntegrationBatchInstance.objects.get(name="Typed")
+    assert created.cron_status == "ACTIVE"
+    assert created.executions.filter(status="PENDING").exists()
 
 
 def test_editing_an_instance_changes_its_values_through_the_service(client, world, instance):
@@ -334,7 +360,16 @@ def page_queries(client, url) -> int:
 
 
 @pytest.mark.parametrize(
-    "url", ["/", "/instances/", "/executions/", "/plugins/", "/executions/?status=PENDING"]
+    "url",
+    [
+        "/",
+        "/instances/",
+        "/executions/",
+        "/plugins/",
+        "/executions/?status=PENDING",
+        "/search/?q=i",
+        "/search/?q=1",
+    ],
 )
 def test_list_pages_run_the_same_queries_for_few_or_many_rows(client, world, url):
     client = as_user(client, world.admin_a)
@@ -371,6 +406,33 @@ def test_list_pages_run_the_same_queries_for_few_or_many_rows(client, world, url
     few = page_queries(client, url)
     add(120)
     assert page_queries(client, url) == few
+
+
+def test_an_instance_page_runs_the_same_queries_for_a_short_or_long_history(
+    client, world, instance
+):
+    client = as_user(client, world.reader_a)
+    url = f"/instances/{instance.pk}/"
+    now = timezone.now()
+
+    def ran(count, status):
+        for n in range(count):
+            start = now - timedelta(minutes=n + 1, seconds=count)
+            ExecutionFactory(
+                instance=instance,
+                execution_type="MANUAL",
+                status=status,
+                expected_start_date=start,
+                start_date=start,
+                end_date=start + timedelta(seconds=5),
+            )
+
+    ran(2, "SUCCEEDED")
+    few = page_queries(client, url)
+    ran(40, "FAILED")
+    assert page_queries(client, url) == few
+    history = client.get(url).context["instance"].history
+    assert len(history.runs) == 30 and history.median is not None
 
 
 @pytest.mark.parametrize(

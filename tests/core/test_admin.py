@@ -492,3 +492,38 @@ def test_a_property_edited_inline_follows_the_services_rules(client, world):
     )
     prop.refresh_from_db()
     assert prop.writable  # refused: instances override it
+
+
+@pytest.mark.parametrize("who", ["admin_a", "superuser"])
+def test_instances_offer_only_the_actions_that_can_succeed(client, world, who):
+    """An instance is archived, never deleted: "Delete selected" was offered, then refused."""
+    populate(world.org_a, world.admin_a)
+    client.force_login(getattr(world, who))
+    actions = client.get(admin_url(IntegrationBatchInstance)).context["action_form"]
+    offered = {value for value, _ in actions.fields["action"].choices}
+    assert offered == {"", "pause", "resume", "run_now", "archive", "restore"}
+
+
+def test_an_execution_is_named_by_its_instance_and_admin_pages_have_the_icon(client, world):
+    instance = populate(world.org_a, world.admin_a)[IntegrationBatchInstance]
+    execution = execution_create_manual(instance=instance)
+    client.force_login(world.admin_a)
+    page = client.get(reverse("admin:scheduling_execution_change", args=[execution.pk])).text
+    assert f"Execution {execution.pk} of {instance.name} (PENDING)" in page
+    assert 'rel="icon" href="/static/favicon.svg"' in page
+
+
+def test_an_archive_is_undone_by_the_restore_action(client, world):
+    instance = populate(world.org_a, world.admin_a)[IntegrationBatchInstance]
+    client.force_login(world.editor_a)
+    for action in ("archive", "restore"):
+        client.post(
+            admin_url(IntegrationBatchInstance),
+            {"action": action, "_selected_action": [instance.pk]},
+        )
+        instance.refresh_from_db()
+        assert instance.archived == (action == "archive")
+    assert list(instance.events.values_list("action", flat=True).order_by("pk"))[-2:] == [
+        "ARCHIVED",
+        "RESTORED",
+    ]
