@@ -93,8 +93,10 @@ def execution_create_manual(
     user=None,
     expected_start_date: datetime | None = None,
     parameters: dict | None = None,
+    repeats: Execution | None = None,
 ) -> Execution:
-    """Ask for a run now, or at `expected_start_date`."""
+    """Ask for a run now, or at `expected_start_date`; `repeats`: the finished run it
+    runs again."""
     instance.refuse_if_archived()
     expected_start_date, parameters = validate_manual_execution(
         expected_start_date=expected_start_date, parameters=parameters
@@ -106,6 +108,7 @@ def execution_create_manual(
         expected_start_date=expected_start_date,
         parameters=parameters,
         user=user,
+        repeats=repeats,
     )
     execution_dispatch_on_commit(execution)
     audit.record(
@@ -116,6 +119,18 @@ def execution_create_manual(
         changes={"expected_start_date": [None, expected_start_date.isoformat()]},
     )
     return execution
+
+
+def execution_repeat(*, execution: Execution, user=None) -> Execution:
+    """Run a finished execution again, now, with its parameters: a re-run (a retry, when
+    it failed), linked to it."""
+    if not execution.is_terminal:
+        raise TransitionError(
+            f"This execution is {execution.status}; only a finished one can be run again."
+        )
+    return execution_create_manual(
+        instance=execution.instance, user=user, parameters=execution.parameters, repeats=execution
+    )
 
 
 @transaction.atomic

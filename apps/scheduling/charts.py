@@ -1,7 +1,9 @@
 """A stacked bar chart of executions per day by status, drawn as SVG on the server: no
 chart library to load, readable without JavaScript, with a table of the same numbers."""
 
+import math
 from dataclasses import dataclass
+from datetime import date
 
 from apps.scheduling.models import ExecutionStatus
 
@@ -23,6 +25,27 @@ class Bar:
     height: float
     colour: str
     label: str
+    day: date
+    status: str
+
+
+@dataclass(frozen=True)
+class Tick:
+    y: float
+    value: int
+
+
+def y_axis(days, per_day: dict) -> list[Tick]:
+    """Gridline values for the chart's y-axis: 0 and up to four round steps to the top."""
+    top = max((sum(per_day.get((day, s), 0) for s in COLOURS) for day in days), default=0)
+    if not top:
+        return [Tick(HEIGHT, 0)]
+    magnitude = 10 ** math.floor(math.log10(top))
+    step = next(
+        m * magnitude for m in (0.1, 0.2, 0.25, 0.5, 1, 2, 5, 10) if top / (m * magnitude) <= 4
+    )
+    step = max(int(step), 1)
+    return [Tick(HEIGHT - value * HEIGHT / top, value) for value in range(0, top + 1, step)]
 
 
 def stacked_bars(days, per_day: dict) -> tuple[list[Bar], list[dict]]:
@@ -46,6 +69,8 @@ def stacked_bars(days, per_day: dict) -> tuple[list[Bar], list[dict]]:
                         height,
                         colour,
                         f"{day:%b %d}: {count} {status}",
+                        day,
+                        status,
                     )
                 )
         rows.append(

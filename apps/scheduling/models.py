@@ -338,6 +338,14 @@ class Execution(OrganisationOwned):
     completed_tasks = models.PositiveIntegerField(default=0)
     erroneous_tasks = models.PositiveIntegerField(default=0)
     attempt = models.PositiveSmallIntegerField(default=1)
+    repeats = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="repeated_by",
+        help_text="The finished execution this MANUAL one runs again by hand (re-run, retry).",
+    )
     retry_of = models.OneToOneField(
         "self",
         null=True,

@@ -17,6 +17,7 @@ from apps.scheduling.models import (
 )
 
 PAGE_SIZE = 50
+FAILING_SHOWN = 10
 CHART_DAYS = 14
 # Ticks come every few seconds (run_scheduler) or every minute (cron): this long without
 # one means the scheduler has stopped.
@@ -115,6 +116,7 @@ class Dashboard:
     failures: list[Execution]
     days: list[date]
     per_day: dict[tuple, int]  # (day, status) -> count
+    failing: list[IntegrationBatchInstance]  # whose latest run failed
 
 
 def dashboard(organisation, now: datetime) -> Dashboard:
@@ -153,6 +155,12 @@ def dashboard(organisation, now: datetime) -> Dashboard:
         ),
         days=[first_day + timedelta(days=offset) for offset in range(CHART_DAYS)],
         per_day=per_day,
+        failing=list(
+            IntegrationBatchInstance.objects.filter(organisation=organisation, archived=False)
+            .with_last_run()
+            .filter(last_run_status=ExecutionStatus.FAILED)
+            .order_by("name")[:FAILING_SHOWN]
+        ),
     )
 
 

@@ -24,4 +24,5 @@ urlpatterns = [
         "executions/<int:pk>/log.txt", views.execution_log_download, name="execution_log_download"
     ),
     path("executions/<int:pk>/cancel", views.execution_cancel, name="execution_cancel"),
+    path("executions/<int:pk>/repeat", views.execution_repeat, name="execution_repeat"),
 ]

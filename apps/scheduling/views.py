@@ -1,5 +1,7 @@
 """The console's dashboard, instances and executions pages (htmx for the live parts)."""
 
+from datetime import timedelta
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import StreamingHttpResponse
@@ -21,7 +23,7 @@ from apps.runner import services as runner
 from apps.runner.logs import log_size, log_texts, read_log, whole_lines
 from apps.runner.selectors import isolation_warnings
 from apps.scheduling import selectors, services
-from apps.scheduling.charts import COLOURS, stacked_bars
+from apps.scheduling.charts import COLOURS, stacked_bars, y_axis
 from apps.scheduling.cron import (
     describe_cron,
     next_fire_times,
@@ -68,6 +70,8 @@ def dashboard(request, ws):
             "isolation_warnings": isolation_warnings(now),
             "bars": bars,
             "days": days,
+            "ticks": y_axis(summary.days, summary.per_day),
+            "yesterday": (now - timedelta(days=1)).date().isoformat(),
             "legend": COLOURS.items(),
             "clean_ups": CleanUp.objects.filter(organisation=ws.organisation)[:5],
         },
@@ -394,6 +398,19 @@ def execution_log_download(request, ws, pk):
     )
     response["Content-Disposition"] = f'attachment; filename="execution-{execution.pk}.log"'
     return response
+
+
+@require_POST
+@console_view(change_role(Execution))
+def execution_repeat(request, ws, pk):
+    """Re-run (or retry) a finished execution: the new run's page, or why not."""
+    execution = _execution_for(ws, pk)
+    try:
+        again = runner.execution_repeat(execution=execution, user=request.user)
+    except TransitionError as refusal:
+        messages.error(request, refusal.message)
+        return redirect("execution", execution.pk)
+    return redirect("execution", again.pk)
 
 
 @require_POST

@@ -322,3 +322,39 @@ def test_the_api_reference_loads_nothing_from_elsewhere(page, live_server):
         page.goto(path)
         page.wait_for_load_state("networkidle")
     assert not elsewhere
+
+
+def test_a_failed_run_is_retried_and_a_finished_one_re_run_with_its_parameters(
+    page, world, instance
+):
+    from apps.runner.services import execution_fail
+
+    failed = execution_claim(
+        execution=execution_create_manual(instance=instance, parameters={"day": "2026-12-01"})
+    )
+    execution_fail(execution=failed, message="boom")
+    log_in(page, world.editor_a.username)
+    page.goto(f"/executions/{failed.pk}/")
+    page.get_by_role("button", name="Retry").click()
+    page.wait_for_url(re.compile(r"/executions/\d+/$"))
+    again = instance.executions.get(repeats=failed)
+    assert again.parameters == {"day": "2026-12-01"} and again.execution_type == "MANUAL"
+    expect(page.get_by_role("link", name=f"#{failed.pk}")).to_be_visible()
+
+
+def test_the_dashboard_lives_and_opens_the_lists_it_counts(page, world, instance):
+    from apps.runner.services import execution_fail
+
+    log_in(page, world.reader_a.username)
+    expect(page.locator("svg text", has_text=re.compile(r"^0$"))).to_have_count(1)  # y-axis zero
+    failed = execution_claim(execution=execution_create_manual(instance=instance))
+    execution_fail(execution=failed, message="boom")
+    strip = page.get_by_role("alert").filter(has_text="Failing now")
+    expect(strip).to_be_visible(timeout=30_000)  # the page refreshed itself
+    strip.get_by_role("link", name="Paris morning").click()
+    page.wait_for_url(f"**/instances/{instance.pk}/")
+    page.goto("/")
+    page.get_by_role("link", name="1 FAILED: list them").click()
+    expect(page).to_have_url(re.compile(r"status=FAILED"))
+    expect(page.locator("#results tbody tr")).to_have_count(1)
+    screenshot(page, "dashboard-links")

@@ -467,3 +467,29 @@ def test_a_wrong_filter_lists_nothing_and_says_why(client, world, instance, url,
     )
     results = client.get(url, wrong, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="results").text
     assert message in results  # the swapped part says it too
+
+
+def test_only_a_finished_execution_runs_again_and_only_for_editors(client, world, instance):
+    from apps.runner.supervisor import run
+
+    pending = execution_create_manual(instance=instance, parameters={"day": "d1"})
+    reader = as_user(client, world.reader_a)
+    assert reader.post(f"/executions/{pending.pk}/repeat").status_code == 403
+    editor = as_user(client, world.editor_a)
+    refused = editor.post(f"/executions/{pending.pk}/repeat", follow=True)
+    assert "only a finished one can be run again" in refused.text
+    assert not Execution.objects.filter(repeats=pending).exists()
+    run(pending.pk)
+    editor.post(f"/executions/{pending.pk}/repeat")
+    again = Execution.objects.get(repeats=pending)
+    assert (again.parameters, again.user) == ({"day": "d1"}, world.editor_a)
+
+
+def test_the_quick_search_stays_in_the_organisation(client, world, instance):
+    foreign = make_instance(version=make_version(plugin=PluginFactory(organisation=world.org_b)))
+    execution = execution_create_manual(instance=foreign)
+    client = as_user(client, world.reader_a)
+    for text in ("Nightly", f"#{execution.pk}", str(execution.pk)):
+        found = client.get("/search/", {"q": text}, HTTP_HX_REQUEST="true").context["found"]
+        assert foreign not in found.instances and execution not in found.executions
+    assert "Nothing matches" in client.get("/search/", {"q": "x" * 300}).text
