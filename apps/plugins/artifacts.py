@@ -248,3 +248,20 @@ def _check_attribute_defined(tree: ast.Module, attribute: str, name: str) -> Non
         raise ValidationError(
             {"entry_point": f"{attribute} is not defined at the top level of {name}."}
         )
+
+
+@dataclass(frozen=True)
+class Code:
+    lines: list[str]  # a .py file's
+    files: list[tuple[str, int]]  # a package's (path, size)
+
+
+def read_code(version) -> Code:
+    """What a version's stored code holds, for people to read (the upload checks bounded
+    its size, and that a .py file is UTF-8)."""
+    with version.artifact.open("rb") as stored:
+        if version.artifact_name.lower().endswith(".zip"):
+            with zipfile.ZipFile(stored) as archive:
+                files = [(m.filename, m.file_size) for m in archive.infolist() if not m.is_dir()]
+            return Code(lines=[], files=files)
+        return Code(lines=stored.read().decode("utf-8").splitlines(), files=[])

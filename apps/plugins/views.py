@@ -2,12 +2,14 @@
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.http import FileResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from apps.accounts.permissions import change_role
 from apps.core.console import added_formset_row, console_view, show_refusal
 from apps.plugins import selectors
+from apps.plugins.artifacts import read_code
 from apps.plugins.forms import PluginForm, PropertyFormSet, VersionForm, show_version_errors
 from apps.plugins.models import Plugin, PluginVersion
 from apps.plugins.property_types import value_as_display
@@ -23,6 +25,36 @@ def _plugin_for(ws, pk) -> Plugin:
 def plugin_list(request, ws):
     plugins = selectors.plugin_rows(ws.organisation)
     return render(request, "plugins/plugin_list.html", {"section": "plugins", "plugins": plugins})
+
+
+def _version_for(ws, pk, version_pk) -> PluginVersion:
+    return get_object_or_404(
+        PluginVersion.objects.select_related("plugin").exclude(artifact=""),
+        pk=version_pk,
+        plugin__pk=pk,
+        plugin__organisation=ws.organisation,
+    )
+
+
+@require_GET
+@console_view()
+def version_code(request, ws, pk, version_pk):
+    """A version's code as published: a .py file's lines, or a package's file list."""
+    version = _version_for(ws, pk, version_pk)
+    return render(
+        request,
+        "plugins/version_code.html",
+        {"section": "plugins", "version": version, "code": read_code(version)},
+    )
+
+
+@require_GET
+@console_view()
+def version_download(request, ws, pk, version_pk):
+    version = _version_for(ws, pk, version_pk)
+    return FileResponse(
+        version.artifact.open("rb"), as_attachment=True, filename=version.artifact_name
+    )
 
 
 @require_http_methods(["GET", "POST"])

@@ -493,3 +493,45 @@ def test_the_quick_search_stays_in_the_organisation(client, world, instance):
         found = client.get("/search/", {"q": text}, HTTP_HX_REQUEST="true").context["found"]
         assert foreign not in found.instances and execution not in found.executions
     assert "Nothing matches" in client.get("/search/", {"q": "x" * 300}).text
+
+
+def test_a_versions_code_is_shown_numbered_and_downloaded_in_its_organisation_only(
+    client, world, instance
+):
+    import io
+    import zipfile
+
+    from django.core.files.base import ContentFile
+
+    from apps.plugins.services import plugin_version_create
+    from tests.factories import PLUGIN_CODE
+
+    version = instance.version
+    url = f"/plugins/{version.plugin_id}/versions/{version.pk}"
+    reader = as_user(client, world.reader_a)
+    page = reader.get(f"{url}/code")
+    assert page.context["code"].lines == PLUGIN_CODE.decode().splitlines()
+    assert "<li>class Plugin(IntegrationBatchPlugin):</li>" in page.text
+    download = reader.get(f"{url}/download")
+    assert b"".join(download.streaming_content) == PLUGIN_CODE
+    assert 'filename="plugin.py"' in download["Content-Disposition"]
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("job/__init__.py", PLUGIN_CODE)
+        archive.writestr("job/data.csv", b"a\n")
+    package = plugin_version_create(
+        plugin=version.plugin,
+        version_id="2.0.0",
+        artifact=ContentFile(buffer.getvalue(), name="job.zip"),
+        entry_point="job",
+    )
+    listing = reader.get(f"/plugins/{version.plugin_id}/versions/{package.pk}/code")
+    assert listing.context["code"].files == [
+        ("job/__init__.py", len(PLUGIN_CODE)),
+        ("job/data.csv", 2),
+    ]
+
+    outsider = as_user(client, world.admin_b)
+    assert outsider.get(f"{url}/code").status_code == 404
+    assert outsider.get(f"{url}/download").status_code == 404
