@@ -4,6 +4,7 @@ import math
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from django.db import connection
 from django.db.models import Count, F, Window
 from django.db.models.functions import RowNumber, TruncDate
 
@@ -58,21 +59,30 @@ class RunHistory:
 def run_histories(instance_ids, size: int = HISTORY_RUNS) -> dict[int, RunHistory]:
     """The latest `size` runs that started or ended (not those still waiting) of each
     instance, in one query whatever the number of instances."""
-    latest = Window(
-        RowNumber(), partition_by=F("instance_id"), order_by=[F("expected_start_date").desc()]
-    )
-    runs = (
-        Execution.objects.filter(instance_id__in=list(instance_ids))
-        .exclude(status=ExecutionStatus.PENDING)
-        .annotate(rank=latest)
-        .filter(rank__lte=size)
-        .only(*HISTORY_FIELDS)
-        .order_by("instance_id", "expected_start_date")
-    )
-    by_instance: dict[int, list[Execution]] = {pk: [] for pk in instance_ids}
-    for run in runs:
+    ids = list(instance_ids)
+    by_instance: dict[int, list[Execution]] = {pk: [] for pk in ids}
+    for run in sorted(
+        _latest_runs(ids, size), key=lambda r: (r.instance_id, r.expected_start_date)
+    ):
         by_instance[run.instance_id].append(run)
     return {pk: _history(rows) for pk, rows in by_instance.items()}
+
+
+def _latest_runs(ids: list[int], size: int) -> list[Execution]:
+    if not ids:
+        return []
+    finished = Execution.objects.exclude(status=ExecutionStatus.PENDING).only(*HISTORY_FIELDS)
+    if connection.features.supports_slicing_ordering_in_compound:
+        # PostgreSQL: one short index walk per instance, where a window over their runs
+        # would read every instance's whole history.
+        latest = [
+            finished.filter(instance_id=pk).order_by("-expected_start_date")[:size] for pk in ids
+        ]
+        return list(latest[0].union(*latest[1:], all=True)) if len(latest) > 1 else list(latest[0])
+    rank = Window(
+        RowNumber(), partition_by=F("instance_id"), order_by=[F("expected_start_date").desc()]
+    )
+    return list(finished.filter(instance_id__in=ids).annotate(rank=rank).filter(rank__lte=size))
 
 
 HISTORY_FIELDS = ("pk", "instance_id", "status", "expected_start_date", "start_date", "end_date")
