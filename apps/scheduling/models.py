@@ -384,6 +384,13 @@ class Execution(OrganisationOwned):
             models.Index(
                 fields=["organisation", "-expected_start_date"], name="execution_org_recent"
             ),
+            # An instance's next waiting run: without it, finding it walks the instance's
+            # whole history (pending runs are its newest).
+            models.Index(
+                fields=["instance", "expected_start_date"],
+                condition=Q(status="PENDING"),
+                name="execution_instance_waiting",
+            ),
             models.Index(
                 fields=["heartbeat_at"],
                 condition=Q(status="RUNNING"),

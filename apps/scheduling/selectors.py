@@ -39,10 +39,28 @@ HISTORY_RUNS = 30  # cells in an instance's run history
 
 
 @dataclass(frozen=True)
+class Run:
+    """A run of a history: what a cell shows (lighter than an Execution, 30 per instance)."""
+
+    pk: int
+    instance_id: int
+    status: str
+    expected_start_date: datetime
+    start_date: datetime | None
+    end_date: datetime | None
+
+    @property
+    def duration(self) -> timedelta | None:
+        if self.start_date and self.end_date:
+            return self.end_date - self.start_date
+        return None
+
+
+@dataclass(frozen=True)
 class RunHistory:
     """An instance's latest runs (oldest first) and how long its successful ones took."""
 
-    runs: list[Execution]
+    runs: list[Run]
     median: timedelta | None
     p95: timedelta | None
 
@@ -60,7 +78,7 @@ def run_histories(instance_ids, size: int = HISTORY_RUNS) -> dict[int, RunHistor
     """The latest `size` runs that started or ended (not those still waiting) of each
     instance, in one query whatever the number of instances."""
     ids = list(instance_ids)
-    by_instance: dict[int, list[Execution]] = {pk: [] for pk in ids}
+    by_instance: dict[int, list[Run]] = {pk: [] for pk in ids}
     for run in sorted(
         _latest_runs(ids, size), key=lambda r: (r.instance_id, r.expected_start_date)
     ):
@@ -68,27 +86,32 @@ def run_histories(instance_ids, size: int = HISTORY_RUNS) -> dict[int, RunHistor
     return {pk: _history(rows) for pk, rows in by_instance.items()}
 
 
-def _latest_runs(ids: list[int], size: int) -> list[Execution]:
+def _latest_runs(ids: list[int], size: int) -> list[Run]:
     if not ids:
         return []
-    finished = Execution.objects.exclude(status=ExecutionStatus.PENDING).only(*HISTORY_FIELDS)
+    finished = Execution.objects.exclude(status=ExecutionStatus.PENDING).values_list(
+        *HISTORY_FIELDS
+    )
     if connection.features.supports_slicing_ordering_in_compound:
         # PostgreSQL: one short index walk per instance, where a window over their runs
         # would read every instance's whole history.
         latest = [
             finished.filter(instance_id=pk).order_by("-expected_start_date")[:size] for pk in ids
         ]
-        return list(latest[0].union(*latest[1:], all=True)) if len(latest) > 1 else list(latest[0])
+        rows = latest[0].union(*latest[1:], all=True) if len(latest) > 1 else latest[0]
+        return [Run(*row) for row in rows]
     rank = Window(
         RowNumber(), partition_by=F("instance_id"), order_by=[F("expected_start_date").desc()]
     )
-    return list(finished.filter(instance_id__in=ids).annotate(rank=rank).filter(rank__lte=size))
+    ranked = Execution.objects.filter(instance_id__in=ids).exclude(status=ExecutionStatus.PENDING)
+    rows = ranked.annotate(rank=rank).filter(rank__lte=size).values_list(*HISTORY_FIELDS)
+    return [Run(*row) for row in rows]
 
 
 HISTORY_FIELDS = ("pk", "instance_id", "status", "expected_start_date", "start_date", "end_date")
 
 
-def _history(runs: list[Execution]) -> RunHistory:
+def _history(runs: list[Run]) -> RunHistory:
     spans = sorted(
         run.duration for run in runs if run.status == ExecutionStatus.SUCCEEDED and run.duration
     )
