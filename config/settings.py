@@ -220,6 +220,8 @@ PLUGIN_ARTIFACT_MAX_UNZIPPED_BYTES = env.int(
 MANUAL_EXECUTION_PAST_TOLERANCE_SECONDS = env.int(
     "BATCHWORKS_MANUAL_EXECUTION_PAST_TOLERANCE_SECONDS", default=60
 )
+# A backfill creates at most this many runs at once (one per past fire time).
+BACKFILL_MAX_RUNS = env.int("BATCHWORKS_BACKFILL_MAX_RUNS", default=1000)
 # Admin changelists count at most this many rows: past it they say "more than N" rather
 # than scanning a huge table on every page view.
 ADMIN_COUNT_LIMIT = env.int("BATCHWORKS_ADMIN_COUNT_LIMIT", default=10_000)

@@ -19,6 +19,7 @@ CHANGE_ROLES: dict[str, Role] = {
     "scheduling.integrationbatchinstance": Role.EDITOR,
     "scheduling.instanceproperty": Role.EDITOR,
     "scheduling.execution": Role.EDITOR,
+    "scheduling.backfill": Role.EDITOR,  # asking for one creates runs, canceling it ends them
     "ingestion.dataset": Role.EDITOR,
     "ingestion.batch": Role.EDITOR,
     # Submitting an import or an export, and canceling one.

@@ -2,6 +2,8 @@
 records: the workers and how well they confine plugin code."""
 
 import contextlib
+import itertools
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -18,7 +20,9 @@ from apps.core.text import json_problem
 from apps.runner import isolation
 from apps.runner.models import ExecutionLogChunk, Worker
 from apps.runner.tasks import run_execution
+from apps.scheduling.cron import fire_times
 from apps.scheduling.models import (
+    Backfill,
     ConcurrencyPolicy,
     CronStatus,
     Execution,
@@ -133,6 +137,182 @@ def execution_repeat(*, execution: Execution, user=None) -> Execution:
     )
 
 
+# --- Backfills ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BackfillPlan:
+    """The runs a backfill would create: one per fire time, in order."""
+
+    fire_times: list[datetime]
+    skipped: int  # fire times left out: a run for them already succeeded
+
+    @property
+    def count(self) -> int:
+        return len(self.fire_times)
+
+    @property
+    def first(self) -> datetime:
+        return self.fire_times[0]
+
+    @property
+    def last(self) -> datetime:
+        return self.fire_times[-1]
+
+
+def backfill_plan(
+    *,
+    instance: IntegrationBatchInstance,
+    start_date: datetime,
+    end_date: datetime,
+    only_missing: bool = True,
+    parameters: dict | None = None,
+) -> BackfillPlan:
+    """The past fire times of the instance's cron from `start_date` to `end_date` (both
+    included), checked: a range in the past holding at most BACKFILL_MAX_RUNS of them.
+    With `only_missing`, fire times that already have a successful run are left out."""
+    instance.refuse_if_archived()
+    if not instance.cron:
+        raise TransitionError(
+            "This instance has no cron: a backfill runs the past fire times of its cron.",
+            code="no_cron",
+        )
+    if end_date < start_date:
+        raise ValidationError({"end_date": "The range ends before it starts."})
+    if end_date > timezone.now():
+        raise ValidationError(
+            {"end_date": "A backfill covers past fire times; the cron runs the coming ones."}
+        )
+    validate_manual_execution(expected_start_date=None, parameters=parameters)
+    times = _fire_times_between(instance, start_date, end_date, limit=settings.BACKFILL_MAX_RUNS)
+    where = f"{instance.cron} ({instance.cron_timezone})"
+    if not times:
+        raise ValidationError({"start_date": f"No fire time of {where} falls in this range."})
+    if len(times) > settings.BACKFILL_MAX_RUNS:
+        raise ValidationError(
+            {
+                "end_date": f"This range holds more than {settings.BACKFILL_MAX_RUNS:,} fire "
+                f"times of {where}; a backfill creates at most {settings.BACKFILL_MAX_RUNS:,} "
+                "runs: narrow the range."
+            }
+        )
+    done = _succeeded_fire_times(instance, times[0], times[-1]) if only_missing else set()
+    missing = [time for time in times if time not in done]
+    if not missing:
+        raise ValidationError(
+            {
+                "start_date": f"Each of the {len(times):,} fire times in this range already "
+                "has a successful run; include them to run them again."
+            }
+        )
+    return BackfillPlan(fire_times=missing, skipped=len(times) - len(missing))
+
+
+def _fire_times_between(instance, start: datetime, end: datetime, *, limit: int) -> list:
+    """Up to `limit` + 1 fire times from `start` to `end`: one more says there are more."""
+    times: list[datetime] = []
+    for time in fire_times(
+        instance.cron, instance.cron_timezone, start - timedelta(microseconds=1)
+    ):
+        if time > end or len(times) > limit:
+            break
+        times.append(time)
+    return times
+
+
+def _succeeded_fire_times(instance, first: datetime, last: datetime) -> set[datetime]:
+    """The fire times from `first` to `last` for which a run of the instance succeeded."""
+    succeeded = instance.executions.filter(status=ExecutionStatus.SUCCEEDED)
+    cron_runs = succeeded.filter(
+        execution_type=ExecutionType.CRON,
+        fire_time__isnull=True,
+        expected_start_date__range=(first, last),
+    ).values_list("expected_start_date", flat=True)
+    others = succeeded.filter(fire_time__range=(first, last)).values_list("fire_time", flat=True)
+    return set(cron_runs) | set(others)
+
+
+@transaction.atomic
+def backfill_create(
+    *,
+    instance: IntegrationBatchInstance,
+    start_date: datetime,
+    end_date: datetime,
+    only_missing: bool = True,
+    parameters: dict | None = None,
+    user=None,
+) -> Backfill:
+    """Create the runs of `backfill_plan`, due now, each told the fire time it stands for.
+    They start in fire-time order; under FORBID one at a time, each after the one before."""
+    instance = IntegrationBatchInstance.objects.select_for_update().get(pk=instance.pk)
+    parameters = parameters or {}
+    plan = backfill_plan(
+        instance=instance,
+        start_date=start_date,
+        end_date=end_date,
+        only_missing=only_missing,
+        parameters=parameters,
+    )
+    backfill = Backfill.objects.create(
+        organisation_id=instance.organisation_id,
+        instance=instance,
+        start_date=start_date,
+        end_date=end_date,
+        run_count=plan.count,
+        skipped_count=plan.skipped,
+        one_at_a_time=instance.concurrency_policy == ConcurrencyPolicy.FORBID,
+        parameters=parameters,
+        user=user,
+    )
+    now = timezone.now()
+    runs = Execution.objects.bulk_create(
+        Execution(
+            organisation_id=instance.organisation_id,
+            instance=instance,
+            execution_type=ExecutionType.MANUAL,
+            expected_start_date=now,
+            fire_time=fire_time,
+            backfill=backfill,
+            parameters=parameters,
+            user=user,
+        )
+        for fire_time in plan.fire_times
+    )
+    if backfill.one_at_a_time:
+        for previous, run in itertools.pairwise(runs):
+            run.waits_for = previous
+        Execution.objects.bulk_update(runs[1:], ["waits_for"], batch_size=HAND_OVER_BATCH_SIZE)
+    audit.record(
+        "instance.backfilled",
+        instance,
+        user=user,
+        changes={
+            "backfill": [
+                None,
+                f"{plan.count} runs for {plan.first.isoformat()} to {plan.last.isoformat()}",
+            ]
+        },
+    )
+    ready = Execution.objects.ready().filter(backfill=backfill, dispatched_at__isnull=True)
+    transaction.on_commit(lambda: _hand_over_all(ready))
+    return backfill
+
+
+@transaction.atomic
+def backfill_cancel(*, backfill: Backfill, user=None) -> int:
+    """Cancel the backfill's runs that have not started; returns how many. Running ones
+    go on (cancel each to stop it)."""
+    audit.record(
+        "instance.backfill_canceled",
+        backfill.instance,
+        user=user,
+        changes={"backfill": [backfill.pk, None]},
+    )
+    return executions_cancel_pending(
+        backfill.executions.pending(), user=user, reason=f"Backfill {backfill.pk} canceled."
+    )
+
+
 @transaction.atomic
 def execution_cancel(*, execution: Execution, user=None, reason: str = "") -> Execution:
     """Cancel a PENDING execution at once; ask a RUNNING one to stop (the runner stops its
@@ -177,11 +357,11 @@ def execution_claim(*, execution: Execution, worker: str = leases.WORKER_ID) -> 
     """Take a due PENDING execution to run it. The conditional update is the lock: of two
     workers handed the same execution, exactly one gets it; the other gets TransitionError.
 
-    A CRON run of a FORBID instance whose previous run still runs is skipped instead:
-    ended CANCELED, saying so, its fire time spent."""
+    Under FORBID, while another run of the instance runs, a CRON run is skipped instead
+    (ended CANCELED, saying so, its fire time spent) and a backfill run waits for it."""
     with transaction.atomic():
-        skipped = _skip_if_overlapping(execution)
-        if not skipped:
+        refusal = _refuse_if_overlapping(execution)
+        if refusal is None:
             now = timezone.now()
             claimed = leases.claim(
                 Execution.objects.due(now).filter(pk=execution.pk),
@@ -195,26 +375,44 @@ def execution_claim(*, execution: Execution, worker: str = leases.WORKER_ID) -> 
                     execution, ExecutionStatus.PENDING, ExecutionStatus.RUNNING, None, "Started."
                 )
                 return execution
-    if skipped:
-        raise TransitionError(skipped, code="skipped")
+    if refusal is not None:
+        raise refusal
     if execution.status == ExecutionStatus.PENDING:
+        if (
+            execution.waits_for_id
+            and not Execution.objects.ready().filter(pk=execution.pk).exists()
+        ):
+            raise TransitionError(
+                f"Execution {execution.pk} waits for execution {execution.waits_for_id} to end.",
+                code="waiting",
+            )
         raise TransitionError(f"Execution {execution.pk} is not yet due.", code="not_due")
     raise TransitionError(f"Execution {execution.pk} is {execution.status}.", code="not_claimable")
 
 
-def _skip_if_overlapping(execution: Execution) -> str:
-    """Under FORBID, end a CRON run CANCELED when another run of its instance is running;
-    returns why, or "" to go ahead. The instance row lock makes the check and the claim
-    one step for concurrent workers."""
-    if execution.execution_type != ExecutionType.CRON:
-        return ""
+def _refuse_if_overlapping(execution: Execution) -> TransitionError | None:
+    """Under FORBID, when another run of its instance is running: end a CRON run CANCELED,
+    or make a backfill run wait for that one (its end hands this one over again). Returns
+    why, or None to go ahead. The instance row lock makes the check and the claim one step
+    for concurrent workers."""
+    if execution.execution_type != ExecutionType.CRON and execution.backfill_id is None:
+        return None
     instance = IntegrationBatchInstance.objects.select_for_update().get(pk=execution.instance_id)
     if instance.concurrency_policy != ConcurrencyPolicy.FORBID:
-        return ""
+        return None
     running = instance.executions.filter(status=ExecutionStatus.RUNNING).exclude(pk=execution.pk)
     running_pk = running.values_list("pk", flat=True).first()
     if running_pk is None:
-        return ""
+        return None
+    if execution.execution_type != ExecutionType.CRON:
+        # Not handed over until that run ends; should it end before this commits, the
+        # dispatcher hands this one over as if it never had been.
+        Execution.objects.filter(pk=execution.pk).update(waits_for=running_pk, dispatched_at=None)
+        return TransitionError(
+            f"Execution {execution.pk} waits for execution {running_pk} to end "
+            "(concurrency policy FORBID).",
+            code="waiting",
+        )
     message = (
         f"Skipped: execution {running_pk} was still running at this fire time "
         "(concurrency policy FORBID)."
@@ -227,7 +425,7 @@ def _skip_if_overlapping(execution: Execution) -> str:
         end_date=timezone.now(),
         error={"message": message},
     )
-    return message
+    return TransitionError(message, code="skipped")
 
 
 @transaction.atomic
@@ -327,11 +525,15 @@ def _retry_if_allowed(execution: Execution) -> Execution | None:
         instance=instance,
         execution_type=execution.execution_type,
         expected_start_date=timezone.now() + delay,
+        fire_time=execution.stands_for,
+        backfill_id=execution.backfill_id,
         parameters=execution.parameters,
         user=execution.user,
         attempt=execution.attempt + 1,
         retry_of=execution,
     )
+    # The backfill run after this one waits for its last attempt, not its first.
+    Execution.objects.filter(waits_for=execution).update(waits_for=retry)
     execution_dispatch_on_commit(retry)
     return retry
 
@@ -424,7 +626,19 @@ def _transition(
                 f"only a {from_status} execution can become {to_status}."
             )
         _history(execution, from_status, to_status, user, reason)
+        if to_status in ExecutionStatus.terminal():
+            _hand_over_waiting_on_commit(execution)
     return execution
+
+
+def _hand_over_waiting_on_commit(ended: Execution) -> None:
+    """The runs that waited for `ended` may start once its end commits."""
+
+    def hand_over():
+        waiting = Execution.objects.pending().ready().filter(waits_for=ended.pk)
+        _hand_over_all(waiting.filter(dispatched_at__isnull=True))
+
+    transaction.on_commit(hand_over)
 
 
 def _history(execution, from_status, to_status, user, reason) -> None:
@@ -489,13 +703,12 @@ def execution_dispatch_on_commit(execution: Execution) -> None:
 
 
 def executions_dispatch_due(*, now: datetime | None = None) -> int:
-    """Hand over every PENDING execution due within the horizon that was never handed over,
-    and again those whose hand-over was lost. Returns how many were handed over."""
+    """Hand over every PENDING execution due within the horizon that was never handed over
+    (and waits for no other), and again those whose hand-over was lost. Returns how many
+    were handed over."""
     now = now or timezone.now()
-    due = Execution.objects.pending().filter(expected_start_date__lte=now + _horizon())
-    count = 0
-    while handed := _hand_over(due.filter(dispatched_at__isnull=True), now):
-        count += handed
+    due = Execution.objects.pending().ready().filter(expected_start_date__lte=now + _horizon())
+    count = _hand_over_all(due.filter(dispatched_at__isnull=True), now)
     stale = now - timedelta(seconds=settings.REDISPATCH_AFTER_SECONDS)
     while (again := _recover_lost(due.filter(dispatched_at__lt=stale), now)) is not None:
         count += again
@@ -511,6 +724,14 @@ def execution_dispatch_again(*, execution: Execution) -> None:
     )
 
 
+def _hand_over_all(executions, now: datetime | None = None) -> int:
+    """Hand over all of these, a batch at a time; returns how many."""
+    count = 0
+    while handed := _hand_over(executions, now or timezone.now()):
+        count += handed
+    return count
+
+
 def _hand_over(executions, now: datetime) -> int:
     """Hand over up to HAND_OVER_BATCH_SIZE of these. Their rows are locked while their tasks are
     queued and recorded, and rows another tick holds are skipped: each goes to the queue
@@ -519,7 +740,7 @@ def _hand_over(executions, now: datetime) -> int:
         batch = list(
             executions.select_for_update(skip_locked=True)
             .only("pk", "expected_start_date")
-            .order_by("expected_start_date")[:HAND_OVER_BATCH_SIZE]
+            .order_by("expected_start_date", "pk")[:HAND_OVER_BATCH_SIZE]
         )
         for execution in batch:
             execution.dispatch_task_id = execution_enqueue(execution, now=now)

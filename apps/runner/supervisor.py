@@ -144,6 +144,9 @@ class Supervisor:
             "organisation_id": self.execution.organisation_id,
             "execution_type": self.execution.execution_type,
             "expected_start_date": self.execution.expected_start_date.isoformat(),
+            "fire_time": stands_for.isoformat()
+            if (stands_for := self.execution.stands_for)
+            else None,
             "attempt": self.execution.attempt,
             "parameters": self.execution.parameters,
             "properties": properties,

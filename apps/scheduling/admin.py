@@ -14,11 +14,13 @@ from apps.core.admin import (
 from apps.plugins.property_types import is_secret, shown
 from apps.runner.logs import read_log
 from apps.runner.services import (
+    backfill_cancel,
     execution_cancel,
     execution_create_manual,
     validate_manual_execution,
 )
 from apps.scheduling.models import (
+    Backfill,
     Execution,
     ExecutionStatusChange,
     InstanceEvent,
@@ -240,6 +242,10 @@ class ExecutionAdmin(ActedOnAdmin):
         "erroneous_tasks",
         "attempt",
         "retry_of",
+        "repeats",
+        "backfill",
+        "fire_time",
+        "waits_for",
         "worker",
         "dispatched_at",
         "heartbeat_at",
@@ -295,6 +301,43 @@ class ExecutionAdmin(ActedOnAdmin):
             queryset,
             lambda e: execution_cancel(execution=e, user=request.user),
             "Canceled",
+        )
+
+
+@admin.register(Backfill)
+class BackfillAdmin(ActedOnAdmin):
+    """Backfills are asked for on an instance's page or by the API (they need a preview);
+    here they are read, and their waiting runs canceled."""
+
+    list_display = ["pk", "instance", "organisation", "start_date", "end_date", "run_count"]
+    list_select_related = ["instance", "organisation"]
+    list_filter = ["organisation"]
+    search_fields = ["instance__name"]
+    search_help_text = "Search by instance name."
+    readonly_fields = [
+        "instance",
+        "organisation",
+        "start_date",
+        "end_date",
+        "run_count",
+        "skipped_count",
+        "one_at_a_time",
+        "parameters",
+        "user",
+        "created_at",
+    ]
+    actions = ["cancel"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Cancel the waiting runs of the selected backfills")
+    def cancel(self, request, queryset):
+        self.apply_service(
+            request,
+            queryset,
+            lambda backfill: backfill_cancel(backfill=backfill, user=request.user),
+            "Waiting runs canceled, backfills",
         )
 
 

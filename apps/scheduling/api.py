@@ -9,14 +9,24 @@ from apps.accounts.permissions import change_role
 from apps.core.api.access import Access
 from apps.core.api.errors import MissingReference, api_field_names
 from apps.core.api.inputs import as_id, by_id, refuse_changes, valid
-from apps.core.api.responses import envelope, ok, page
+from apps.core.api.responses import PageParameters, envelope, ok, page
 from apps.core.errors import TransitionError
 from apps.plugins.models import PluginVersion
 from apps.runner.logs import log_size, read_log
-from apps.runner.services import execution_cancel, execution_create_manual
+from apps.runner.services import (
+    backfill_cancel,
+    backfill_create,
+    backfill_plan,
+    execution_cancel,
+    execution_create_manual,
+    execution_repeat,
+)
 from apps.scheduling import selectors
-from apps.scheduling.models import Execution, IntegrationBatchInstance
+from apps.scheduling.models import Backfill, Execution, IntegrationBatchInstance
 from apps.scheduling.serializers import (
+    BackfillCreateSerializer,
+    BackfillPlanSerializer,
+    BackfillSerializer,
     ExecutionCreateSerializer,
     ExecutionFilterSerializer,
     ExecutionSerializer,
@@ -211,6 +221,7 @@ EXECUTION_FILTERS = {
     "instance_id": "instance_id",
     "status": "status",
     "execution_type": "execution_type",
+    "backfill_id": "backfill_id",
     "from_date": "expected_start_date__gte",
     "to_date": "expected_start_date__lt",
 }
@@ -334,6 +345,19 @@ class ExecutionCancelView(APIView):
         )
 
 
+class ExecutionRepeatView(APIView):
+    @extend_schema(request=None, responses={201: envelope(ExecutionSerializer)})
+    def post(self, request, execution_id):
+        """Run a finished execution again, now, with its parameters (editors): a re-run, or
+        a retry of a failed one. The new MANUAL run's repeats_id names this one."""
+        execution = get_execution(request, execution_id, change_role(Execution))
+        repeated = execution_repeat(execution=execution, user=request.user)
+        return ok(
+            ExecutionSerializer(selectors.executions_with_instance().get(pk=repeated.pk)).data,
+            status=201,
+        )
+
+
 class ExecutionLogView(APIView):
     @extend_schema(parameters=[LogParametersSerializer], responses=envelope(LogSerializer))
     def get(self, request, execution_id):
@@ -351,3 +375,61 @@ class ExecutionLogView(APIView):
                 "complete": complete,
             }
         )
+
+
+# --- Backfills -----------------------------------------------------------------------------
+
+
+class BackfillListView(APIView):
+    @extend_schema(
+        operation_id="integration_batch_instances_backfills_list",
+        parameters=[PageParameters],
+        responses=envelope(BackfillSerializer, many=True),
+    )
+    def get(self, request, instance_id):
+        """The instance's backfills, newest first, with their runs by status."""
+        instance = Access.of(request).get(IntegrationBatchInstance.objects.all(), instance_id)
+        params = valid(PageParameters, request.query_params)
+        found = selectors.backfills_with_progress().filter(instance=instance)
+        return page(found.order_by("-created_at", "-pk"), BackfillSerializer, params)
+
+    @extend_schema(
+        request=BackfillCreateSerializer,
+        responses={201: envelope(BackfillSerializer), 200: envelope(BackfillPlanSerializer)},
+    )
+    def post(self, request, instance_id):
+        """Run the instance once for every past fire time of its cron from start_date to
+        end_date (editors), in order under its concurrency policy (FORBID: one at a time).
+        With dry_run, only say what it would create (200); else create it (201)."""
+        instance = Access.of(request).get(
+            IntegrationBatchInstance.objects.all(), instance_id, change_role(Backfill)
+        )
+        data = valid(BackfillCreateSerializer, request.data)
+        asked = {key: data[key] for key in ("start_date", "end_date", "only_missing", "parameters")}
+        if data["dry_run"]:
+            return ok(BackfillPlanSerializer(backfill_plan(instance=instance, **asked)).data)
+        backfill = backfill_create(instance=instance, user=request.user, **asked)
+        return ok(
+            BackfillSerializer(selectors.backfills_with_progress().get(pk=backfill.pk)).data,
+            status=201,
+        )
+
+
+def get_backfill(request, instance_id, backfill_id, minimum: Role = Role.READER):
+    backfills = by_id(selectors.backfills_with_progress(), instance_id, "instance_id")
+    return Access.of(request).get(backfills, backfill_id, minimum)
+
+
+class BackfillDetailView(APIView):
+    @extend_schema(responses=envelope(BackfillSerializer))
+    def get(self, request, instance_id, backfill_id):
+        return ok(BackfillSerializer(get_backfill(request, instance_id, backfill_id)).data)
+
+
+class BackfillCancelView(APIView):
+    @extend_schema(request=None, responses=envelope(BackfillSerializer))
+    def post(self, request, instance_id, backfill_id):
+        """Cancel the backfill's runs that have not started (editors); running ones go on."""
+        backfill = get_backfill(request, instance_id, backfill_id, change_role(Backfill))
+        backfill_cancel(backfill=backfill, user=request.user)
+        return ok(BackfillSerializer(selectors.backfills_with_progress().get(pk=backfill.pk)).data)

@@ -1,3 +1,4 @@
+from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django import forms
@@ -175,22 +176,25 @@ def _form_field(service_field: str) -> str:
     return service_field
 
 
-class RunAtForm(forms.Form):
-    """A MANUAL run: now, or at a wall time of the instance's time zone."""
-
-    expected_start_date = forms.DateTimeField(
-        required=False,
-        label="Run at",
+def wall_time_field(label: str, **kwargs) -> forms.DateTimeField:
+    return forms.DateTimeField(
+        label=label,
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
         input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"],
+        **kwargs,
     )
 
-    parameters = forms.JSONField(
+
+def parameters_field(help_text: str) -> forms.JSONField:
+    return forms.JSONField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 3, "class": "mono", "placeholder": "{}"}),
-        help_text="A JSON object the plugin reads as context.parameters, "
-        "prefilled with the last run's.",
+        help_text=help_text,
     )
+
+
+class InstanceTimeForm(forms.Form):
+    """A form whose times are typed as wall times of the instance's time zone."""
 
     def __init__(self, *args, time_zone: str, **kwargs):
         super().__init__(*args, **kwargs)
@@ -198,13 +202,66 @@ class RunAtForm(forms.Form):
             self.time_zone = ZoneInfo(time_zone)
         except (ZoneInfoNotFoundError, ValueError):  # a zone the system stopped knowing
             self.time_zone, time_zone = ZoneInfo("UTC"), "UTC"
-        self.fields["expected_start_date"].help_text = f"In {time_zone} time; empty: now."
+        self.zone_name = time_zone
 
-    def clean_expected_start_date(self):
-        moment = self.cleaned_data["expected_start_date"]
+    def in_zone(self, moment: datetime | None) -> datetime | None:
+        """A time the form read (as UTC) read again as a wall time of the instance's zone."""
         if moment is None:
             return None
         return timezone.make_aware(timezone.make_naive(moment), self.time_zone)
+
+    def wall_time(self, moment: datetime) -> str:
+        """`moment` as the form's datetime-local inputs show it."""
+        return moment.astimezone(self.time_zone).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+class RunAtForm(InstanceTimeForm):
+    """A MANUAL run: now, or at a wall time of the instance's time zone."""
+
+    expected_start_date = wall_time_field("Run at", required=False)
+    parameters = parameters_field(
+        "A JSON object the plugin reads as context.parameters, prefilled with the last run's."
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["expected_start_date"].help_text = f"In {self.zone_name} time; empty: now."
+
+    def clean_expected_start_date(self):
+        return self.in_zone(self.cleaned_data["expected_start_date"])
+
+
+class BackfillForm(InstanceTimeForm):
+    """A backfill: the past fire times of the instance's cron from one wall time to
+    another. `previewed` is the run count the user saw before asking to create them."""
+
+    start_date = wall_time_field("From")
+    end_date = wall_time_field("To")
+    only_missing = forms.BooleanField(
+        required=False,
+        initial=True,
+        label="Skip fire times that already have a successful run",
+    )
+    parameters = parameters_field("A JSON object each run reads as context.parameters.")
+    previewed = forms.IntegerField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in ("start_date", "end_date"):
+            self.fields[name].help_text = f"In {self.zone_name} time; fire times at it count."
+
+    def clean_start_date(self):
+        return self.in_zone(self.cleaned_data["start_date"])
+
+    def clean_end_date(self):
+        return self.in_zone(self.cleaned_data["end_date"])
+
+    def asked(self) -> dict:
+        """What the backfill services take."""
+        return {
+            name: self.cleaned_data[name]
+            for name in ("start_date", "end_date", "only_missing", "parameters")
+        }
 
 
 class ExecutionFilterForm(DayRangeFilterForm):
@@ -217,6 +274,8 @@ class ExecutionFilterForm(DayRangeFilterForm):
     instance = forms.ModelChoiceField(
         queryset=IntegrationBatchInstance.objects.none(), required=False, empty_label="Any instance"
     )
+
+    backfill = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
 
     def __init__(self, *args, organisation, **kwargs):
         super().__init__(*args, **kwargs)

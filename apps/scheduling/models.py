@@ -4,7 +4,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import F, OuterRef, Q, Subquery
+from django.db.models import Exists, F, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from apps.accounts.models import Organisation
@@ -297,8 +297,16 @@ class ExecutionQuerySet(OrganisationScopedQuerySet):
     def coming_cron(self):
         return self.pending().filter(execution_type=ExecutionType.CRON)
 
+    def ready(self):
+        """Not waiting for another run to end first (a backfill's runs under FORBID). A
+        subquery, not a join: the hand-over locks these rows FOR UPDATE."""
+        unfinished = Execution.objects.filter(pk=OuterRef("waits_for_id")).exclude(
+            status__in=ExecutionStatus.terminal()
+        )
+        return self.filter(Q(waits_for__isnull=True) | ~Exists(unfinished))
+
     def due(self, now=None):
-        return self.pending().filter(expected_start_date__lte=now or timezone.now())
+        return self.pending().ready().filter(expected_start_date__lte=now or timezone.now())
 
 
 class Execution(OrganisationOwned):
@@ -353,6 +361,22 @@ class Execution(OrganisationOwned):
         on_delete=models.SET_NULL,
         related_name="retry",
         help_text="The failed attempt this execution tries again.",
+    )
+    backfill = models.ForeignKey(
+        "Backfill", null=True, blank=True, on_delete=models.SET_NULL, related_name="executions"
+    )
+    fire_time = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="The cron fire time a backfill run (or a CRON run's retry) stands for.",
+    )
+    waits_for = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="waited_by",
+        help_text="Starts only once this run has ended (backfill runs under FORBID).",
     )
     # Set when a pause or a new schedule cancels a coming CRON run: its fire time is free
     # to be scheduled again (resuming before it comes runs it after all). A run canceled
@@ -447,10 +471,55 @@ class Execution(OrganisationOwned):
         )
 
     @property
+    def stands_for(self) -> datetime | None:
+        """The cron fire time this run is for, as the plugin is told: a CRON run's own
+        time, a backfill run's past one; None for a run asked for by hand."""
+        if self.fire_time is not None:
+            return self.fire_time
+        return self.expected_start_date if self.execution_type == ExecutionType.CRON else None
+
+    @property
     def duration(self) -> timedelta | None:
         if self.start_date and self.end_date:
             return self.end_date - self.start_date
         return None
+
+
+class Backfill(OrganisationOwned):
+    """Runs asked for at once, one for each past fire time of an instance's cron over a
+    date range, run in fire-time order under the instance's concurrency policy."""
+
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.PROTECT, related_name="backfills"
+    )
+    instance = models.ForeignKey(
+        IntegrationBatchInstance, on_delete=models.CASCADE, related_name="backfills"
+    )
+    start_date = models.DateTimeField(help_text="The first fire time it may cover.")
+    end_date = models.DateTimeField(help_text="The last fire time it may cover.")
+    run_count = models.PositiveIntegerField(help_text="Runs created, one per fire time.")
+    skipped_count = models.PositiveIntegerField(
+        default=0, help_text="Fire times left out because a run for them already succeeded."
+    )
+    one_at_a_time = models.BooleanField(
+        help_text="Each run waits for the one before (the instance's policy was FORBID)."
+    )
+    parameters = StorableJSONField(default=dict, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(end_date__gte=F("start_date")), name="backfill_ends_after_start"
+            )
+        ]
+
+    def __str__(self):
+        return f"Backfill {self.pk} of {self.instance.name} ({self.run_count} runs)"
 
 
 class ExecutionStatusChange(HistoryEntry):

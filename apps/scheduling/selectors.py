@@ -5,12 +5,13 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from django.db import connection
-from django.db.models import Count, F, Window
+from django.db.models import Count, F, Q, Window
 from django.db.models.functions import RowNumber, TruncDate
 
 from apps.core.pagination import Page, in_days, keyset_page
 from apps.plugins.models import PluginProperty, PropertyOrigin
 from apps.scheduling.models import (
+    Backfill,
     Execution,
     ExecutionStatus,
     IntegrationBatchInstance,
@@ -136,6 +137,8 @@ def executions_page(organisation, filters: dict, cursor: str = "", size: int = P
         executions = executions.filter(execution_type=filters["execution_type"])
     if filters.get("instance"):
         executions = executions.filter(instance=filters["instance"])
+    if filters.get("backfill"):
+        executions = executions.filter(backfill=filters["backfill"])
     executions = in_days(
         executions, "expected_start_date", filters.get("from_date"), filters.get("to_date")
     )
@@ -278,3 +281,20 @@ def instances_with_properties():
 
 def executions_with_instance():
     return Execution.objects.select_related("instance")
+
+
+# A backfill's runs by how they stand: its last attempts only (a retried run counts once).
+BACKFILL_PROGRESS = tuple(ExecutionStatus.values)
+
+
+def backfills_with_progress():
+    """Backfills with `runs_<status>` counts of their runs (last attempts), in one query."""
+    last_attempts = Q(executions__retry__isnull=True)
+    return Backfill.objects.select_related("instance").annotate(
+        **{
+            f"runs_{status.lower()}": Count(
+                "executions", filter=last_attempts & Q(executions__status=status)
+            )
+            for status in BACKFILL_PROGRESS
+        }
+    )

@@ -18,7 +18,7 @@ from apps.scheduling.models import (
     JobType,
     ResourceSize,
 )
-from apps.scheduling.selectors import effective_properties
+from apps.scheduling.selectors import BACKFILL_PROGRESS, effective_properties
 
 # --- Instances -----------------------------------------------------------------------------
 
@@ -221,6 +221,14 @@ class ExecutionSerializer(serializers.Serializer):
     erroneous_tasks = serializers.IntegerField()
     attempt = serializers.IntegerField()
     retry_of_id = IdField(allow_null=True)
+    repeats_id = IdField(allow_null=True, help_text="The finished run this one runs again.")
+    fire_time = EpochMillisField(
+        source="stands_for",
+        allow_null=True,
+        help_text="The cron fire time the run stands for (CRON and backfill runs).",
+    )
+    backfill_id = IdField(allow_null=True)
+    waits_for_id = IdField(allow_null=True, help_text="Starts once this run has ended.")
     cancel_requested_at = EpochMillisField(allow_null=True)
     creation_date = EpochMillisField(source="created_at")
 
@@ -289,9 +297,55 @@ class ExecutionFilterSerializer(PageParameters):
     instance_id = IdInputField(required=False)
     status = serializers.ChoiceField(choices=ExecutionStatus.choices, required=False)
     execution_type = serializers.ChoiceField(choices=ExecutionType.choices, required=False)
+    backfill_id = IdInputField(required=False)
     from_date = EpochMillisField(required=False, help_text="expected_start_date at or after.")
     to_date = EpochMillisField(required=False, help_text="expected_start_date before.")
     order_by = serializers.ChoiceField(choices=ORDERINGS, default="-expected_start_date")
+
+
+# --- Backfills -----------------------------------------------------------------------------
+
+
+class BackfillCreateSerializer(StrictSerializer):
+    start_date = EpochMillisField(help_text="The first fire time to cover (included).")
+    end_date = EpochMillisField(help_text="The last fire time to cover (included), in the past.")
+    only_missing = serializers.BooleanField(
+        default=True, help_text="Leave out fire times that already have a successful run."
+    )
+    parameters = serializers.DictField(default=dict, help_text="Each run's parameters.")
+    dry_run = serializers.BooleanField(
+        default=False, help_text="Only tell what it would create: count, first and last."
+    )
+
+
+class BackfillPlanSerializer(serializers.Serializer):
+    count = serializers.IntegerField(help_text="Runs it would create, one per fire time.")
+    first_fire_time = EpochMillisField(source="first")
+    last_fire_time = EpochMillisField(source="last")
+    skipped_count = serializers.IntegerField(
+        source="skipped", help_text="Fire times left out: they already have a successful run."
+    )
+
+
+class BackfillSerializer(serializers.Serializer):
+    id = IdField(source="pk")
+    organisation_id = IdField()
+    instance_id = IdField()
+    start_date = EpochMillisField()
+    end_date = EpochMillisField()
+    run_count = serializers.IntegerField()
+    skipped_count = serializers.IntegerField()
+    one_at_a_time = serializers.BooleanField()
+    parameters = serializers.JSONField()
+    user_id = IdField(allow_null=True)
+    runs = serializers.SerializerMethodField(help_text="Its runs by status (last attempts).")
+    creation_date = EpochMillisField(source="created_at")
+
+    @extend_schema_field(
+        {"type": "object", "properties": {s: {"type": "integer"} for s in BACKFILL_PROGRESS}}
+    )
+    def get_runs(self, backfill):
+        return {status: getattr(backfill, f"runs_{status.lower()}") for status in BACKFILL_PROGRESS}
 
 
 class LogSerializer(serializers.Serializer):

@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import StreamingHttpResponse
@@ -31,9 +32,16 @@ from apps.scheduling.cron import (
     validate_cron,
     validate_time_zone,
 )
-from apps.scheduling.forms import ExecutionFilterForm, InstanceForm, RunAtForm
-from apps.scheduling.models import CleanUp, Execution, ExecutionType, IntegrationBatchInstance
+from apps.scheduling.forms import BackfillForm, ExecutionFilterForm, InstanceForm, RunAtForm
+from apps.scheduling.models import (
+    Backfill,
+    CleanUp,
+    Execution,
+    ExecutionType,
+    IntegrationBatchInstance,
+)
 
+BACKFILLS_SHOWN = 5
 LOG_SHOWN = 1_000_000  # characters of a log a page shows; the download has them all
 
 
@@ -186,6 +194,89 @@ def instance_run(request, ws, pk):
     return _instance_page(request, ws, instance, form, status=400)
 
 
+@require_http_methods(["GET", "POST"])
+@console_view(change_role(Backfill))
+def instance_backfill(request, ws, pk):
+    """A backfill: preview what it would create, then create it. Creating runs only what
+    was previewed: if the range now holds another count, the new preview shows instead."""
+    instance = _instance_for(ws, pk)
+    if request.method == "GET":
+        form = BackfillForm(time_zone=instance.cron_timezone, initial=_last_week(instance))
+        return _backfill_page(request, instance, form)
+    form = BackfillForm(request.POST, time_zone=instance.cron_timezone)
+    plan = _refused_on(form, runner.backfill_plan, instance=instance) if form.is_valid() else None
+    creating = request.POST.get("action") == "create"
+    if plan and creating and form.cleaned_data["previewed"] == plan.count:
+        backfill = _refused_on(form, runner.backfill_create, instance=instance, user=request.user)
+        if backfill:
+            messages.success(request, f"Backfill {backfill.pk}: {backfill.run_count} runs created.")
+            target = reverse("instance", args=[instance.pk]) + "#backfills"
+            return HttpResponseClientRedirect(target) if request.htmx else redirect(target)
+        plan = None
+    if plan is None:
+        return _backfill_page(request, instance, form, status=400)
+    previewed = BackfillForm(
+        {**request.POST.dict(), "previewed": plan.count}, time_zone=instance.cron_timezone
+    )
+    previewed.is_valid()
+    shown_before = form.cleaned_data["previewed"] if creating else None
+    return _backfill_page(
+        request, instance, previewed, plan, changed=creating, shown_before=shown_before
+    )
+
+
+def _refused_on(form, service, **arguments):
+    """What `service` returns for the form's backfill, or None with its refusal on the form."""
+    try:
+        return service(**arguments, **form.asked())
+    except ValidationError as refusal:
+        show_refusal(form, refusal.message_dict)
+    except TransitionError as refusal:
+        form.add_error(None, refusal.message)
+    return None
+
+
+def _last_week(instance) -> dict:
+    """The form's first range: the last seven days, to now."""
+    now = timezone.now().replace(microsecond=0)
+    zone = BackfillForm(time_zone=instance.cron_timezone)
+    return {
+        "start_date": zone.wall_time(now - timedelta(days=7)),
+        "end_date": zone.wall_time(now),
+        "only_missing": True,
+    }
+
+
+def _backfill_page(
+    request, instance, form, plan=None, changed=False, shown_before=None, status: int = 200
+):
+    template = "scheduling/backfill.html"
+    if request.htmx:
+        template += "#backfill"
+    context = {
+        "section": "instances",
+        "instance": instance,
+        "form": form,
+        "plan": plan,
+        "changed": changed,
+        "shown_before": shown_before,
+        "max_runs": settings.BACKFILL_MAX_RUNS,
+    }
+    return render(request, template, context, status=status)
+
+
+@require_POST
+@console_view(change_role(Backfill))
+def backfill_cancel(request, ws, pk):
+    backfill = get_object_or_404(Backfill, pk=pk, organisation=ws.organisation)
+    canceled = runner.backfill_cancel(backfill=backfill, user=request.user)
+    messages.success(
+        request,
+        f"Backfill {backfill.pk}: {canceled} waiting run{'s' if canceled != 1 else ''} canceled.",
+    )
+    return redirect(reverse("instance", args=[backfill.instance_id]) + "#backfills")
+
+
 @require_GET
 @console_view()
 def instance_detail(request, ws, pk):
@@ -222,6 +313,10 @@ def _instance_page(request, ws, instance, run_form, status: int = 200):
             "recent": instance.executions.order_by("-expected_start_date", "-pk")[:10],
             "waiting": instance.executions.pending().count(),
             "events": instance.events.select_related("user").order_by("-created_at")[:10],
+            "backfills": selectors.backfills_with_progress()
+            .filter(instance=instance)
+            .select_related("user")
+            .order_by("-created_at", "-pk")[:BACKFILLS_SHOWN],
             "run_form": run_form,
             "description": describe_cron(instance.cron) if instance.cron else "",
             **_alerting(ws, instance),

@@ -84,6 +84,7 @@ def _context(spec: dict, channel) -> ExecutionContext:
         organisation_id=spec["organisation_id"],
         execution_type=spec["execution_type"],
         expected_start_date=datetime.fromisoformat(spec["expected_start_date"]),
+        fire_time=datetime.fromisoformat(spec["fire_time"]) if spec["fire_time"] else None,
         attempt=spec["attempt"],
         parameters=spec["parameters"],
         properties=Properties(spec["properties"]),

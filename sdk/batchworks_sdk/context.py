@@ -51,6 +51,9 @@ class ExecutionContext:
     organisation_id: int
     execution_type: str
     expected_start_date: datetime
+    # The cron fire time this run stands for: a CRON run's own, a backfill run's past one
+    # (the data period to process); None for a run asked for by hand.
+    fire_time: datetime | None
     attempt: int
     parameters: dict
     properties: Properties

@@ -1,6 +1,8 @@
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from apps.accounts.models import ApiToken, Membership, Role
@@ -17,10 +19,11 @@ from apps.plugins.models import (
     PluginVersion,
 )
 from apps.plugins.services import batching_configuration_set, plugin_version_create
-from apps.runner.services import execution_create_manual
-from apps.scheduling.models import Execution, IntegrationBatchInstance
+from apps.runner.services import backfill_create, execution_create_manual
+from apps.scheduling.models import Backfill, Execution, IntegrationBatchInstance
 from tests.factories import (
     PROPERTIES,
+    ExecutionFactory,
     MembershipFactory,
     PluginFactory,
     UserFactory,
@@ -57,6 +60,8 @@ class Content:
     batching: BatchingConfiguration
     instance: IntegrationBatchInstance
     execution: Execution
+    finished_execution: Execution
+    backfill: Backfill
     member: Membership
     token: ApiToken
     feed: AudienceSegmentExternalFeed
@@ -79,6 +84,8 @@ class Content:
             "batching": self.batching.pk,
             "instance": self.instance.pk,
             "execution": self.execution.pk,
+            "finished_execution": self.finished_execution.pk,
+            "backfill": self.backfill.pk,
             "member": self.member.user_id,
             "token": self.token.pk,
             "feed": self.feed.pk,
@@ -90,6 +97,7 @@ class Content:
 
 
 def content_of(organisation, admin) -> Content:
+    yesterday = timezone.now() - timedelta(days=1)
     plugin = PluginFactory(organisation=organisation)
     version = make_version(plugin=plugin, properties=PROPERTIES)
     feed = PluginFactory(
@@ -117,6 +125,16 @@ def content_of(organisation, admin) -> Content:
         ),
         instance=instance,
         execution=execution_create_manual(instance=instance, parameters={"rows": 1}),
+        finished_execution=ExecutionFactory(
+            instance=instance,
+            execution_type="MANUAL",
+            status="SUCCEEDED",
+            start_date=yesterday,
+            end_date=yesterday,
+        ),
+        backfill=backfill_create(
+            instance=instance, start_date=yesterday - timedelta(days=3), end_date=yesterday
+        ),
         member=MembershipFactory(organisation=organisation, role=Role.READER),
         token=api_token_create(organisation=organisation, user=admin, name="existing")[0],
         feed=external_feed,

@@ -10,7 +10,7 @@ from apps.accounts.permissions import change_role, view_role
 from apps.alerts.models import Alert, AlertChannel, AlertRule
 from apps.feeds.models import AudienceSegmentExternalFeed
 from apps.plugins.models import BatchingConfiguration, Plugin, PluginProperty, PluginVersion
-from apps.scheduling.models import Execution, IntegrationBatchInstance
+from apps.scheduling.models import Backfill, Execution, IntegrationBatchInstance
 from tests.factories import PLUGIN_CODE
 
 FUTURE = 4_102_444_800_000  # 2100-01-01, epoch milliseconds
@@ -133,6 +133,23 @@ OPERATIONS = [
     Operation("GET", "executions/{execution}", Execution),
     Operation("POST", "executions/{execution}/cancel", Execution),
     Operation("GET", "executions/{execution}/log", Execution),
+    Operation("POST", "executions/{finished_execution}/repeat", Execution, 201),
+    Operation("GET", f"{INSTANCE}/backfills", Backfill),
+    Operation(
+        "POST",
+        f"{INSTANCE}/backfills",
+        Backfill,
+        body={"start_date": 1_704_067_200_000, "end_date": 1_704_326_400_000, "dry_run": True},
+    ),
+    Operation(
+        "POST",
+        f"{INSTANCE}/backfills",
+        Backfill,
+        201,
+        {"start_date": 1_704_067_200_000, "end_date": 1_704_326_400_000},
+    ),
+    Operation("GET", f"{INSTANCE}/backfills/{{backfill}}", Backfill),
+    Operation("POST", f"{INSTANCE}/backfills/{{backfill}}/cancel", Backfill),
     Operation("GET", EXTERNAL_FEED, AudienceSegmentExternalFeed),
     Operation("PUT", EXTERNAL_FEED, AudienceSegmentExternalFeed, body={"status": "PAUSED"}),
     Operation("GET", f"{EXTERNAL_FEED}/properties", AudienceSegmentExternalFeed),

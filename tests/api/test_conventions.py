@@ -326,7 +326,11 @@ def test_the_executions_list_filters_and_orders(api, org_a):
     manual = client.get(
         f"/v1/executions?execution_type=MANUAL&instance_id={org_a.instance.pk}"
     ).json()["data"]
-    assert [e["id"] for e in manual] == [str(org_a.execution.pk)]
+    by_hand = org_a.instance.executions.filter(execution_type="MANUAL")
+    assert {e["id"] for e in manual} == {str(pk) for pk in by_hand.values_list("pk", flat=True)}
+    assert {e["execution_type"] for e in manual} == {"MANUAL"} and str(org_a.execution.pk) in {
+        e["id"] for e in manual
+    }
     coming = client.get(
         f"/v1/executions?from_date={later - 1}&status=PENDING&order_by=expected_start_date"
     ).json()

@@ -18,7 +18,7 @@ from apps.runner.services import (
 )
 from apps.scheduling.models import ExecutionStatus
 from apps.scheduling.services import instance_pause
-from tests.browser.conftest import log_in, screenshot
+from tests.browser.conftest import log_in, mark_page, same_document, screenshot
 from tests.factories import PluginFactory, make_instance, make_version
 
 
@@ -358,3 +358,25 @@ def test_the_dashboard_lives_and_opens_the_lists_it_counts(page, world, instance
     expect(page).to_have_url(re.compile(r"status=FAILED"))
     expect(page.locator("#results tbody tr")).to_have_count(1)
     screenshot(page, "dashboard-links")
+
+
+def test_a_backfill_is_previewed_then_created_from_the_instance_page(page, world, instance):
+    log_in(page, world.editor_a.username)
+    page.goto(f"/instances/{instance.pk}/")
+    page.get_by_role("link", name="Backfill past fire times…").click()
+    page.get_by_label("From").fill("2026-01-01T00:00")
+    page.get_by_label("To").fill("2026-01-03T12:00")
+    mark_page(page)
+    page.get_by_role("button", name="Preview").click()
+    plan = page.locator("#backfill-plan")
+    expect(plan).to_contain_text("3 runs")
+    expect(plan).to_contain_text("2026-01-01 09:00 Europe/Paris · 2026-01-01 08:00 UTC")
+    assert same_document(page), "the preview swaps in place"
+    page.get_by_role("button", name="Create 3 runs").click()
+    expect(page).to_have_url(re.compile(rf"/instances/{instance.pk}/#backfills$"))
+    backfills = page.locator("section[aria-labelledby=backfills]")
+    expect(backfills).to_contain_text("0 of 3 succeeded")
+    page.get_by_role("button", name="Cancel the rest").click()
+    page.get_by_role("button", name="Cancel 3 runs").click()  # the named confirmation
+    expect(page.locator("section[aria-labelledby=backfills]")).to_contain_text("3 canceled")
+    screenshot(page, "backfill")

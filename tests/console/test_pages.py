@@ -8,7 +8,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from apps.accounts.models import Membership, Role
-from apps.runner.services import execution_create_manual
+from apps.runner.services import backfill_create, execution_create_manual
 from apps.scheduling.models import Execution, IntegrationBatchInstance
 from tests.factories import ExecutionFactory, PluginFactory, make_instance, make_version
 
@@ -430,6 +430,8 @@ def test_an_instance_page_runs_the_same_queries_for_a_short_or_long_history(
     ran(2, "SUCCEEDED")
     few = page_queries(client, url)
     ran(40, "FAILED")
+    for days in (3, 6):
+        backfill_create(instance=instance, start_date=now - timedelta(days=days), end_date=now)
     assert page_queries(client, url) == few
     history = client.get(url).context["instance"].history
     assert len(history.runs) == 30 and history.median is not None
