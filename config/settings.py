@@ -124,6 +124,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "apps.core.console.workspace_context",
             ],
+            "builtins": ["apps.core.templatetags.console"],  # {% moment %}, {% status %}
         },
     },
 ]

@@ -2,7 +2,7 @@
 
 import zoneinfo
 from datetime import UTC, datetime, timedelta
-from functools import cache
+from functools import cache, lru_cache
 
 from cron_descriptor import Options, get_description
 from croniter import CroniterBadDateError, croniter
@@ -97,6 +97,7 @@ def previous_fire_time(expression: str, time_zone: str, at_or_before: datetime) 
             return moment
 
 
+@lru_cache(maxsize=1024)  # a list describes every instance's cron; most are alike
 def describe_cron(expression: str) -> str:
     """In words: "At 02:00, every day", "Every 15 minutes, Monday through Friday"."""
     options = Options()

@@ -420,6 +420,12 @@ class Execution(OrganisationOwned):
                 condition=Q(status="RUNNING"),
                 name="execution_running_heartbeat",
             ),
+            # The dashboard's latest failures, without sorting every failed run.
+            models.Index(
+                fields=["organisation", "-end_date"],
+                condition=Q(status="FAILED"),
+                name="execution_org_failures",
+            ),
         ]
         constraints = [
             # One CRON execution per fire time: concurrent scheduler ticks cannot double-fire.

@@ -2,7 +2,7 @@
 
 import math
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from django.db import connection
 from django.db.models import Count, F, Q, Window
@@ -90,17 +90,13 @@ def run_histories(instance_ids, size: int = HISTORY_RUNS) -> dict[int, RunHistor
 def _latest_runs(ids: list[int], size: int) -> list[Run]:
     if not ids:
         return []
-    finished = Execution.objects.exclude(status=ExecutionStatus.PENDING).values_list(
-        *HISTORY_FIELDS
-    )
-    if connection.features.supports_slicing_ordering_in_compound:
-        # PostgreSQL: one short index walk per instance, where a window over their runs
-        # would read every instance's whole history.
-        latest = [
-            finished.filter(instance_id=pk).order_by("-expected_start_date")[:size] for pk in ids
-        ]
-        rows = latest[0].union(*latest[1:], all=True) if len(latest) > 1 else latest[0]
-        return [Run(*row) for row in rows]
+    if connection.vendor == "postgresql":
+        # One short index walk per instance (a LATERAL join), where a window over their
+        # runs would read every instance's whole history; written out, for the ORM would
+        # compile a subquery per instance.
+        with connection.cursor() as cursor:
+            cursor.execute(LATEST_RUNS_SQL, [ids, ExecutionStatus.PENDING.value, size])
+            return [Run(*row) for row in cursor.fetchall()]
     rank = Window(
         RowNumber(), partition_by=F("instance_id"), order_by=[F("expected_start_date").desc()]
     )
@@ -109,6 +105,18 @@ def _latest_runs(ids: list[int], size: int) -> list[Run]:
     return [Run(*row) for row in rows]
 
 
+LATEST_RUNS_SQL = f"""
+SELECT run.id, run.instance_id, run.status, run.expected_start_date, run.start_date,
+       run.end_date
+FROM unnest(%s::bigint[]) AS instance(id)
+CROSS JOIN LATERAL (
+    SELECT id, instance_id, status, expected_start_date, start_date, end_date
+    FROM {Execution._meta.db_table}
+    WHERE instance_id = instance.id AND status <> %s
+    ORDER BY expected_start_date DESC
+    LIMIT %s
+) AS run
+"""
 HISTORY_FIELDS = ("pk", "instance_id", "status", "expected_start_date", "start_date", "end_date")
 
 
@@ -169,7 +177,9 @@ def dashboard(organisation, now: datetime) -> Dashboard:
     per_day = {
         (day, status): count
         for day, status, count in executions.filter(
-            expected_start_date__date__gte=first_day, expected_start_date__lte=now
+            # A range on the column itself, which its index serves (a __date filter is not).
+            expected_start_date__gte=datetime.combine(first_day, time.min, tzinfo=UTC),
+            expected_start_date__lte=now,
         )
         .annotate(day=TruncDate("expected_start_date"))
         .values_list("day", "status")
