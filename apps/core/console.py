@@ -56,10 +56,10 @@ def _resolve(request) -> Workspace | None:
 
 def workspace_context(request) -> dict:
     """`poll` is the hx-trigger of a page's live parts: every few seconds while the tab is
-    in sight, never while it is hidden."""
+    in sight and no confirmation is open (mayRefresh, in static/js/console.js)."""
     return {
         "ws": workspace_of(request),
-        "poll": f"every {settings.CONSOLE_POLL_SECONDS}s [document.visibilityState === 'visible']",
+        "poll": f"every {settings.CONSOLE_POLL_SECONDS}s [mayRefresh()]",
     }
 
 

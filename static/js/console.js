@@ -6,6 +6,13 @@
 const FOCUSABLE =
   "a[href], button:not([disabled]), input:not([type=hidden]):not([disabled]), select, textarea, [tabindex]";
 
+// --- Live parts: they refresh while the tab is seen and no question is asked --------------
+
+// Every poller's filter (hx-trigger "every 2s [mayRefresh()]"): a part swapped under an open
+// confirmation would take the form being confirmed with it, and the answer would go nowhere.
+window.mayRefresh = () =>
+  document.visibilityState === "visible" && !document.querySelector("dialog[open]");
+
 // --- Confirmations: "Cancel execution 7" / "Keep it running", not OK / Cancel -------------
 
 function ask(question, yes, no) {

@@ -155,6 +155,25 @@ def test_cancel_asks_with_named_actions(page, world, instance):
     expect(page.locator("h1 .status")).to_have_text("CANCELED")
 
 
+def test_a_confirmation_left_open_for_a_while_still_acts_when_answered(
+    page, world, instance, live_server, settings
+):
+    settings.CONSOLE_POLL_SECONDS = 0.2
+    execution = execution_create_manual(instance=instance)  # its page polls
+    log_in(page, world.editor_a.username)
+    page.goto(f"/executions/{execution.pk}/")
+    with page.expect_request(lambda request: f"/executions/{execution.pk}/" in request.url):
+        pass  # the summary polls
+    sent = console_requests(page, live_server)
+    page.get_by_role("button", name="Cancel", exact=True).click()
+    page.wait_for_timeout(1_000)  # the user reads the question: five polling periods
+    assert not [path for path in sent if path == f"/executions/{execution.pk}/"]
+    page.get_by_role("dialog").get_by_role(
+        "button", name=f"Cancel execution {execution.pk}"
+    ).click()
+    expect(page.locator("h1 .status")).to_have_text("CANCELED")
+
+
 def test_archive_asks_first_and_restore_undoes_it(page, world, instance):
     log_in(page, world.editor_a.username)
     page.goto(f"/instances/{instance.pk}/")

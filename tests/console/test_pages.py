@@ -340,7 +340,7 @@ def test_the_executions_list_polls_once_and_only_for_runs_that_change_soon(clien
     execution_create_manual(instance=instance)  # due now
     results = client.get("/executions/").text.split('id="results"')[1]
     assert results.count("hx-trigger") == 1
-    assert "visibilityState" in results  # not while the tab is hidden
+    assert "[mayRefresh()]" in results  # not while the tab is hidden or a question is open
 
 
 def test_switching_organisation_changes_what_pages_show(client, world, instance):
