@@ -23,8 +23,11 @@ class Page:
 def keyset_page(queryset, date_field: str, cursor: str = "", size: int = 50) -> Page:
     if position := _parse(cursor, queryset.model):
         moment, pk = position
+        # The first bound is redundant but lets the index seek to the cursor: an OR alone
+        # makes PostgreSQL read and discard every newer row.
         queryset = queryset.filter(
-            Q(**{f"{date_field}__lt": moment}) | Q(**{date_field: moment, "pk__lt": pk})
+            Q(**{f"{date_field}__lte": moment}),
+            Q(**{f"{date_field}__lt": moment}) | Q(**{date_field: moment, "pk__lt": pk}),
         )
     rows = list(queryset.order_by(f"-{date_field}", "-pk")[: size + 1])
     more = len(rows) > size
