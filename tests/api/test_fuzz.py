@@ -54,6 +54,14 @@ schema = schemathesis.openapi.from_wsgi(
                     },
                 }
                 for name in RULES_NO_SCHEMA_STATES
+            ]
+            + [
+                {
+                    # DELETE archives an instance: it and what hangs off it stay readable
+                    # (documented), which this check takes for a resource still served.
+                    "include-path-regex": r"^/v1/integration_batch_instances/\{instance_id\}",
+                    "checks": {"use_after_free": {"enabled": False}},
+                }
             ],
         }
     ),
