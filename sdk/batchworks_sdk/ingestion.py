@@ -3,8 +3,6 @@ dataset, upload files (large ones in chunks), complete it. Batches it creates ar
 to the execution. Standard library only: plugin code needs nothing installed."""
 
 import json
-import urllib.error
-import urllib.request
 from pathlib import Path
 from urllib.parse import quote
 
@@ -28,6 +26,11 @@ class PlatformApi:
         self.credential = credential
 
     def request(self, method: str, path: str, data=None, headers=None) -> bytes:
+        # Imported on first use: urllib.request pulls in http.client, email and ssl, a third
+        # of every run's start-up, and most runs never call the API.
+        import urllib.error
+        import urllib.request
+
         request = urllib.request.Request(self.api_url + path, data=data, method=method)
         request.add_header("Authorization", f"Execution {self.credential}")
         for name, value in (headers or {}).items():

@@ -2,6 +2,8 @@
 
 import io
 import os
+import subprocess
+import sys
 import time
 import zipfile
 
@@ -15,6 +17,7 @@ from apps.runner.services import execution_cancel, execution_create_manual
 from apps.runner.supervisor import run
 from apps.scheduling.models import ExecutionStatus
 from tests.factories import PluginFactory, make_instance
+from tests.processes import ROOT
 from tests.runner import plugins
 from tests.runner.conftest import Background, wait_for, wait_for_status
 
@@ -277,3 +280,22 @@ def test_a_plugin_ignoring_sigterm_is_killed_after_the_grace_period(execution_of
     runner.join(timeout=30)
     assert wait_for_status(execution, ExecutionStatus.CANCELED)
     assert time.monotonic() - started < 30  # killed: it would sleep for 60 seconds
+
+
+def test_a_run_starts_without_loading_the_http_stack():
+    """urllib.request (http.client, email, ssl) was a third of every run's start-up; the
+    SDK imports it only when plugin code calls the platform's API."""
+    loaded = subprocess.run(
+        [sys.executable, "-c", LOADED_BY_THE_CHILD],
+        cwd=ROOT / "sdk",
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert loaded == []
+
+
+LOADED_BY_THE_CHILD = (
+    "import sys, batchworks_sdk.child; "
+    "print(*[m for m in ('urllib.request', 'http.client', 'email', 'ssl') if m in sys.modules])"
+)
