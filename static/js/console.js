@@ -13,10 +13,19 @@ const FOCUSABLE =
 window.mayRefresh = () =>
   document.visibilityState === "visible" && !document.querySelector("dialog[open]");
 
+// The control whose request waits for an answer; a refresh already on its way when the
+// question opened is dropped rather than swapped over it (the next one comes after).
+let confirming = null;
+
+document.addEventListener("htmx:beforeSwap", (event) => {
+  if (confirming && event.detail.target.contains(confirming)) event.detail.shouldSwap = false;
+});
+
 // --- Confirmations: "Cancel execution 7" / "Keep it running", not OK / Cancel -------------
 
-function ask(question, yes, no) {
+function ask(source, question, yes, no) {
   const dialog = document.getElementById("confirm");
+  confirming = source;
   dialog.querySelector("[data-question]").textContent = question;
   dialog.querySelector("button[value=yes]").textContent = yes || "Yes";
   dialog.querySelector("button[value=no]").textContent = no || "No";
@@ -24,7 +33,14 @@ function ask(question, yes, no) {
   dialog.showModal();
   dialog.querySelector("button[value=no]").focus();
   return new Promise((resolve) => {
-    dialog.addEventListener("close", () => resolve(dialog.returnValue === "yes"), { once: true });
+    dialog.addEventListener(
+      "close",
+      () => {
+        confirming = null;
+        resolve(dialog.returnValue === "yes");
+      },
+      { once: true },
+    );
   });
 }
 
@@ -32,7 +48,7 @@ document.addEventListener("htmx:confirm", (event) => {
   const source = event.detail.elt;
   if (!event.detail.question) return;
   event.preventDefault();
-  ask(event.detail.question, source.dataset.confirmYes, source.dataset.confirmNo).then(
+  ask(source, event.detail.question, source.dataset.confirmYes, source.dataset.confirmNo).then(
     (confirmed) => confirmed && event.detail.issueRequest(true),
   );
 });
@@ -42,7 +58,7 @@ document.addEventListener("submit", (event) => {
   const form = event.target;
   if (!form.dataset.confirm || form.hasAttribute("hx-post")) return;
   event.preventDefault();
-  ask(form.dataset.confirm, form.dataset.confirmYes, form.dataset.confirmNo).then(
+  ask(form, form.dataset.confirm, form.dataset.confirmYes, form.dataset.confirmNo).then(
     (confirmed) => confirmed && form.submit(),
   );
 });
