@@ -351,7 +351,10 @@ def test_the_api_reference_loads_nothing_from_elsewhere(page, live_server):
     )
     for path in ("/v1/redoc", "/v1/docs"):
         page.goto(path)
-        page.wait_for_load_state("networkidle")
+        # Rendered (the schema is built on request: slow on a busy machine), then settled.
+        title = page.get_by_text("Batchworks API").first
+        expect(title).to_be_visible(timeout=60_000)
+        page.wait_for_load_state("networkidle", timeout=60_000)
     assert not elsewhere
 
 
