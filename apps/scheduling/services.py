@@ -10,11 +10,9 @@ runner's: apps.runner.services.)"""
 import logging
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
-from functools import lru_cache
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from apps.accounts.models import Organisation
@@ -347,17 +345,11 @@ def scheduler_record_tick(*, at: datetime, errors: tuple[str, ...] = ()) -> None
 
 
 def schedule_tick(*, now: datetime | None = None, batch_size: int = TICK_BATCH_SIZE) -> int:
-    """Plan the coming run of every ACTIVE, unarchived instance with a cron that has none;
-    returns how many needed one. In the steady state every instance has its coming run,
-    and the tick is one query that finds none. Those that could not be planned carry
-    their schedule_error (and are tried again next tick)."""
+    """Schedule every ACTIVE, unarchived instance with a cron; returns how many. Those that
+    could not be planned carry their schedule_error."""
     now = now or timezone.now()
-    coming = Execution.objects.coming_cron().filter(
-        instance=OuterRef("pk"), retry_of__isnull=True, expected_start_date__gt=now
-    )
-    unplanned = (
+    scheduled = (
         IntegrationBatchInstance.objects.scheduled()
-        .filter(~Exists(coming))
         .only(
             "pk",
             "organisation_id",
@@ -370,7 +362,7 @@ def schedule_tick(*, now: datetime | None = None, batch_size: int = TICK_BATCH_S
         .order_by("pk")
     )
     count, last_pk = 0, 0
-    while batch := list(unplanned.filter(pk__gt=last_pk)[:batch_size]):
+    while batch := list(scheduled.filter(pk__gt=last_pk)[:batch_size]):
         schedule_instances(batch, now=now)
         count += len(batch)
         last_pk = batch[-1].pk
@@ -433,16 +425,12 @@ def _record_schedule_errors(instances: list[IntegrationBatchInstance], failed: d
 
 
 def _fire_times_to_keep(instance: IntegrationBatchInstance, now: datetime) -> list[datetime]:
-    coming, latest_due = _fire_times_around(instance.cron, instance.cron_timezone, now)
+    cron, zone = instance.cron, instance.cron_timezone
+    fire_times = [next_fire_time(cron, zone, now)]
+    latest_due = previous_fire_time(cron, zone, now)
     if latest_due > (instance.scheduled_from or instance.created_at):
-        return [coming, latest_due]
-    return [coming]
-
-
-@lru_cache(maxsize=4096)  # a tick asks it for each instance; many share a cron and a zone
-def _fire_times_around(cron: str, zone: str, now: datetime) -> tuple[datetime, datetime]:
-    """The first fire time after `now`, and the last at or before it."""
-    return next_fire_time(cron, zone, now), previous_fire_time(cron, zone, now)
+        fire_times.append(latest_due)
+    return fire_times
 
 
 # --- Retention ------------------------------------------------------------------------

@@ -244,19 +244,6 @@ def test_a_tick_costs_the_same_queries_for_10_or_40_instances_in_one_batch():
     assert tick_queries() == few <= 4
 
 
-def test_a_steady_state_tick_is_one_query_that_finds_every_coming_run_planned(
-    django_assert_num_queries,
-):
-    version = make_version()
-    instances = [hourly(version=version) for _ in range(30)]
-    with django_assert_num_queries(1):  # each was planned, for 01:00, when it was created
-        assert schedule_tick(now=at(0, 30)) == 0
-    Execution.objects.filter(instance=instances[1]).delete()  # its coming run lost
-    assert schedule_tick(now=at(0, 30)) == 1
-    assert cron_runs(instances[1], "PENDING") == [at(1)]
-    assert schedule_tick(now=at(1, 30)) == 30  # 01:00 came: each needs its 02:00 run
-
-
 def test_a_tick_works_in_batches(django_assert_num_queries):
     version = make_version()
     for _ in range(25):
