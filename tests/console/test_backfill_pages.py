@@ -121,6 +121,8 @@ def test_cancel_the_rest_cancels_the_waiting_runs(client, world, instance):
     answer = editor(client, world).post(f"/backfills/{backfill.pk}/cancel")
     assert answer.status_code == 302
     assert set(backfill.executions.values_list("status", flat=True)) == {"CANCELED"}
+    page = editor(client, world).get(f"/instances/{instance.pk}/")
+    assert '<progress class="status-CANCELED"' in page.text  # not a success's colour
 
 
 def test_readers_and_other_organisations_cannot_backfill(client, world, instance):
