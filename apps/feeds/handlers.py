@@ -45,7 +45,7 @@ class PluginProcess:
         self.workspace = _workspace(feed)
         self.log_parts: list[str] = []
         self.secrets: list[str] = []
-        self.process: subprocess.Popen | None = None
+        self.process: processes.Child | None = None
         self.batched = False
         self.storable = False  # the last answers hold no text PostgreSQL cannot store
         try:

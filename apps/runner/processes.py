@@ -4,23 +4,25 @@ run (supervisor) and a feed's warm handler process (apps.feeds.handlers) both st
 child here, so both get exactly the same confinement."""
 
 import contextlib
-import ctypes
+import json
 import os
-import resource
+import select
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import zipfile
 from pathlib import Path
 
 from django.conf import settings
 
 from apps.runner import isolation
+from apps.runner.confinement import Confinement
 from apps.runner.limits import Limits
 
 SDK_DIR = settings.BASE_DIR / "sdk"
-PR_SET_PDEATHSIG = 1
-_libc = ctypes.CDLL(None, use_errno=True)
+MAX_MESSAGE = 2**16
 
 
 def lay_out(version, workspace: Path) -> Path:
@@ -49,57 +51,189 @@ def spawn(
     limits: Limits,
     pass_fds: tuple[int, ...],
     spread_by: int,
-    stdin=subprocess.DEVNULL,
-) -> subprocess.Popen:
-    """`python -m <module> <spec>` as plugin code runs: in its own process group, with a
-    clean environment (nothing of the worker's — database URL, secret key — leaks into
-    it), under `limits`, confined to its code (read) and scratch folder (write)."""
+) -> "Child":
+    """`<module>.main(<spec>)` as plugin code runs, forked by this worker's fork server: in
+    its own process group, with a clean environment (nothing of the worker's — database
+    URL, secret key — leaks into it), under `limits`, confined to its code (read) and
+    scratch folder (write). `pass_fds` keep their numbers in the child."""
     scratch = workspace / "scratch"
-    sandbox = isolation.Sandbox(
-        readable=[*isolation.plugin_read_paths(), workspace / "code", spec_path],
-        writable=[scratch],
-    )
-    environment = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "LANG": "C.UTF-8",
-        "HOME": str(scratch),
-        "TMPDIR": str(scratch / "tmp"),
-        "PYTHONPATH": os.pathsep.join([str(workspace / "code"), str(SDK_DIR)]),
-        "PYTHONNOUSERSITE": "1",
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "PYTHONUNBUFFERED": "1",
+    request = {
+        "module": module,
+        "argv": [str(spec_path)],
+        "cwd": str(scratch),
+        "env": {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "LANG": "C.UTF-8",
+            "HOME": str(scratch),
+            "TMPDIR": str(scratch / "tmp"),
+            "PYTHONPATH": os.pathsep.join([str(workspace / "code"), str(SDK_DIR)]),
+            **CHILD_PYTHON_FLAGS,
+        },
+        "path": [str(workspace / "code")],
+        "confinement": Confinement(
+            memory_bytes=limits.memory_bytes,
+            disk_bytes=limits.disk_bytes,
+            cpus=sorted(limits.cpu_set(spread_by=spread_by)),
+            landlock_abi=isolation.probe().landlock_abi,
+            readable=[
+                str(path)
+                for path in [*isolation.plugin_read_paths(), workspace / "code", spec_path]
+            ],
+            writable=[str(scratch)],
+        ).__dict__,
     }
-    try:
-        process = subprocess.Popen(
-            [sys.executable, "-m", module, str(spec_path)],
-            cwd=scratch,
-            env=environment,
-            stdin=stdin,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            pass_fds=pass_fds,
-            start_new_session=True,  # its own process group, stopped as a whole
-            preexec_fn=lambda: _confine(limits, sandbox),
-        )
-    finally:
-        sandbox.close()
-    os.sched_setaffinity(process.pid, limits.cpu_set(spread_by=spread_by))
-    return process
+    return fork_server().spawn(request, pass_fds)
 
 
-def _confine(limits: Limits, sandbox: isolation.Sandbox) -> None:
-    """Runs in the child between fork and exec."""
-    memory, disk = limits.memory_bytes, limits.disk_bytes
-    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (disk, disk))
-    # A file over the limit then fails the write (EFBIG) instead of killing silently.
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    sandbox.enter()
-    # If the worker dies (even by SIGKILL), the kernel kills its plugin process too.
-    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+# How the fork server's Python runs, and so each child's: as `python -u`, with no user
+# site-packages and no .pyc files written into the plugin's code.
+CHILD_PYTHON_FLAGS = {
+    "PYTHONNOUSERSITE": "1",
+    "PYTHONDONTWRITEBYTECODE": "1",
+    "PYTHONUNBUFFERED": "1",
+}
 
 
-def kill_group(process: subprocess.Popen, sig: signal.Signals) -> None:
+class Child:
+    """A plugin process, as much of subprocess.Popen as its supervisors use: its pid, its
+    stdout and stderr (pipes, closed by close()), poll() and wait(); and its peak memory
+    once it has ended."""
+
+    def __init__(self, server: "ForkServer", pid: int, stdout: int, stderr: int):
+        self.server, self.pid = server, pid
+        self.stdout = open(stdout, "rb", buffering=0)  # noqa: SIM115 (closed by its owner)
+        self.stderr = open(stderr, "rb", buffering=0)  # noqa: SIM115
+        self.returncode: int | None = None
+        self.maxrss_bytes = 0
+
+    def poll(self, timeout: float = 0) -> int | None:
+        """The exit code (negative: killed by that signal), once ended; waits up to timeout."""
+        if self.returncode is None and (ended := self.server.exit_of(self.pid, timeout)):
+            status, maxrss_kib = ended
+            self.returncode = os.waitstatus_to_exitcode(status)
+            self.maxrss_bytes = maxrss_kib * 1024
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        if self.poll(timeout=86400.0 if timeout is None else timeout) is None:
+            raise subprocess.TimeoutExpired(f"plugin process {self.pid}", timeout or 0)
+        assert self.returncode is not None
+        return self.returncode
+
+    def close(self) -> None:
+        self.stdout.close()
+        self.stderr.close()
+
+
+class ForkServer:
+    """This worker's end of its fork server (apps.runner.zygote)."""
+
+    def __init__(self):
+        self.lock = threading.RLock()
+        self.exits: dict[int, tuple[int, int]] = {}
+        self.channel, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        worker = str(os.getpid())
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "apps.runner.zygote", str(theirs.fileno()), worker],
+                cwd="/",
+                env={
+                    "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+                    "LANG": "C.UTF-8",
+                    "PYTHONPATH": os.pathsep.join([str(settings.BASE_DIR), str(SDK_DIR)]),
+                    **CHILD_PYTHON_FLAGS,
+                },
+                stdin=subprocess.DEVNULL,
+                pass_fds=(theirs.fileno(),),
+                start_new_session=True,  # a terminal's Ctrl-C reaches the worker, not it
+            )
+        finally:
+            theirs.close()
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def spawn(self, request: dict, pass_fds: tuple[int, ...]) -> Child:
+        stdout_read, stdout_write = os.pipe()
+        stderr_read, stderr_write = os.pipe()
+        request = {**request, "fds": [1, 2, *pass_fds]}
+        try:
+            with self.lock:
+                socket.send_fds(
+                    self.channel,
+                    [json.dumps(request).encode()],
+                    [stdout_write, stderr_write, *pass_fds],
+                )
+                answer = self._next(lambda message: "exited" not in message)
+        except BaseException:
+            os.close(stdout_read)
+            os.close(stderr_read)
+            raise
+        finally:
+            os.close(stdout_write)
+            os.close(stderr_write)
+        if "pid" not in answer:
+            os.close(stdout_read)
+            os.close(stderr_read)
+            raise OSError(f"The fork server could not start the plugin: {answer.get('error')}")
+        return Child(self, answer["pid"], stdout_read, stderr_read)
+
+    def exit_of(self, pid: int, timeout: float) -> tuple[int, int] | None:
+        """(wait status, peak memory in KiB) of a child that has ended, waiting up to timeout."""
+        with self.lock:
+            if pid not in self.exits:
+                try:
+                    self._next(lambda message: message.get("exited") == pid, timeout)
+                except TimeoutError:
+                    pass
+                except OSError:  # the fork server died, and its children with it
+                    self.exits[pid] = (signal.SIGKILL, 0)
+            return self.exits.pop(pid, None)
+
+    def _next(self, wanted, timeout: float | None = None) -> dict:
+        """Read messages until one is `wanted`, keeping children's exits as they come."""
+        while True:
+            if timeout is not None:
+                ready, _, _ = select.select([self.channel], [], [], timeout)
+                if not ready:
+                    raise TimeoutError
+            data = self.channel.recv(MAX_MESSAGE)
+            if not data:
+                raise ConnectionError("The fork server has stopped.")
+            message = json.loads(data)
+            if "exited" in message:
+                self.exits[message["exited"]] = (message["status"], message["maxrss"])
+            if wanted(message):
+                return message
+
+
+_server: ForkServer | None = None
+_server_lock = threading.Lock()
+
+
+def fork_server() -> ForkServer:
+    """This process's fork server, started on first use (and again if it died)."""
+    global _server
+    with _server_lock:
+        if _server is None or not _server.alive:
+            _server = ForkServer()
+        return _server
+
+
+def _forget_fork_server_in_a_fork() -> None:
+    """A process forked from a worker (RQ's scheduler, say) must not hold the worker's end
+    of the socket: the fork server notices its worker has gone when that end closes."""
+    global _server
+    if _server is not None:
+        _server.channel.close()
+        _server = None
+
+
+os.register_at_fork(after_in_child=_forget_fork_server_in_a_fork)
+
+
+def kill_group(process: Child, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, sig)
 

@@ -10,7 +10,6 @@ import os
 import selectors
 import shutil
 import signal
-import subprocess
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -110,8 +109,8 @@ class Supervisor:
             except SecretUnreadable as unreadable:
                 return self._record_failure(str(unreadable))
             process = self._spawn(workspace, spec_path, channel_write)
-            rusage = self._supervise(process, channel_read, workspace)
-            return self._finish(process, rusage)
+            self._supervise(process, channel_read, workspace)
+            return self._finish(process)
         except BaseException as error:
             # The worker itself is going (shutdown signal) or broke: stop the code and say
             # so now rather than leave the reaper to find the execution later.
@@ -125,6 +124,8 @@ class Supervisor:
                 logger.exception("Execution %s: could not record the failure", self.execution.pk)
             raise
         finally:
+            if process is not None:
+                process.close()
             shutil.rmtree(workspace, ignore_errors=True)
 
     # --- before -------------------------------------------------------------------------
@@ -160,7 +161,7 @@ class Supervisor:
         spec_path.write_text(json.dumps(spec))
         return spec_path, read_end, write_end
 
-    def _spawn(self, workspace: Path, spec_path: Path, channel: int) -> subprocess.Popen:
+    def _spawn(self, workspace: Path, spec_path: Path, channel: int) -> processes.Child:
         try:
             return processes.spawn(
                 workspace=workspace,
@@ -175,7 +176,7 @@ class Supervisor:
 
     # --- during -------------------------------------------------------------------------
 
-    def _supervise(self, process: subprocess.Popen, channel: int, workspace: Path):
+    def _supervise(self, process: processes.Child, channel: int, workspace: Path) -> None:
         selector = selectors.DefaultSelector()
         streams = Streams()
         assert process.stdout and process.stderr  # both piped by _spawn
@@ -194,11 +195,8 @@ class Supervisor:
             if selector.get_map():
                 for key, _ in selector.select(timeout=0.2):
                     self._read(key, selector, streams)
-            else:  # every stream closed: the process is ending, or has closed them early
-                pid, status, rusage = os.wait4(process.pid, os.WNOHANG)
-                if pid:
-                    break
-                time.sleep(0.01)
+            elif process.poll(timeout=0.05) is not None:  # every stream closed, and it ended
+                break
             now = time.monotonic()
             if now >= next_flush:
                 self._flush()
@@ -218,17 +216,15 @@ class Supervisor:
             if kill_at is not None and now >= kill_at:
                 processes.kill_group(process, signal.SIGKILL)
         selector.close()
-        process.returncode = os.waitstatus_to_exitcode(status)
         processes.kill_group(process, signal.SIGKILL)  # anything the plugin left behind
         self._flush(final=True)
-        return rusage
 
     def _read(self, key, selector, streams: Streams) -> None:
         data = os.read(key.fd, 65536)
         if not data:
             selector.unregister(key.fd)
             if key.data == "control":
-                os.close(key.fd)  # the log pipes belong to the Popen, which closes them
+                os.close(key.fd)  # the log pipes belong to the Child, which closes them
             return
         if key.data == "log":
             self.log.write(streams.decoders[key.fd].decode(data))
@@ -297,8 +293,9 @@ class Supervisor:
 
     # --- after --------------------------------------------------------------------------
 
-    def _finish(self, process: subprocess.Popen, rusage) -> str:
-        outcome = self.outcome
+    def _finish(self, process: processes.Child) -> str:
+        outcome, code = self.outcome, process.returncode
+        assert code is not None  # _supervise waited for the end
         if outcome.stop_reason == "lost":
             return "The execution was ended elsewhere (reaped or canceled) while running."
         if outcome.stop_reason == "cancel":
@@ -313,17 +310,19 @@ class Supervisor:
             )
         if outcome.stop_reason == "disk" or outcome.error_kind == "disk":
             return self._record_failure(self.limits.disk_exceeded())
-        if outcome.error_kind == "memory" or _memory_exhausted(process, rusage, self.limits):
+        if outcome.error_kind == "memory" or _memory_exhausted(
+            code, process.maxrss_bytes, self.limits
+        ):
             return self._record_failure(self.limits.memory_exceeded())
         if outcome.error_kind:
             return self._record_failure(outcome.error_message)
-        if outcome.succeeded and process.returncode == 0:
+        if outcome.succeeded and code == 0:
             return self._record(execution_succeed, "SUCCEEDED", result=outcome.result)
-        if process.returncode < 0:
-            name = signal.Signals(-process.returncode).name
+        if code < 0:
+            name = signal.Signals(-code).name
             return self._record_failure(f"The plugin process was killed by {name}.")
         return self._record_failure(
-            f"The plugin process exited with status {process.returncode} without a result."
+            f"The plugin process exited with status {code} without a result."
         )
 
     def _note(self, text: str) -> None:
@@ -356,8 +355,7 @@ def merged_properties(instance) -> dict[str, dict]:
     }
 
 
-def _memory_exhausted(process: subprocess.Popen, rusage, limits: Limits) -> bool:
+def _memory_exhausted(code: int, peak_bytes: int, limits: Limits) -> bool:
     """A child killed by a signal with its peak memory near the limit ran out of memory
     (an allocation failed somewhere Python could not turn into MemoryError)."""
-    peak_bytes = rusage.ru_maxrss * 1024
-    return process.returncode < 0 and peak_bytes >= 0.9 * limits.memory_bytes
+    return code < 0 and peak_bytes >= 0.9 * limits.memory_bytes

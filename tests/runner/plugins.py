@@ -59,6 +59,12 @@ COUNTS_CPUS = plugin("""
 return len(os.sched_getaffinity(0))
 """)
 
+REPORTS_ITS_ORIGIN = plugin("""
+platform = ("django", "config", "apps", "rest_framework", "psycopg")
+loaded = sorted(name for name in sys.modules if name.split(".")[0] in platform)
+return {"parent": os.getppid(), "platform_modules": loaded}
+""")
+
 REPORTS_ENVIRONMENT = plugin("""
 return sorted(os.environ)
 """)

@@ -41,16 +41,19 @@ def signal_worker(pid):
     os.kill(pid, signal.SIGCONT)  # harmless if it got through; SIGKILL would too
     return "signal delivered"
 
-worker = os.getppid()
+worker, fork_server = context.parameters["worker"], os.getppid()
 attempt("the worker's environment", lambda: open(f"/proc/{worker}/environ", "rb").read())
 attempt("the worker's memory", lambda: open(f"/proc/{worker}/mem", "rb").read(16))
+attempt("the fork server's memory", lambda: open(f"/proc/{fork_server}/mem", "rb").read(16))
 attempt("another process's environment", lambda: open("/proc/1/environ", "rb").read())
 attempt("the process list", lambda: os.listdir("/proc"))
 for label, path in context.parameters["files"].items():
     attempt(label, lambda path=path: open(path, "rb").read())
 attempt("the runs folder", lambda: os.listdir(context.parameters["runs"]))
 attempt("tracing the worker", lambda: ptrace_attach(worker))
+attempt("tracing the fork server", lambda: ptrace_attach(fork_server))
 attempt("signalling the worker", lambda: signal_worker(worker))
+attempt("signalling the fork server", lambda: signal_worker(fork_server))
 
 # What a legitimate plugin needs still works.
 (context.scratch_dir / "out.csv").write_text("a,b\\n")
@@ -104,10 +107,13 @@ def test_plugin_code_reaches_none_of_the_platforms_secrets(secrets):
     files = {**where["files"], "another run's folder": str(neighbour_folder / "spec.json")}
 
     instance = make_instance(version=make_version(code=HOSTILE))
-    execution = execution_create_manual(
-        instance=instance, parameters={"files": files, "runs": str(settings.EXECUTION_WORK_DIR)}
-    )
     with running("run_worker", **where["environment"]) as worker:
+        parameters = {
+            "files": files,
+            "runs": str(settings.EXECUTION_WORK_DIR),
+            "worker": worker.pid,
+        }
+        execution = execution_create_manual(instance=instance, parameters=parameters)
         wait_for_status(execution, ExecutionStatus.SUCCEEDED, ExecutionStatus.FAILED, timeout=60)
         assert worker.poll() is None  # alive, never stopped by its plugin
     log = read_log(execution.pk).text
@@ -117,15 +123,19 @@ def test_plugin_code_reaches_none_of_the_platforms_secrets(secrets):
     assert set(results) == {
         "the worker's environment",
         "the worker's memory",
+        "the fork server's memory",
         "another process's environment",
         "the process list",
         *files,
         "the runs folder",
         "tracing the worker",
+        "tracing the fork server",
         "signalling the worker",
+        "signalling the fork server",
     }
     leaked = {name: outcome for name, outcome in results.items() if "denied" not in outcome}
     assert leaked == {}
+    assert results["signalling the worker"] == results["signalling the fork server"]
     assert results["signalling the worker"] == "denied: EPERM"
     assert marker not in log and marker not in str(results)
     neighbour_folder.joinpath("spec.json").unlink()

@@ -6,12 +6,14 @@ import subprocess
 import sys
 import time
 import zipfile
+from pathlib import Path
 
 import pytest
 from django.core.files.base import ContentFile
 from django_tasks_db.models import DBTaskResult
 
 from apps.plugins.services import plugin_version_create
+from apps.runner import processes
 from apps.runner.logs import read_log
 from apps.runner.services import execution_cancel, execution_create_manual
 from apps.runner.supervisor import run
@@ -177,6 +179,42 @@ def test_plugin_code_sees_none_of_the_workers_environment(execution_of, monkeypa
     visible = set(finished(execution).result)
     assert not visible & {"DATABASE_URL", "SECRET_KEY", "REDIS_URL"}
     assert {"PATH", "PYTHONPATH", "HOME", "TMPDIR"} <= visible
+
+
+@pytest.mark.django_db
+def test_a_run_is_forked_by_a_fork_server_that_holds_nothing_of_the_workers(
+    execution_of, monkeypatch
+):
+    """A warm fork server saves each run a new interpreter and the SDK's import; what its
+    children inherit is its memory, so it must never have loaded the platform."""
+    monkeypatch.setenv("SECRET_KEY", "do-not-leak")
+    execution = execution_of(plugins.REPORTS_ITS_ORIGIN)
+    run(execution.pk)
+    origin = finished(execution).result
+    server = processes.fork_server().process
+    assert origin["parent"] == server.pid
+    # Only what the fork server (itself __main__) imports, none of it the platform's.
+    assert origin["platform_modules"] == ["apps", "apps.runner", "apps.runner.confinement"]
+    environment = Path(f"/proc/{server.pid}/environ").read_bytes()
+    assert b"SECRET_KEY" not in environment and b"DATABASE_URL" not in environment
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_fork_server_killed_mid_run_fails_the_run_and_the_next_run_gets_a_new_one(
+    execution_of,
+):
+    execution = execution_of(plugins.SLEEPS)
+    runner = Background(run, execution.pk)
+    runner.start()
+    wait_for(lambda: "sleeping" in read_log(execution.pk).text, message="the plugin to start")
+    killed = processes.fork_server().process
+    killed.kill()
+    runner.join(timeout=30)
+    assert finished(execution).error == {"message": "The plugin process was killed by SIGKILL."}
+    following = execution_of(plugins.SUCCEEDS)
+    run(following.pk)
+    assert finished(following).status == ExecutionStatus.SUCCEEDED
+    assert processes.fork_server().process.pid != killed.pid
 
 
 @pytest.mark.django_db

@@ -5,6 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from apps.core import leases
 from apps.feeds.jobs import sweep_leftover_folders as sweep_leftover_feed_folders
 from apps.runner import isolation
+from apps.runner.processes import fork_server
 from apps.runner.services import worker_check_in
 from apps.runner.workspaces import sweep_leftover_workspaces
 from apps.transfers.scratch import sweep_leftover_folders
@@ -29,6 +30,7 @@ class Command(BaseCommand):
         sweep_leftover_workspaces()  # of runs this machine's killed workers left
         sweep_leftover_folders()  # and of import and export jobs
         sweep_leftover_feed_folders()  # and of feeds' plugin processes
+        fork_server()  # warm before the first run, and started from this main thread
         if settings.TASKS_BACKEND == "rq":
             call_command(
                 "rqworker",
@@ -36,6 +38,10 @@ class Command(BaseCommand):
                 with_scheduler=True,
                 burst=burst,
                 job_class="django_tasks_rq.Job",
+                # Each job in this process rather than in a fork of it: a job only
+                # supervises (its plugin code runs in its own sandboxed process), and the
+                # warm fork server stays this worker's, not one per job.
+                worker_class="rq.worker.SimpleWorker",
             )
         else:
             call_command("db_worker", batch=burst, reload=False)
