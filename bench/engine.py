@@ -1,35 +1,48 @@
-"""The engine: scheduler tick cost, worker throughput and start delay.
+"""The engine: scheduler tick cost, execution throughput next to the task queues' own,
+and how close to their time runs start.
 
 - tick: time and queries of schedule_tick() over N active instances, the first time
   (inserting every coming run) and in steady state (nothing new to insert);
-- throughput: executions of a no-op plugin claimed and finished per second by W db_worker
-  processes on PostgreSQL;
-- delay: start_date - expected_start_date of runs set to start over the next seconds,
-  handed over ahead by the tick as in production (median, p95)."""
+- throughput: no-op executions claimed, run in their sandboxed child and finished per
+  second by W `run_worker` processes, on the database backend and on RQ, next to the
+  peers drained by W workers of their own: a no-op django-tasks-db task (`db_worker`) and a
+  no-op RQ job (`rq worker`, a fork per job); taken in turns, medians of --repeat rounds;
+- start on time: 200 MANUAL runs due at one moment (the first and the last start), and
+  runs queued ahead by the tick (median, p95 of start_date - expected_start_date).
+
+Each phase starts from queues holding only its own work, and checks that every run it
+counted succeeded. RQ's phases need REDIS_URL."""
 
 import os
+import statistics
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
+from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import connection
-from django.test.utils import CaptureQueriesContext
+from django.tasks import TaskResultStatus
+from django.test.utils import CaptureQueriesContext, override_settings
 from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
 
 from apps.accounts.models import Organisation
 from apps.plugins.models import PluginType
 from apps.plugins.services import plugin_create, plugin_version_create
-from apps.runner.services import executions_dispatch_due
+from apps.runner.services import executions_cancel_pending, executions_dispatch_due
 from apps.scheduling.models import (
+    CronStatus,
     Execution,
     ExecutionStatus,
     ExecutionType,
     IntegrationBatchInstance,
 )
 from apps.scheduling.services import schedule_tick
+from bench import peers
 from bench.setup import median_and_p95, stopwatch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,13 +53,21 @@ class NoOp(IntegrationBatchPlugin):
     def run(self, context):
         return None
 """
+RQ_TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": ["default"]}}
+PEER_QUEUE = "bench-peers"
 
 
 def run(options) -> None:
     version = _no_op_version()
     _tick(version, options.instances)
-    _throughput(version, options.executions, options.workers)
-    _delay(version, options.workers)
+    rates = _throughputs(version, options)
+    for backend in _backends():
+        _start_on_time(version, options.workers, backend, statistics.median(rates[backend]))
+        _queued_ahead(version, options.workers, backend)
+
+
+def _backends() -> list[str]:
+    return ["database", "rq"] if settings.REDIS_URL else ["database"]
 
 
 def _no_op_version():
@@ -70,7 +91,7 @@ def _tick(version, count: int) -> None:
             version=version,
             name=f"bench {i}",
             cron=f"{i % 60} * * * *",
-            cron_status="ACTIVE",
+            cron_status=CronStatus.ACTIVE,
             scheduled_from=now,
         )
         for i in range(count)
@@ -79,7 +100,15 @@ def _tick(version, count: int) -> None:
         with CaptureQueriesContext(connection) as queries, stopwatch() as elapsed:
             schedule_tick(now=now)
         print(f"{label}: {count} instances in {elapsed['seconds']:.2f} s, {len(queries)} queries")
-    IntegrationBatchInstance.objects.filter(name__startswith="bench ").update(cron_status="PAUSED")
+    # The later phases' queues hold only their own work: the coming runs and their tasks go.
+    ticked = IntegrationBatchInstance.objects.filter(name__startswith="bench ")
+    ticked.update(cron_status=CronStatus.PAUSED)
+    executions_cancel_pending(
+        Execution.objects.filter(instance__in=ticked, status=ExecutionStatus.PENDING),
+        user=None,
+        reason="The tick benchmark is over.",
+    )
+    DBTaskResult.objects.all().delete()
 
 
 def _instance(version, name: str):
@@ -88,10 +117,60 @@ def _instance(version, name: str):
     )
 
 
-def _throughput(version, count: int, workers: int) -> None:
-    instance = _instance(version, "throughput")
+# --- throughput ----------------------------------------------------------------------------
+
+
+def _throughputs(version, options) -> dict[str, list[float]]:
+    """Each contender's rate per round, the rounds taken in turns."""
+    contenders = {
+        "django-tasks-db no-op task": _peer_task,
+        "database": _executions_on("database"),
+    }
+    if settings.REDIS_URL:
+        contenders["RQ no-op job (fork per job)"] = _peer_job
+        contenders["rq"] = _executions_on("rq")
+    rates: dict[str, list[float]] = {name: [] for name in contenders}
+    for _ in range(options.repeat):
+        for name, measure in contenders.items():
+            seconds = measure(version, options.executions, options.workers)
+            rates[name].append(options.executions / seconds)
+    _print_rates(rates, options)
+    return rates
+
+
+def _print_rates(rates: dict[str, list[float]], options) -> None:
+    print(
+        f"throughput, {options.executions} each, {options.workers} workers, medians of "
+        f"{options.repeat} rounds taken in turns:"
+    )
+    median = {name: statistics.median(values) for name, values in rates.items()}
+    for name, values in rates.items():
+        label = f"Batchworks no-op executions, {name} backend" if name in _backends() else name
+        runs = ", ".join(f"{value:.1f}" for value in values)
+        print(f"  {label}: {median[name]:.1f}/s (rounds: {runs})")
+    rq_peer = median.get("RQ no-op job (fork per job)")
+    for backend in _backends():
+        ratios = [f"÷ django-tasks-db {median[backend] / median['django-tasks-db no-op task']:.2f}"]
+        if rq_peer:
+            ratios.append(f"÷ RQ {median[backend] / rq_peer:.2f}")
+        print(f"  Batchworks on {backend}: " + ", ".join(ratios))
+
+
+def _executions_on(backend: str):
+    def measure(version, count: int, workers: int) -> float:
+        instance = _instance(version, f"throughput on {backend}")
+        with _backend(backend), _workers(workers, backend):
+            _run_executions(instance, 2 * workers)  # warm-up: every worker up and ready
+            with stopwatch() as elapsed:
+                _run_executions(instance, count)
+        return elapsed["seconds"]
+
+    return measure
+
+
+def _run_executions(instance, count: int) -> None:
     now = timezone.now()
-    Execution.objects.bulk_create(
+    created = Execution.objects.bulk_create(
         Execution(
             organisation_id=instance.organisation_id,
             instance=instance,
@@ -101,69 +180,148 @@ def _throughput(version, count: int, workers: int) -> None:
         for _ in range(count)
     )
     executions_dispatch_due(now=now)
-    with _workers(workers), stopwatch() as elapsed:
-        _wait_until_finished(instance)
-    rate = count / elapsed["seconds"]
+    batch = Execution.objects.filter(pk__in=[execution.pk for execution in created])
+    _wait_until(lambda: not batch.exclude(status__in=ExecutionStatus.terminal()).exists())
+    if failed := batch.exclude(status=ExecutionStatus.SUCCEEDED).count():
+        raise SystemExit(f"{failed} of {count} no-op executions did not succeed")
+
+
+def _peer_task(version, count: int, workers: int) -> float:
+    command = ["manage.py", "db_worker", "--interval", str(settings.WORKER_POLL_SECONDS)]
+    done = DBTaskResult.objects.filter(
+        task_path=peers.no_op_task.module_path, status=TaskResultStatus.SUCCESSFUL
+    )
+    with _processes(command, workers):
+        _drain(peers.no_op_task.enqueue, done.count, 2 * workers)  # warm-up
+        return _drain(peers.no_op_task.enqueue, done.count, count)
+
+
+def _peer_job(version, count: int, workers: int) -> float:
+    from django_rq import get_connection
+    from rq import Queue
+    from rq.registry import FinishedJobRegistry
+
+    queue = Queue(PEER_QUEUE, connection=get_connection("default"))
+    queue.empty()
+    finished = FinishedJobRegistry(queue=queue)
+    rq = str(Path(sys.executable).parent / "rq")
+    with _processes([rq, "worker", PEER_QUEUE, "--url", settings.REDIS_URL], workers):
+        _drain(lambda: queue.enqueue(peers.no_op_job), finished.get_job_count, 2 * workers)
+        return _drain(lambda: queue.enqueue(peers.no_op_job), finished.get_job_count, count)
+
+
+def _drain(enqueue, finished, count: int) -> float:
+    """Seconds to queue `count` no-ops and see them all finished."""
+    before = finished()
+    with stopwatch() as elapsed:
+        for _ in range(count):
+            enqueue()
+        _wait_until(lambda: finished() - before >= count)
+    return elapsed["seconds"]
+
+
+# --- starting on time ----------------------------------------------------------------------
+
+
+def _start_on_time(version, workers: int, backend: str, rate: float, count: int = 200) -> None:
+    instance = _instance(version, f"200 at once on {backend}")
+    due = timezone.now() + timedelta(seconds=5)
+    with _backend(backend), _workers(workers, backend):
+        _run_executions(instance, 2 * workers)  # warm-up
+        _create_and_dispatch(instance, [due] * count)
+        _wait_until(lambda: _all_ended(instance, count + 2 * workers))
+    delays = _delays(instance.executions.filter(expected_start_date=due))
+    goal = count / rate + 1
     print(
-        f"throughput: {count} no-op executions in {elapsed['seconds']:.1f} s with {workers} "
-        f"workers = {rate:.1f} executions/s claimed and finished"
+        f"{count} MANUAL runs due at once ({backend}): the first started {min(delays):.2f} s "
+        f"after its time (goal ≤ 0.5 s), the last {max(delays):.2f} s (goal ≤ {count} / "
+        f"{rate:.1f} per s + 1 = {goal:.1f} s)"
     )
 
 
-def _delay(version, workers: int, count: int = 40) -> None:
-    instance = _instance(version, "delay")
+def _queued_ahead(version, workers: int, backend: str, count: int = 40) -> None:
+    instance = _instance(version, f"queued ahead on {backend}")
     start = timezone.now() + timedelta(seconds=5)
+    times = [start + timedelta(seconds=i * 0.5) for i in range(count)]
+    with _backend(backend), _workers(workers, backend):
+        _create_and_dispatch(instance, times)
+        _wait_until(lambda: _all_ended(instance, count))
+    median, p95 = median_and_p95(_delays(instance.executions.all()))
+    print(
+        f"start delay of {count} runs queued ahead ({backend}): median {median:.2f} s, "
+        f"p95 {p95:.2f} s (goal ≤ 0.5 s)"
+    )
+
+
+def _create_and_dispatch(instance, start_dates) -> None:
+    """As the tick does: runs due within the horizon are handed over ahead, to start at
+    their time."""
     Execution.objects.bulk_create(
         Execution(
             organisation_id=instance.organisation_id,
             instance=instance,
             execution_type=ExecutionType.MANUAL,
-            expected_start_date=start + timedelta(seconds=i * 0.5),
+            expected_start_date=start,
         )
-        for i in range(count)
+        for start in start_dates
     )
-    # As the tick does: runs due within the horizon are handed over ahead, with run_after.
     executions_dispatch_due()
-    with _workers(workers):
-        _wait_until_finished(instance)
-    delays = [
-        (e.start_date - e.expected_start_date).total_seconds() for e in instance.executions.all()
+
+
+def _all_ended(instance, count: int) -> bool:
+    return instance.executions.filter(status__in=ExecutionStatus.terminal()).count() >= count
+
+
+def _delays(executions) -> list[float]:
+    return [(e.start_date - e.expected_start_date).total_seconds() for e in executions]
+
+
+# --- processes -----------------------------------------------------------------------------
+
+
+@contextmanager
+def _backend(backend: str):
+    """Hand runs over through this backend, as a web process or the tick configured for
+    it would."""
+    if backend == "database":
+        yield
+        return
+    from django_rq import get_queue
+
+    get_queue("default").empty()
+    with override_settings(TASKS=RQ_TASKS, TASKS_BACKEND="rq"):
+        yield
+
+
+def _workers(count: int, backend: str):
+    return _processes(["manage.py", "run_worker"], count, BATCHWORKS_TASKS_BACKEND=backend)
+
+
+@contextmanager
+def _processes(command: list[str], count: int, **env: str):
+    environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", **env}
+    started = [
+        subprocess.Popen(
+            [sys.executable, *command] if command[0].endswith(".py") else command,
+            cwd=ROOT,
+            env=environment,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(count)
     ]
-    median, p95 = median_and_p95(delays)
-    print(
-        f"start delay (expected_start_date -> start_date) over {count} runs: "
-        f"median {median:.2f} s, p95 {p95:.2f} s"
-    )
-
-
-class _workers:
-    def __init__(self, count: int):
-        self.count = count
-
-    def __enter__(self):
-        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings"}
-        self.processes = [
-            subprocess.Popen(
-                [sys.executable, "manage.py", "run_worker"],
-                cwd=ROOT,
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            for _ in range(self.count)
-        ]
-        return self
-
-    def __exit__(self, *exc):
-        for process in self.processes:
+    try:
+        yield
+    finally:
+        for process in started:
             process.terminate()
-        for process in self.processes:
+        for process in started:
             process.wait(timeout=30)
 
 
-def _wait_until_finished(instance, timeout: float = 600) -> None:
+def _wait_until(condition, timeout: float = 600) -> None:
     deadline = time.monotonic() + timeout
-    while instance.executions.exclude(status__in=ExecutionStatus.terminal()).exists():
+    while not condition():
         if time.monotonic() > deadline:
             raise SystemExit("benchmark timed out waiting for the workers")
-        time.sleep(0.05)
+        time.sleep(0.02)

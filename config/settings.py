@@ -344,6 +344,9 @@ CRONTAB_LOCK_JOBS = True  # a tick still running when the next minute comes is n
 CRONTAB_COMMENT = "batchworks"  # how `crontab remove` recognises our lines
 CRONTAB_COMMAND_SUFFIX = f">> {DATA_DIR / 'cron.log'} 2>&1"
 
+# How often an idle database-backend worker looks for work: a run handed over ahead
+# starts at most this late. Each look is one indexed query.
+WORKER_POLL_SECONDS = env.float("BATCHWORKS_WORKER_POLL_SECONDS", default=0.1)
 # How often `run_scheduler` ticks; cron ticks every minute.
 SCHEDULER_INTERVAL_SECONDS = env.float("BATCHWORKS_SCHEDULER_INTERVAL_SECONDS", default=5)
 # Executions due within this window are handed to the workers ahead, each to start at

@@ -44,4 +44,6 @@ class Command(BaseCommand):
                 worker_class="rq.worker.SimpleWorker",
             )
         else:
-            call_command("db_worker", batch=burst, reload=False)
+            call_command(
+                "db_worker", batch=burst, reload=False, interval=settings.WORKER_POLL_SECONDS
+            )
