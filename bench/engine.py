@@ -42,7 +42,7 @@ from apps.scheduling.models import (
     IntegrationBatchInstance,
 )
 from apps.scheduling.services import schedule_tick
-from bench import peers
+from bench import peers, rq_peer
 from bench.setup import median_and_p95, stopwatch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -206,8 +206,8 @@ def _peer_job(version, count: int, workers: int) -> float:
     finished = FinishedJobRegistry(queue=queue)
     rq = str(Path(sys.executable).parent / "rq")
     with _processes([rq, "worker", PEER_QUEUE, "--url", settings.REDIS_URL], workers):
-        _drain(lambda: queue.enqueue(peers.no_op_job), finished.get_job_count, 2 * workers)
-        return _drain(lambda: queue.enqueue(peers.no_op_job), finished.get_job_count, count)
+        _drain(lambda: queue.enqueue(rq_peer.no_op_job), finished.get_job_count, 2 * workers)
+        return _drain(lambda: queue.enqueue(rq_peer.no_op_job), finished.get_job_count, count)
 
 
 def _drain(enqueue, finished, count: int) -> float:

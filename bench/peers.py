@@ -1,4 +1,5 @@
-"""What the engine bench measures Batchworks against: the task queues' own no-op work."""
+"""django-tasks-db's own cost per task, what the engine bench measures Batchworks against
+(RQ's is in bench.rq_peer, which must not import Django)."""
 
 from django.tasks import task
 
@@ -6,7 +7,3 @@ from django.tasks import task
 @task
 def no_op_task() -> None:
     """django-tasks-db's own cost per task: a no-op, drained by `manage.py db_worker`."""
-
-
-def no_op_job() -> None:
-    """RQ's own cost per job: a no-op, drained by `rq worker`, which forks per job."""

@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class TickReport:
-    instances: int | None
+    planned: int | None  # instances whose coming run this tick planned
     missed: int | None
     dispatched: int | None
     errors: tuple[str, ...] = ()  # the steps that failed, with why
@@ -45,7 +45,7 @@ def tick() -> TickReport:
             return None
 
     report = TickReport(
-        instances=step("scheduling", schedule_tick),
+        planned=step("scheduling", schedule_tick),
         missed=step("canceling missed runs", executions_cancel_missed),
         dispatched=step("dispatching", executions_dispatch_due),
         errors=tuple(errors),

@@ -25,7 +25,7 @@ def test_run_scheduler_once_schedules_and_hands_over(capsys, django_capture_on_c
     instance = make_instance(cron="*/5 * * * *", cron_status=CronStatus.ACTIVE)
     instance.executions.all().delete()
     call_command("run_scheduler", "--once")
-    assert "TickReport(instances=1" in capsys.readouterr().out
+    assert "TickReport(planned=1" in capsys.readouterr().out
     assert (
         instance.executions.filter(execution_type=ExecutionType.CRON, status="PENDING").count() == 1
     )

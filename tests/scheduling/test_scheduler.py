@@ -5,7 +5,6 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 from django.db import connection
-from django.test.utils import CaptureQueriesContext
 
 from apps.core.errors import TransitionError
 from apps.runner.services import (
@@ -16,7 +15,13 @@ from apps.runner.services import (
     executions_cancel_missed,
 )
 from apps.scheduling.jobs import reap
-from apps.scheduling.models import CronStatus, Execution, ExecutionStatus, ExecutionType
+from apps.scheduling.models import (
+    CronStatus,
+    Execution,
+    ExecutionStatus,
+    ExecutionType,
+    IntegrationBatchInstance,
+)
 from apps.scheduling.services import (
     instance_archive,
     instance_pause,
@@ -229,29 +234,29 @@ def test_a_reaped_run_is_retried_when_the_instance_allows():
     assert Execution.objects.get(retry_of=lost).attempt == 2
 
 
-def test_a_tick_costs_the_same_queries_for_10_or_40_instances_in_one_batch():
-    def tick_queries():
-        with CaptureQueriesContext(connection) as queries:
-            schedule_tick(now=at(3))
-        return len(queries)
-
+def test_a_tick_with_nothing_to_plan_is_two_queries_however_many_instances(
+    django_assert_num_queries,
+):
     version = make_version()
-    for _ in range(10):
-        hourly(version=version)
-    few = tick_queries()
-    for _ in range(30):
-        hourly(version=version)
-    assert tick_queries() == few <= 4
+    for count in (10, 40):
+        while IntegrationBatchInstance.objects.count() < count:
+            hourly(version=version)
+        schedule_tick(now=at(3), batch_size=7)  # plans the new ones
+        with django_assert_num_queries(2):  # the scheduled instances, the coming runs
+            assert schedule_tick(now=at(3), batch_size=7) == 0
 
 
-def test_a_tick_works_in_batches(django_assert_num_queries):
+def test_a_tick_plans_only_instances_missing_their_coming_run_in_batches(
+    django_assert_num_queries,
+):
     version = make_version()
-    for _ in range(25):
-        hourly(version=version)
-    with django_assert_num_queries(
-        3 * 3 + 1
-    ):  # per batch: instances, planned runs, insert; then an empty select
+    already = [hourly(version=version) for _ in range(5)]
+    schedule_tick(now=at(3))
+    missing = [hourly(version=version) for _ in range(25)]
+    # Two to find them; then per batch of 10: the instances, their coming runs, the insert.
+    with django_assert_num_queries(2 + 3 * 3):
         assert schedule_tick(now=at(3), batch_size=10) == 25
+    assert all(at(4) in cron_runs(instance) for instance in already + missing)
 
 
 @pytest.mark.postgres
