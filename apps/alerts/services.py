@@ -161,7 +161,7 @@ def run_succeeded(execution: Execution) -> None:
     alert on recovery."""
     open_streaks = list(
         Alert.objects.select_related("rule__channel")
-        .filter(instance=execution.instance, kind=AlertKind.FAILURE, closed_at=None)
+        .filter(instance_id=execution.instance_id, kind=AlertKind.FAILURE, closed_at=None)
         .select_for_update(of=("self",))
     )
     for streak in open_streaks:

@@ -59,7 +59,9 @@ def run(execution_id: int) -> str:
         return refused
     isolation.hide_worker()
     worker_check_in(leases.WORKER_ID)
-    execution = Execution.objects.filter(pk=execution_id).first()
+    execution = (
+        Execution.objects.select_related("instance__version").filter(pk=execution_id).first()
+    )
     if execution is None:
         return f"Execution {execution_id} no longer exists."
     try:
