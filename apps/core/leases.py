@@ -4,8 +4,10 @@ heartbeats, reaped when they stop, retried after one back-off rule.
 
 Services call these (apps.*.services); no view, command or worker writes a lease itself."""
 
+import math
 import os
 import socket
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -35,6 +37,20 @@ def heartbeat(held: QuerySet) -> bool:
     """Say this worker still holds the row `held` names; False if nobody does any more (it
     was reaped, or ended elsewhere), and the worker should let go."""
     return bool(held.update(heartbeat_at=timezone.now()))
+
+
+def throttled(beat: Callable[[], object]) -> Callable[[], None]:
+    """`beat` for a loop that checks in far more often than a lease needs (between blocks
+    of a file, say): called at most once every LEASE_HEARTBEAT_SECONDS."""
+    last = -math.inf
+
+    def maybe_beat() -> None:
+        nonlocal last
+        if (now := time.monotonic()) - last >= settings.LEASE_HEARTBEAT_SECONDS:
+            last = now
+            beat()
+
+    return maybe_beat
 
 
 def timeout() -> timedelta:

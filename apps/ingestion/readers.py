@@ -12,12 +12,13 @@ import ijson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
+import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
 from apps.ingestion.schema import FieldType
 
 BLOCK_ROWS = 10_000
-CSV_BLOCK_BYTES = 4 << 20
+CSV_BLOCK_BYTES = JSON_LINES_CHUNK_BYTES = 4 << 20
 FORMATS = {
     ".csv": "csv",
     ".json": "json",
@@ -142,9 +143,90 @@ def _json_array_blocks(stream, fields, column_names=None) -> Iterator[Block]:
     yield from _blocks_of(ijson.items(stream, "item", use_float=True))
 
 
+# How JSON Lines values are read by Arrow for each field type: the JSON type a value
+# must have to need no conversion but one Arrow's kernels do exactly as `convert` does.
+# Dates may be text or epoch milliseconds (numbers): see _json_read_types.
+JSON_READ_TYPES = {
+    FieldType.STRING: (pa.string(), FieldType.STRING),
+    FieldType.DATE: (pa.string(), FieldType.STRING),
+    FieldType.DATE_TIME: (pa.string(), FieldType.STRING),
+    FieldType.BYTE: (pa.int64(), FieldType.LONG),
+    FieldType.SHORT: (pa.int64(), FieldType.LONG),
+    FieldType.INTEGER: (pa.int64(), FieldType.LONG),
+    FieldType.LONG: (pa.int64(), FieldType.LONG),
+    FieldType.DOUBLE: (pa.float64(), FieldType.DOUBLE),
+    FieldType.BOOLEAN: (pa.bool_(), FieldType.BOOLEAN),
+}
+EPOCH_MILLIS_READ = (pa.int64(), FieldType.LONG)
+SNIFFED_LINES = 100
+
+
 def _json_lines_blocks(stream, fields, column_names=None) -> Iterator[Block]:
-    text = io.TextIOWrapper(stream, encoding="utf-8")
-    yield from _blocks_of(json.loads(line) for line in text if line.strip())
+    """Each chunk of lines read by Arrow with the dataset's types, which refuses any value
+    of another JSON type (a number in a String field, a string in a Long one); a chunk it
+    refuses, or any chunk of a schema with objects or arrays, is read value by value."""
+    for chunk in _line_chunks(stream):
+        read_types = _json_read_types(chunk, fields)
+        block = _arrow_json_block(chunk, read_types) if read_types else None
+        if block is not None:
+            yield block
+        else:
+            lines = io.StringIO(chunk.decode("utf-8"), newline=None)
+            yield from _blocks_of(json.loads(line) for line in lines if line.strip())
+
+
+def _json_read_types(chunk: bytes, fields: dict[str, str]) -> dict | None:
+    """The Arrow type to read each field's values as, or None when some field's values
+    are objects or arrays. A date field whose first values are numbers is read as epoch
+    milliseconds, else as text (a chunk that mixes both is read value by value)."""
+    read_types = {name: JSON_READ_TYPES.get(kind) for name, kind in fields.items()}
+    if not all(read_types.values()):
+        return None
+    dates = {name for name, kind in fields.items() if kind in (FieldType.DATE, FieldType.DATE_TIME)}
+    for line in chunk.splitlines()[:SNIFFED_LINES]:
+        if not dates:
+            break
+        try:
+            row = json.loads(line)
+        except ValueError:
+            return read_types  # Arrow refuses the chunk, and the slow path says why
+        if not isinstance(row, dict):
+            return read_types
+        for name in [name for name in dates if row.get(name) is not None]:
+            if isinstance(row[name], int) and not isinstance(row[name], bool):
+                read_types[name] = EPOCH_MILLIS_READ
+            dates.discard(name)
+    return read_types
+
+
+def _line_chunks(stream) -> Iterator[bytes]:
+    """The stream in pieces of about JSON_LINES_CHUNK_BYTES, each of whole lines."""
+    rest = b""
+    while piece := stream.read(JSON_LINES_CHUNK_BYTES):
+        rest += piece
+        end = max(rest.rfind(b"\n"), rest.rfind(b"\r")) + 1
+        if end:
+            yield rest[:end]
+            rest = rest[end:]
+    if rest:
+        yield rest
+
+
+def _arrow_json_block(chunk: bytes, read_types: dict) -> Block | None:
+    schema = pa.schema([(name, arrow_type) for name, (arrow_type, _) in read_types.items()])
+    try:
+        table = pa_json.read_json(
+            io.BytesIO(chunk),
+            read_options=pa_json.ReadOptions(block_size=max(len(chunk), 1 << 20)),
+            parse_options=pa_json.ParseOptions(
+                explicit_schema=schema, unexpected_field_behavior="infer"
+            ),
+        )
+    except pa.ArrowInvalid:
+        return None
+    columns = {name: table.column(name).combine_chunks() for name in table.column_names}
+    kinds = {name: read_types[name][1] if name in read_types else None for name in columns}
+    return Block(columns, kinds, table.num_rows)
 
 
 def _blocks_of(rows) -> Iterator[Block]:

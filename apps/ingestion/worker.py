@@ -7,6 +7,7 @@ import logging
 
 from django.db import DatabaseError, connection
 
+from apps.core import leases
 from apps.core.errors import TransitionError
 from apps.ingestion import processing, services
 from apps.ingestion.models import Batch, BatchStatus
@@ -24,7 +25,8 @@ def stage_batch(batch_id: int) -> str:
     except TransitionError as refusal:
         return refusal.message
     try:
-        staged = processing.stage_files(batch, alive=lambda: services.batch_heartbeat(batch=batch))
+        heartbeat = leases.throttled(lambda: services.batch_heartbeat(batch=batch))
+        staged = processing.stage_files(batch, alive=heartbeat)
     except (OSError, DatabaseError) as error:
         logger.exception("Batch %s: transient error while staging", batch.pk)
         if isinstance(error, DatabaseError):

@@ -241,3 +241,92 @@ def test_iso_dates_and_times_take_the_fast_path():
         (["2018-07-10", None], T.DATE),
     ]:
         assert arrow_conversion(pa.array(column), T.STRING, target) is not None, column
+
+
+# JSON values of every JSON type, for fields of each type Arrow reads JSON Lines as.
+TRICKY_JSON = [
+    "1",
+    "-5",
+    "12.0",
+    "1.5",
+    '"12"',
+    '"1.5"',
+    "true",
+    "null",
+    "9223372036854775807",
+    "2147483648",
+    "9007199254740993",
+    "1e308",
+    "1531263959000",
+    '"x"',
+    '"é"',
+    '"2018-07-10T15:05:59Z"',
+    '"2018-07-10T15:05:59"',
+    '"2018-07-10"',
+    '"true"',
+    '{"a": 1}',
+    "[1, 2]",
+]
+JSON_FIELD_TYPES = [T.LONG, T.INTEGER, T.BYTE, T.DOUBLE, T.STRING, T.BOOLEAN, T.DATE_TIME, T.DATE]
+
+
+def staged(file_format: str, text: str, schema: list[dict]):
+    """What staging makes of one file: its converted rows and the errors it lists."""
+    import io
+
+    from apps.ingestion.processing import ErrorLog, converted_tables
+
+    errors = ErrorLog(limit=100)
+    stream = io.BytesIO(text.encode())
+    rows = [
+        row
+        for _, table in converted_tables(stream, "file", file_format, schema, errors)
+        for row in table.to_pylist()
+    ]
+    return rows, errors.in_reading_order()
+
+
+@pytest.mark.parametrize("target", JSON_FIELD_TYPES)
+@pytest.mark.parametrize("value", TRICKY_JSON)
+def test_json_lines_read_by_arrow_stage_exactly_as_read_value_by_value(value, target):
+    """JSON Lines go through Arrow's reader with the dataset's types; a JSON array goes
+    value by value through the table. The same records must give the same rows and the
+    same errors, on the same rows, whichever way they were read."""
+    schema = [
+        {"name": "tricky", "type": target, "required": True},
+        {"name": "id", "type": T.LONG, "required": False},
+    ]
+    good = {T.LONG: "7", T.INTEGER: "7", T.BYTE: "7", T.DOUBLE: "0.5", T.STRING: '"ok"'}
+    companion = good.get(
+        target, {T.BOOLEAN: "false", T.DATE: '"2018-07-10"'}.get(target, '"2018-07-10T15:05:59Z"')
+    )
+    records = [
+        f'{{"tricky": {companion}, "id": 1}}',
+        f'{{"tricky": {value}, "id": 2}}',
+        '{"id": 3}',
+    ]
+    lines = staged("jsonl", "\n".join(records) + "\n", schema)
+    array = staged("json", "[" + ",".join(records) + "]", schema)
+    assert lines == array
+
+
+def test_a_json_lines_number_past_any_long_is_out_of_range_on_its_row():
+    schema = [{"name": "n", "type": T.LONG, "required": False}]
+    rows, errors = staged("jsonl", '{"n": 1}\n{"n": 9223372036854775808}\n', schema)
+    assert rows == [{"n": 1}, {"n": None}]
+    assert [(error["row"], error["field"]) for error in errors] == [(2, "n")]
+    assert "out of the Long range" in errors[0]["message"]
+
+
+def test_plain_json_lines_are_read_by_arrow_whole_columns():
+    import io
+
+    import pyarrow as pa
+
+    from apps.ingestion.readers import read_blocks
+
+    text = '{"n": 1, "at": 1531263959000, "on": "2018-07-10", "x": 0.5}\n' * 3
+    fields = {"n": T.LONG, "at": T.DATE_TIME, "on": T.DATE, "x": T.DOUBLE}
+    (block,) = read_blocks(io.BytesIO(text.encode()), "jsonl", fields)
+    assert all(isinstance(column, pa.Array) for column in block.columns.values())
+    assert block.kinds == {"n": T.LONG, "at": T.LONG, "on": T.STRING, "x": T.DOUBLE}
