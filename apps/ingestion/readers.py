@@ -146,7 +146,7 @@ def _json_array_blocks(stream, fields, column_names=None) -> Iterator[Block]:
 # How JSON Lines values are read by Arrow for each field type: the JSON type a value
 # must have to need no conversion but one Arrow's kernels do exactly as `convert` does.
 # Dates may be text or epoch milliseconds (numbers): see _json_read_types.
-JSON_READ_TYPES = {
+JSON_READ_TYPES: dict[str, tuple[pa.DataType, str]] = {
     FieldType.STRING: (pa.string(), FieldType.STRING),
     FieldType.DATE: (pa.string(), FieldType.STRING),
     FieldType.DATE_TIME: (pa.string(), FieldType.STRING),
