@@ -1,4 +1,6 @@
-"""The console with 100,000 executions: server time (median, p95) and queries per page.
+"""The console with 100,000 executions (--executions-total 1000000 for a million): server
+time (median, p95) and queries per page, the executions list also at a depth of half the
+table, through its keyset cursor.
 
 Pages are requested in-process through Django's test client, logged in as a member, after
 one warm-up request each; the figure is the time to build the response."""
@@ -24,6 +26,7 @@ from bench.engine import NO_OP
 from bench.setup import median_and_p95
 
 REQUESTS = 30
+PAGE_BUDGET_MS = 50  # p50 of every page, whatever the number of executions
 
 
 def run(options) -> None:
@@ -33,12 +36,13 @@ def run(options) -> None:
     organisation, user = _world(options.executions_total)
     client = Client(SERVER_NAME="localhost")  # an allowed host, as in production
     client.force_login(user)
-    deep = _cursor_at(organisation, depth=50_000)
+    depth = options.executions_total // 2
+    deep = _cursor_at(organisation, depth=depth)
     pages = {
         "dashboard": "/",
         "executions, first page": "/executions/",
         "executions, filtered (FAILED)": "/executions/?status=FAILED",
-        "executions, page 1,000 (keyset)": f"/executions/?before={deep}",
+        f"executions, at depth {depth:,} (keyset)": f"/executions/?before={deep}",
         "instances": "/instances/",
     }
     print(f"{options.executions_total:,} executions; {REQUESTS} requests per page")
@@ -53,7 +57,8 @@ def run(options) -> None:
             assert response.status_code == 200, (url, response.status_code)
         median, p95 = median_and_p95(timings)
         milliseconds = f"median {median * 1000:.1f} ms, p95 {p95 * 1000:.1f} ms"
-        print(f"{name}: {milliseconds}, {len(queries)} queries")
+        budget = f"{median * 1000 / PAGE_BUDGET_MS:.2f} of the {PAGE_BUDGET_MS} ms budget"
+        print(f"{name}: {milliseconds} ({budget}), {len(queries)} queries")
 
 
 def _world(total: int):

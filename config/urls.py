@@ -1,9 +1,11 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from apps.core.health import healthz
 from apps.search.views import search
 
 urlpatterns = [
+    path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("v1/", include(("config.api_urls", "api"))),
     path("data/foundation/", include(("config.foundation_urls", "foundation"))),
