@@ -344,6 +344,9 @@ CRONTAB_LOCK_JOBS = True  # a tick still running when the next minute comes is n
 CRONTAB_COMMENT = "batchworks"  # how `crontab remove` recognises our lines
 CRONTAB_COMMAND_SUFFIX = f">> {DATA_DIR / 'cron.log'} 2>&1"
 
+# /metrics (Prometheus) answers only a scrape that sends this as its bearer token; off
+# when empty.
+METRICS_TOKEN = env.str("BATCHWORKS_METRICS_TOKEN", default="")
 # How often an idle database-backend worker looks for work: a run handed over ahead
 # starts at most this late. Each look is one indexed query.
 WORKER_POLL_SECONDS = env.float("BATCHWORKS_WORKER_POLL_SECONDS", default=0.1)

@@ -2,10 +2,12 @@ from django.contrib import admin
 from django.urls import include, path
 
 from apps.core.health import healthz
+from apps.core.metrics import metrics
 from apps.search.views import search
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("metrics", metrics, name="metrics"),
     path("admin/", admin.site.urls),
     path("v1/", include(("config.api_urls", "api"))),
     path("data/foundation/", include(("config.foundation_urls", "foundation"))),

@@ -608,6 +608,7 @@ class SchedulerState(models.Model):
     last_good_tick_at = models.DateTimeField(null=True)
     last_error = models.TextField(blank=True)
     last_error_at = models.DateTimeField(null=True)
+    last_tick_seconds = models.FloatField(null=True, help_text="How long the last tick took.")
     unschedulable_instances = models.PositiveIntegerField(default=0)
 
     def __str__(self):

@@ -332,9 +332,11 @@ def _move_overrides_to_version(instance: IntegrationBatchInstance) -> None:
 # --- The scheduler's health ---------------------------------------------------------------
 
 
-def scheduler_record_tick(*, at: datetime, errors: tuple[str, ...] = ()) -> None:
-    """Remember how a tick went: its time, and whether it went without error."""
-    fields: dict[str, object] = {"last_tick_at": at}
+def scheduler_record_tick(
+    *, at: datetime, seconds: float | None = None, errors: tuple[str, ...] = ()
+) -> None:
+    """Remember how a tick went: its time, how long it took, whether it went without error."""
+    fields: dict[str, object] = {"last_tick_at": at, "last_tick_seconds": seconds}
     if errors:
         fields |= {"last_error": "\n".join(errors), "last_error_at": at}
     else:
