@@ -305,7 +305,7 @@ API_COUNT_LIMIT = env.int("BATCHWORKS_API_COUNT_LIMIT", default=10_000)
 # --- Tasks: how executions reach workers -------------------------------------------------
 
 # "database": django-tasks-db and `manage.py db_worker`, on the one database (the
-# embedded default). "rq": Redis at REDIS_URL and `manage.py rqworker --with-scheduler`,
+# embedded default). "rq": Redis at REDIS_URL and RQ workers (apps.runner.rq),
 # for workers on several machines. The code is the same; only this setting differs.
 TASKS_BACKEND = env.str("BATCHWORKS_TASKS_BACKEND", default="database")
 _TASK_BACKENDS = {

@@ -2,10 +2,12 @@
 
 import os
 import signal
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
+from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from apps.runner.logs import read_log
@@ -107,3 +109,35 @@ def test_the_rq_path_runs_an_execution_end_to_end(settings):
     assert execution.status == ExecutionStatus.SUCCEEDED, worker.stderr
     assert execution.result == {"provider": None, "batch_size": None}
     assert "rows=3" in read_log(execution.pk).text
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_a_run_queued_ahead_on_rq_starts_on_time_when_the_worker_moving_it_is_killed(
+    settings,
+):
+    """Runs queued ahead wait in RQ's scheduled registry; one worker at a time moves the
+    due ones to the queue. Kill that one: the other takes over, and the run starts on
+    time (RQ's own scheduler left it a minute late, or to the 300 s re-dispatch)."""
+    from django_rq import get_connection
+
+    from apps.runner.rq import PROMOTER_LOCK_KEY
+
+    rq = {"BATCHWORKS_TASKS_BACKEND": "rq", "REDIS_URL": settings.REDIS_URL}
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": ["default"]}}
+    settings.TASKS_BACKEND = "rq"
+    redis = get_connection("default")
+    lock = PROMOTER_LOCK_KEY.format(queues="default")
+    redis.delete(lock)
+    instance = make_instance(version=make_version(code=plugins.SUCCEEDS))
+    with running("run_worker", **rq) as first, running("run_worker", **rq) as second:
+        holder = wait_for(lambda: redis.get(lock), timeout=60, message="a worker to promote")
+        moving = {first.pid: first, second.pid: second}[int(holder.decode().rsplit(":", 1)[1])]
+        due = timezone.now() + timedelta(seconds=8)
+        execution = execution_create_manual(instance=instance, expected_start_date=due)
+        assert Execution.objects.get(pk=execution.pk).dispatched_at is not None  # queued ahead
+        moving.kill()
+        moving.wait()
+        wait_for_status(execution, ExecutionStatus.SUCCEEDED, timeout=60)
+    assert (execution.start_date - due).total_seconds() < 5
+    assert execution.worker != holder.decode()

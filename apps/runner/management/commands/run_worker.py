@@ -14,7 +14,8 @@ from apps.transfers.scratch import sweep_leftover_folders
 class Command(BaseCommand):
     help = (
         "Run a worker for the configured tasks backend: db_worker for the database backend, "
-        "an RQ worker (with its scheduler, for runs set to start later) for rq."
+        "an RQ worker (apps.runner.rq: jobs in-process, and runs set to start later moved to "
+        "the queue on time) for rq."
     )
 
     def add_arguments(self, parser):
@@ -35,13 +36,9 @@ class Command(BaseCommand):
             call_command(
                 "rqworker",
                 "default",
-                with_scheduler=True,
                 burst=burst,
                 job_class="django_tasks_rq.Job",
-                # Each job in this process rather than in a fork of it: a job only
-                # supervises (its plugin code runs in its own sandboxed process), and the
-                # warm fork server stays this worker's, not one per job.
-                worker_class="rq.worker.SimpleWorker",
+                worker_class="apps.runner.rq.Worker",  # its docstring says why not RQ's own
             )
         else:
             call_command(
