@@ -141,3 +141,21 @@ def test_a_run_queued_ahead_on_rq_starts_on_time_when_the_worker_moving_it_is_ki
         wait_for_status(execution, ExecutionStatus.SUCCEEDED, timeout=60)
     assert (execution.start_date - due).total_seconds() < 5
     assert execution.worker != holder.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_says_in_its_log_that_it_is_ready_and_what_it_reached():
+    started = manage("run_worker", "--burst")
+    assert started.returncode == 0, started.stderr
+    log = started.stdout + started.stderr
+    assert "ready: database, storage" in log
+    assert "fork server" in log
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_that_cannot_reach_redis_exits_saying_so(settings):
+    started = manage(
+        "run_worker", "--burst", BATCHWORKS_TASKS_BACKEND="rq", REDIS_URL="redis://127.0.0.1:1/0"
+    )
+    assert started.returncode != 0
+    assert "not ready: cannot reach redis" in started.stderr

@@ -1,14 +1,19 @@
+import logging
+
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.core import leases
+from apps.core.health import reachable
 from apps.feeds.jobs import sweep_leftover_folders as sweep_leftover_feed_folders
 from apps.runner import isolation
 from apps.runner.processes import fork_server
 from apps.runner.services import worker_check_in
 from apps.runner.workspaces import sweep_leftover_workspaces
 from apps.transfers.scratch import sweep_leftover_folders
+
+logger = logging.getLogger(__name__)
 
 
 class Command(BaseCommand):
@@ -31,7 +36,7 @@ class Command(BaseCommand):
         sweep_leftover_workspaces()  # of runs this machine's killed workers left
         sweep_leftover_folders()  # and of import and export jobs
         sweep_leftover_feed_folders()  # and of feeds' plugin processes
-        fork_server()  # warm before the first run, and started from this main thread
+        self._say_ready(fork_server().process.pid)  # warm before the first run
         if settings.TASKS_BACKEND == "rq":
             call_command(
                 "rqworker",
@@ -44,3 +49,19 @@ class Command(BaseCommand):
             call_command(
                 "db_worker", batch=burst, reload=False, interval=settings.WORKER_POLL_SECONDS
             )
+
+    def _say_ready(self, fork_server_pid: int) -> None:
+        """The readiness line operators and orchestrators read in a worker's log; a worker
+        that cannot reach what it needs exits saying so, rather than wait idle."""
+        checks = reachable()
+        if not all(checks.values()):
+            failing = ", ".join(name for name, passed in checks.items() if not passed)
+            raise CommandError(f"Worker {leases.WORKER_ID} not ready: cannot reach {failing}.")
+        logger.info(
+            "Worker %s ready: %s reachable; tasks backend %s; fork server %s; %s",
+            leases.WORKER_ID,
+            ", ".join(checks),
+            settings.TASKS_BACKEND,
+            fork_server_pid,
+            isolation.probe().summary(),
+        )
