@@ -26,7 +26,9 @@ def main(argv: list[str]) -> None:
         help="ingestion, transfers: rows per file; feeds: updates per feed (100,000)",
     )
 
-    parser.add_argument("--repeat", type=int, default=3, help="transfers, feeds: runs of each")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="engine, ingestion, transfers, feeds: runs of each"
+    )
 
     options = parser.parse_args(argv)
     with setup.throwaway_database():

@@ -194,8 +194,29 @@ STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = DATA_DIR / "static"
 MEDIA_ROOT = DATA_DIR / "media"
+# What the product stores — versions' code, batch files and chunks, staged data, export
+# files — lives under MEDIA_ROOT (the embedded default, one machine) or, with a bucket
+# named, in S3-compatible object storage that every web and worker host shares.
+S3_BUCKET = env.str("BATCHWORKS_S3_BUCKET", default="")
+S3_OPTIONS = {
+    "bucket_name": S3_BUCKET,
+    "endpoint_url": env.str("BATCHWORKS_S3_ENDPOINT_URL", default="") or None,  # not AWS
+    "region_name": env.str("BATCHWORKS_S3_REGION", default="us-east-1"),
+    # Unset: boto3's own chain (AWS_* variables, the instance's role).
+    "access_key": env.str("BATCHWORKS_S3_ACCESS_KEY_ID", default="") or None,
+    "secret_key": env.str("BATCHWORKS_S3_SECRET_ACCESS_KEY", default="") or None,
+    "location": env.str("BATCHWORKS_S3_PREFIX", default="").strip("/"),
+    # Most S3-compatible servers want bucket names in the path, not the host name.
+    "addressing_style": env.str("BATCHWORKS_S3_ADDRESSING_STYLE", default="path"),
+    "signature_version": "s3v4",
+    "file_overwrite": False,  # names are unique anyway; never replace what is there
+    "default_acl": None,  # the bucket's own policy; nothing is public
+    "querystring_expire": 3600,  # presigned download links: an hour
+}
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": S3_OPTIONS}
+    if S3_BUCKET
+    else {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 # Uploads above this size stream to a temporary file instead of memory.

@@ -4,7 +4,6 @@ heartbeats, reaped when they stop, retried after one back-off rule.
 
 Services call these (apps.*.services); no view, command or worker writes a lease itself."""
 
-import math
 import os
 import socket
 import time
@@ -41,8 +40,9 @@ def heartbeat(held: QuerySet) -> bool:
 
 def throttled(beat: Callable[[], object]) -> Callable[[], None]:
     """`beat` for a loop that checks in far more often than a lease needs (between blocks
-    of a file, say): called at most once every LEASE_HEARTBEAT_SECONDS."""
-    last = -math.inf
+    of a file, say): called once every LEASE_HEARTBEAT_SECONDS at most, the first time
+    that long after the claim (which was a heartbeat too)."""
+    last = time.monotonic()
 
     def maybe_beat() -> None:
         nonlocal last

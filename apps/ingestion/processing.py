@@ -3,6 +3,7 @@ schema, the good data written as one Parquet file. Errors name the file, the row
 n-th record of the file, from 1) and the field."""
 
 import queue
+import re
 import tempfile
 import threading
 from collections.abc import Callable
@@ -89,9 +90,19 @@ def stage_files(batch: Batch, *, alive: Callable[[], object]) -> Staged:
             return Staged("", records_read, 0, errors)
         output.seek(0)
         stored = default_storage.save(
-            unique_name(f"{batch.storage_folder}/data", "part-0") + ".parquet", File(output)
+            unique_name(f"{batch.storage_folder}/data", "part-0") + ".parquet",
+            LocalFile(output),
         )
     return Staged(stored, records_read, records_written, errors)
+
+
+class LocalFile(File):
+    """A file on local disk that local storage may move into place rather than copy
+    (Django's FileSystemStorage moves what has a temporary_file_path); object storage
+    uploads it as any file."""
+
+    def temporary_file_path(self) -> str:
+        return self.file.name
 
 
 class BackgroundParquetWriter:
@@ -257,16 +268,24 @@ def _iso_date_times(strings: pa.Array) -> pa.Array | None:
     datetime.fromisoformat are left to it (seconds given, at most milliseconds, no
     surrounding spaces); other text goes value by value."""
     target = ARROW_TYPES[FieldType.DATE_TIME]
-    if _all_match(strings, EPOCH_MILLIS):
-        return _epoch_millis(strings.cast(pa.int64()))
+    # Only the form the first value has can be the whole column's: one pass, not three.
+    first = next((text for text in _first_values(strings) if text is not None), None)
     try:
-        if _all_match(strings, ISO_DATE_TIME + ISO_OFFSET):
-            return strings.cast(target)
-        if _all_match(strings, ISO_DATE_TIME + "$"):
+        if first is None or re.match(EPOCH_MILLIS, first):
+            if _all_match(strings, EPOCH_MILLIS):
+                return _epoch_millis(strings.cast(pa.int64()))
+        elif re.match(ISO_DATE_TIME + ISO_OFFSET, first):
+            if _all_match(strings, ISO_DATE_TIME + ISO_OFFSET):
+                return strings.cast(target)
+        elif re.match(ISO_DATE_TIME + "$", first) and _all_match(strings, ISO_DATE_TIME + "$"):
             return strings.cast(pa.timestamp("ms")).cast(target)  # naive means UTC
     except pa.ArrowInvalid:  # a 30th of February, say: `convert` says which
         return None
     return None
+
+
+def _first_values(strings: pa.Array, count: int = 16) -> list[str | None]:
+    return strings.slice(0, count).to_pylist()
 
 
 def _epoch_millis(millis: pa.Array) -> pa.Array | None:
@@ -294,8 +313,11 @@ def _all_match(strings: pa.Array, pattern: str) -> bool:
 
 
 def _whole_numbers(strings: pa.Array, target: str) -> pa.Array | None:
-    # Arrow reads "0x10" as 16: only plain digits are left to it.
-    if not pc.all(pc.match_substring_regex(strings, r"^[+-]?[0-9]+$")).as_py():
+    # Arrow reads "0x10" as 16: only plain digits are left to it (checked without a
+    # regular expression where no value has a sign).
+    if pc.all(pc.ascii_is_decimal(strings)).as_py() is False and not _all_match(
+        strings, r"^[+-]?[0-9]+$"
+    ):
         return None
     try:
         numbers = strings.cast(pa.int64())
