@@ -16,6 +16,7 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 
+from apps.core.stored import open_stored
 from apps.ingestion.conversion import RANGES, ConversionError, convert
 from apps.ingestion.models import Batch
 from apps.ingestion.readers import Block, UnreadableFile, format_of, read_blocks
@@ -102,7 +103,7 @@ class LocalFile(File):
     uploads it as any file."""
 
     def temporary_file_path(self) -> str:
-        return self.file.name
+        return str(self.name)
 
 
 class BackgroundParquetWriter:
@@ -159,7 +160,7 @@ class BackgroundParquetWriter:
 def _tables(batch_file, declared_format: str, schema: list[dict], errors: ErrorLog):
     """(block, its converted table) for each block of one file of the batch."""
     file_format = format_of(batch_file.name, declared_format)
-    with default_storage.open(batch_file.stored, "rb") as stream:
+    with open_stored(batch_file.stored) as stream:
         yield from converted_tables(stream, batch_file.name, file_format, schema, errors)
 
 

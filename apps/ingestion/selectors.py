@@ -1,11 +1,11 @@
 """Reads about datasets and batches, each a fixed number of queries."""
 
 import pyarrow.parquet as pq
-from django.core.files.storage import default_storage
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import Coalesce
 
 from apps.core.pagination import Page, in_days, keyset_page
+from apps.core.stored import open_stored
 from apps.ingestion.models import Batch, BatchStatus, Dataset
 
 PREVIEW_ROWS = 20
@@ -44,7 +44,7 @@ def dataset_preview(dataset: Dataset, limit: int = PREVIEW_ROWS) -> tuple[list[s
     columns = [field["name"] for field in dataset.schema]
     if batch is None:
         return columns, []
-    with default_storage.open(batch.data, "rb") as stored:
+    with open_stored(batch.data) as stored:
         first = next(pq.ParquetFile(stored).iter_batches(batch_size=limit), None)
     if first is None:
         return columns, []

@@ -26,7 +26,11 @@ class BoundedStream(io.RawIOBase):
         return True
 
     def read(self, size: int = -1) -> bytes:
-        data = self.source.read(READ_SIZE if size is None or size < 0 else size)
+        wanted = READ_SIZE if size is None or size < 0 else size
+        gathered = bytearray()
+        while len(gathered) < wanted and (piece := self.source.read(wanted - len(gathered))):
+            gathered += piece  # all that was asked for, as object storage's uploader expects
+        data = bytes(gathered)
         self.size += len(data)
         if self.size > self.limit:
             raise TooLarge(self.too_large)
@@ -51,7 +55,9 @@ def save_stream(name: str, stream: BoundedStream) -> str:
 
 
 class Concatenation(io.RawIOBase):
-    """Stored pieces read one after the other, as one stream."""
+    """Stored pieces read one after the other, as one stream. A read returns all it was
+    asked for unless the last piece has ended: object storage's uploader takes a short
+    read for the end of the file."""
 
     def __init__(self, names: list[str]):
         self.names = list(names)
@@ -62,16 +68,18 @@ class Concatenation(io.RawIOBase):
 
     def read(self, size: int = -1) -> bytes:
         size = READ_SIZE if size is None or size < 0 else size
-        while True:
+        data = bytearray()
+        while len(data) < size:
             if self.current is None:
                 if not self.names:
-                    return b""
+                    break
                 self.current = default_storage.open(self.names.pop(0), "rb")
-            data = self.current.read(size)
-            if data:
-                return data
-            self.current.close()
-            self.current = None
+            if piece := self.current.read(size - len(data)):
+                data += piece
+            else:
+                self.current.close()
+                self.current = None
+        return bytes(data)
 
 
 def concatenate(name: str, pieces: list[str]) -> str:

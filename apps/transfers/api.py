@@ -3,14 +3,20 @@
 their form fields are the docs' — with the download links they hand out; and
 /v1/transfer_jobs, the same jobs in the /v1 conventions."""
 
+from typing import cast
+
+from django.conf import settings
+from django.core.files.storage import default_storage
 from django.db.models import Q
-from django.http import FileResponse, JsonResponse
+from django.http import FileResponse, HttpResponseRedirect, JsonResponse
 from django.utils import timezone
+from django.utils.http import content_disposition_header
 from drf_spectacular.utils import extend_schema
 from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
+from storages.backends.s3 import S3Storage
 
 from apps.accounts.permissions import change_role
 from apps.core.api.access import Access
@@ -32,6 +38,7 @@ from apps.transfers.serializers import (
 
 # The docs' clients send forms (requests' data= and files=); scripts may send JSON.
 FORMS_OR_JSON = [MultiPartParser, FormParser, StrictJSONParser]
+PRESIGNED_SECONDS = 3600  # the longest a presigned download URL from object storage lives
 
 
 def item_type(access: Access, name_or_id: str) -> Dataset:
@@ -130,14 +137,24 @@ class StatusView(APIView):
 
 def download(request, token: str):
     """GET a completed export's file by its signed link: 404 if the link is not ours, 410
-    once the job's links have expired."""
+    once the job's links have expired. From object storage, a redirect to the storage's
+    own presigned URL (valid until the link expires, an hour at most), so the file does
+    not pass through the web process."""
     file = links.file_for(token)
     if file is None:
         return JsonResponse(error_body("No such download link.", "NOT_FOUND"), status=404)
-    if file.job.links_expire_at is None or file.job.links_expire_at <= timezone.now():
+    expires_at = file.job.links_expire_at
+    if expires_at is None or expires_at <= timezone.now():
         return JsonResponse(
             error_body("This link has expired: export the data again.", "GONE"), status=410
         )
+    if settings.S3_BUCKET:
+        seconds = min(int((expires_at - timezone.now()).total_seconds()) + 1, PRESIGNED_SECONDS)
+        disposition = content_disposition_header(as_attachment=True, filename=file.name)
+        url = cast(S3Storage, default_storage).url(
+            file.stored, parameters={"ResponseContentDisposition": disposition}, expire=seconds
+        )
+        return HttpResponseRedirect(url)
     return FileResponse(selectors.export_file_stream(file), as_attachment=True, filename=file.name)
 
 

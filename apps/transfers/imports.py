@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 
+from apps.core.stored import open_stored
 from apps.ingestion.processing import BackgroundParquetWriter, ErrorLog, converted_tables
 from apps.ingestion.schema import arrow_schema, key_fields
 from apps.ingestion.selectors import dataset_active_data
@@ -33,7 +34,7 @@ def convert(job: TransferJob, work: Path, watch: Watch) -> tuple[Path, int]:
     errors = ErrorLog(settings.INGESTION_MAX_ERRORS_LISTED)
     converted, records = work / "incoming.parquet", 0
     with (
-        default_storage.open(job.input_stored, "rb") as stream,
+        open_stored(job.input_stored) as stream,
         BackgroundParquetWriter(converted, arrow_schema(schema)) as writer,
     ):
         for block, table in converted_tables(

@@ -16,10 +16,9 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
-import pyarrow.dataset as pa_dataset
 from django.conf import settings
-from django.core.files.storage import default_storage
 
+from apps.core.stored import parquet_dataset
 from apps.ingestion.schema import FieldType, arrow_schema
 from apps.ingestion.selectors import active_data_by_dataset
 
@@ -89,8 +88,7 @@ def arrow_data(stored: list[str], target: pa.Schema):
     """Stored Parquet files as one Arrow dataset of the `target` schema, read lazily."""
     if not stored:
         return pa.table({field.name: pa.array([], field.type) for field in target})
-    paths = [default_storage.path(name) for name in stored]  # FileSystemStorage's
-    return pa_dataset.dataset(paths, schema=target, format="parquet")
+    return parquet_dataset(stored, target)
 
 
 def checked_select(con, query: str, params: list | None = None) -> duckdb.DuckDBPyRelation:
