@@ -230,6 +230,7 @@ class ExecutionSerializer(serializers.Serializer):
     backfill_id = IdField(allow_null=True)
     waits_for_id = IdField(allow_null=True, help_text="Starts once this run has ended.")
     cancel_requested_at = EpochMillisField(allow_null=True)
+    worker = serializers.CharField(help_text="host:pid of the worker that ran it; empty before.")
     creation_date = EpochMillisField(source="created_at")
 
     @extend_schema_field(serializers.IntegerField(allow_null=True))
