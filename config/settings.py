@@ -213,6 +213,14 @@ S3_OPTIONS = {
     "default_acl": None,  # the bucket's own policy; nothing is public
     "querystring_expire": 3600,  # presigned download links: an hour
 }
+if S3_BUCKET:
+    from boto3.s3.transfer import TransferConfig
+
+    # An upload from a stream (a request body, chunks being joined) holds at most a few
+    # parts of 8 MiB in memory: two in flight, one being read.
+    S3_OPTIONS["transfer_config"] = TransferConfig(
+        multipart_threshold=8 * 2**20, multipart_chunksize=8 * 2**20, max_concurrency=2
+    )
 STORAGES = {
     "default": {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": S3_OPTIONS}
     if S3_BUCKET
