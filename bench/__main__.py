@@ -9,7 +9,7 @@ import sys
 
 from bench import setup
 
-BENCHMARKS = ("engine", "pages", "ingestion", "transfers", "feeds")
+BENCHMARKS = ("engine", "hosts", "pages", "ingestion", "transfers", "feeds")
 
 
 def main(argv: list[str]) -> None:
