@@ -297,18 +297,23 @@ def _workers(count: int, backend: str):
     return _processes(["manage.py", "run_worker"], count, BATCHWORKS_TASKS_BACKEND=backend)
 
 
-@contextmanager
 def _processes(command: list[str], count: int, **env: str):
-    environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", **env}
+    return processes_with(command, [env] * count)
+
+
+@contextmanager
+def processes_with(command: list[str], environments: list[dict]):
+    """One process of `command` for each environment (added to this one's)."""
+    base = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings"}
     started = [
         subprocess.Popen(
             [sys.executable, *command] if command[0].endswith(".py") else command,
             cwd=ROOT,
-            env=environment,
+            env={**base, **environment},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        for _ in range(count)
+        for environment in environments
     ]
     try:
         yield

@@ -3,10 +3,7 @@
 on moto's server, through RQ), next to two workers on one host (the database backend,
 local files). Median and p95 of start_date - expected_start_date. Needs REDIS_URL."""
 
-import os
 import socket
-import subprocess
-import sys
 import tempfile
 import uuid
 from contextlib import contextmanager
@@ -22,7 +19,6 @@ from django.utils import timezone
 from apps.plugins.services import plugin_version_create
 from bench.engine import (
     NO_OP,
-    ROOT,
     _all_ended,
     _backend,
     _create_and_dispatch,
@@ -31,6 +27,7 @@ from bench.engine import (
     _no_op_version,
     _run_executions,
     _wait_until,
+    processes_with,
 )
 from bench.setup import median_and_p95
 
@@ -76,31 +73,17 @@ def _hosts(count: int, backend: str, s3: dict | None):
     """`count` run_worker processes; with `s3`, each a host of its own: its own data
     folder, the bucket for storage."""
     with tempfile.TemporaryDirectory() as root:
-        environments = []
-        for number in range(count):
-            environment = {**os.environ, "BATCHWORKS_TASKS_BACKEND": backend}
-            if s3:
-                folder = Path(root) / f"host-{number}"
-                environment |= {**s3, "BATCHWORKS_DATA_DIR": str(folder)}
-                environment |= {"SECRET_KEY": settings.SECRET_KEY}
-            environments.append(environment)
-        started = [
-            subprocess.Popen(
-                [sys.executable, "manage.py", "run_worker"],
-                cwd=ROOT,
-                env=environment,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            for environment in environments
-        ]
-        try:
+        environments = [{"BATCHWORKS_TASKS_BACKEND": backend} for _ in range(count)]
+        if s3:
+            for number, environment in enumerate(environments):
+                folder = str(Path(root) / f"host-{number}")
+                environment |= {
+                    **s3,
+                    "BATCHWORKS_DATA_DIR": folder,
+                    "SECRET_KEY": settings.SECRET_KEY,
+                }
+        with processes_with(["manage.py", "run_worker"], environments):
             yield
-        finally:
-            for process in started:
-                process.terminate()
-            for process in started:
-                process.wait(timeout=30)
 
 
 @contextmanager
