@@ -1,7 +1,9 @@
 """Starting plugin code in its sandboxed child process: the version's code laid out in a
-folder, a clean environment, the size limits, the kernel's confinement. An execution's
-run (supervisor) and a feed's warm handler process (apps.feeds.handlers) both start their
-child here, so both get exactly the same confinement."""
+folder, a clean environment, the size limits, the kernel's confinement — the child forked
+by this worker's fork server (apps.runner.zygote), which this module starts and talks
+to. An execution's run (supervisor) and a feed's warm handler process
+(apps.feeds.handlers) both start their child here, so both get exactly the same
+confinement."""
 
 import contextlib
 import json
