@@ -615,20 +615,23 @@ def _transition(
     only_if: Q | None = None,
     **fields,
 ) -> Execution:
-    with transaction.atomic():
-        changes = {"status": to_status, **fields}
+    changes = {"status": to_status, **fields}
+    # No savepoint inside a caller's transaction (two round trips a run): a refusal is
+    # raised after the block, so nothing raises in it but the database itself.
+    with transaction.atomic(savepoint=False):
         changed = Execution.objects.filter(
             only_if or Q(), pk=execution.pk, status=from_status
         ).update(**changes)
         _now_in(execution, changed, changes)
-        if not changed:
-            raise TransitionError(
-                f"Execution {execution.pk} is {execution.status}; "
-                f"only a {from_status} execution can become {to_status}."
-            )
-        _history(execution, from_status, to_status, user, reason)
-        if to_status in ExecutionStatus.terminal():
-            _hand_over_waiting_on_commit(execution)
+        if changed:
+            _history(execution, from_status, to_status, user, reason)
+            if to_status in ExecutionStatus.terminal():
+                _hand_over_waiting_on_commit(execution)
+    if not changed:
+        raise TransitionError(
+            f"Execution {execution.pk} is {execution.status}; "
+            f"only a {from_status} execution can become {to_status}."
+        )
     return execution
 
 
