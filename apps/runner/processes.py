@@ -6,6 +6,7 @@ to. An execution's run (supervisor) and a feed's warm handler process
 confinement."""
 
 import contextlib
+import io
 import json
 import os
 import select
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import threading
 import zipfile
+from collections import OrderedDict
 from pathlib import Path
 
 from django.conf import settings
@@ -34,15 +36,45 @@ def lay_out(version, workspace: Path) -> Path:
     (scratch / "tmp").mkdir(parents=True)
     code_dir.mkdir()
     module = version.entry_point.partition(":")[0]
-    with version.artifact.open("rb") as artifact:
-        if version.artifact_name.lower().endswith(".zip"):
-            with zipfile.ZipFile(artifact) as package:
-                package.extractall(code_dir)
-        else:
-            target = code_dir / (module.replace(".", "/") + ".py")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(artifact.read())
+    code = stored_code.read(version.artifact)
+    if version.artifact_name.lower().endswith(".zip"):
+        with zipfile.ZipFile(io.BytesIO(code)) as package:
+            package.extractall(code_dir)
+    else:
+        target = code_dir / (module.replace(".", "/") + ".py")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(code)
     return scratch
+
+
+class StoredCode:
+    """Versions' code as this worker last read it, kept in memory (the least recently used
+    first out past MAX_BYTES), so that a run does not fetch its code from the storage — a
+    request to object storage — every time. A version's code is uploaded once, in a
+    folder named by its SHA-256: a stored name always means the same bytes, so what is
+    kept never goes stale."""
+
+    MAX_BYTES = 64 * 2**20
+
+    def __init__(self):
+        self.kept: OrderedDict[str, bytes] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def read(self, artifact) -> bytes:
+        with self.lock:
+            if (code := self.kept.get(artifact.name)) is not None:
+                self.kept.move_to_end(artifact.name)
+                return code
+        with artifact.open("rb") as stored:
+            code = stored.read()
+        with self.lock:
+            self.kept[artifact.name] = code
+            while sum(map(len, self.kept.values())) > self.MAX_BYTES and len(self.kept) > 1:
+                self.kept.popitem(last=False)
+        return code
+
+
+stored_code = StoredCode()
 
 
 def spawn(

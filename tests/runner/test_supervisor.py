@@ -337,3 +337,17 @@ LOADED_BY_THE_CHILD = (
     "import sys, batchworks_sdk.child; "
     "print(*[m for m in ('urllib.request', 'http.client', 'email', 'ssl') if m in sys.modules])"
 )
+
+
+@pytest.mark.django_db
+def test_a_worker_reads_a_versions_code_from_the_storage_once(execution_of):
+    """The second run of a version takes its code from the worker's memory: even with
+    the stored file gone, it runs (on object storage, one request fewer per run)."""
+    first = execution_of(plugins.SUCCEEDS)
+    run(first.pk)
+    assert finished(first).status == ExecutionStatus.SUCCEEDED
+    version = first.instance.version
+    version.artifact.storage.delete(version.artifact.name)
+    again = execution_create_manual(instance=first.instance)
+    run(again.pk)
+    assert finished(again).status == ExecutionStatus.SUCCEEDED
