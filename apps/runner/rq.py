@@ -15,6 +15,7 @@ once."""
 
 import logging
 import threading
+import time
 
 from rq.scheduler import RQScheduler
 from rq.worker import SimpleWorker
@@ -47,15 +48,23 @@ class Promoter:
         self.scheduler = RQScheduler(worker.queues, connection=worker.connection)
         self.scheduler.prepare_registries(worker.queue_names())
         self.lock_key = PROMOTER_LOCK_KEY.format(queues=",".join(sorted(worker.queue_names())))
-        self.stopped = threading.Event()
+        self.failing = False
 
     def run(self) -> None:
-        while not self.stopped.wait(PROMOTE_EVERY_SECONDS):
+        """Until the worker exits (a daemon thread)."""
+        while True:
+            time.sleep(PROMOTE_EVERY_SECONDS)
             try:
                 if self._hold_lock():
                     self.scheduler.enqueue_scheduled_jobs()
-            except Exception:  # Redis away for a moment: the next pass tries again
-                logger.warning("Could not move due scheduled jobs", exc_info=True)
+            except Exception:  # Redis away for a while: each pass tries again, said once
+                if not self.failing:
+                    logger.warning("Could not move due scheduled jobs", exc_info=True)
+                self.failing = True
+            else:
+                if self.failing:
+                    logger.info("Moving due scheduled jobs again")
+                self.failing = False
 
     def promote_once(self) -> None:
         self.scheduler.enqueue_scheduled_jobs()
