@@ -215,6 +215,12 @@ S3_OPTIONS = {
 }
 if S3_BUCKET:
     from boto3.s3.transfer import TransferConfig
+    from botocore.config import Config
+
+    # A bucket out of reach is said within seconds (to /healthz too), not after minutes.
+    S3_OPTIONS["client_config"] = Config(
+        connect_timeout=5, read_timeout=60, retries={"max_attempts": 3, "mode": "standard"}
+    )
 
     # An upload from a stream (a request body, chunks being joined) holds at most a few
     # parts of 8 MiB in memory: two in flight, one being read.

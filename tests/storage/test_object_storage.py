@@ -93,3 +93,17 @@ def _stream(data: bytes):
     import io
 
     return io.BytesIO(data)
+
+
+def test_healthz_checks_the_bucket(bucket, client, settings):
+    assert client.get("/healthz").json()["checks"]["storage"] == "ok"
+    options = {**settings.S3_OPTIONS, "endpoint_url": "http://127.0.0.1:1"}  # nothing there
+    settings.S3_OPTIONS = options
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options},
+    }
+    answer = client.get("/healthz")
+    assert answer.status_code == 503
+    assert answer.json()["checks"]["storage"] == "failing"
+    assert "127.0.0.1" not in answer.text and "test-secret" not in answer.text
