@@ -382,8 +382,9 @@ def _instances_needing_a_plan(now: datetime) -> list[int]:
 
 
 def _coming_cron_runs(now: datetime):
-    return Execution.objects.pending().filter(
-        execution_type=ExecutionType.CRON, retry_of__isnull=True, expected_start_date__gt=now
+    """The runs the cron planned that are still to come (a retry is not a plan)."""
+    return Execution.objects.coming_cron().filter(
+        retry_of__isnull=True, expected_start_date__gt=now
     )
 
 
