@@ -211,7 +211,7 @@ S3_OPTIONS = {
     "signature_version": "s3v4",
     "file_overwrite": False,  # names are unique anyway; never replace what is there
     "default_acl": None,  # the bucket's own policy; nothing is public
-    "querystring_expire": 3600,  # presigned download links: an hour
+    "querystring_expire": 3600,  # presigned download links: an hour at most
 }
 if S3_BUCKET:
     from boto3.s3.transfer import TransferConfig

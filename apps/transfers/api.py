@@ -38,7 +38,6 @@ from apps.transfers.serializers import (
 
 # The docs' clients send forms (requests' data= and files=); scripts may send JSON.
 FORMS_OR_JSON = [MultiPartParser, FormParser, StrictJSONParser]
-PRESIGNED_SECONDS = 3600  # the longest a presigned download URL from object storage lives
 
 
 def item_type(access: Access, name_or_id: str) -> Dataset:
@@ -149,7 +148,8 @@ def download(request, token: str):
             error_body("This link has expired: export the data again.", "GONE"), status=410
         )
     if settings.S3_BUCKET:
-        seconds = min(int((expires_at - timezone.now()).total_seconds()) + 1, PRESIGNED_SECONDS)
+        longest = settings.S3_OPTIONS["querystring_expire"]
+        seconds = min(int((expires_at - timezone.now()).total_seconds()) + 1, longest)
         disposition = content_disposition_header(as_attachment=True, filename=file.name)
         url = cast(S3Storage, default_storage).url(
             file.stored, parameters={"ResponseContentDisposition": disposition}, expire=seconds
