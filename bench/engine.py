@@ -169,17 +169,8 @@ def _executions_on(backend: str):
 
 
 def _run_executions(instance, count: int) -> None:
-    now = timezone.now()
-    created = Execution.objects.bulk_create(
-        Execution(
-            organisation_id=instance.organisation_id,
-            instance=instance,
-            execution_type=ExecutionType.MANUAL,
-            expected_start_date=now,
-        )
-        for _ in range(count)
-    )
-    executions_dispatch_due(now=now)
+    """`count` runs due now, run to their end; every one must succeed."""
+    created = _create_and_dispatch(instance, [timezone.now()] * count)
     batch = Execution.objects.filter(pk__in=[execution.pk for execution in created])
     _wait_until(lambda: not batch.exclude(status__in=ExecutionStatus.terminal()).exists())
     if failed := batch.exclude(status=ExecutionStatus.SUCCEEDED).count():
@@ -253,10 +244,10 @@ def _queued_ahead(version, workers: int, backend: str, count: int = 40) -> None:
     )
 
 
-def _create_and_dispatch(instance, start_dates) -> None:
+def _create_and_dispatch(instance, start_dates) -> list[Execution]:
     """As the tick does: runs due within the horizon are handed over ahead, to start at
     their time."""
-    Execution.objects.bulk_create(
+    created = Execution.objects.bulk_create(
         Execution(
             organisation_id=instance.organisation_id,
             instance=instance,
@@ -266,6 +257,7 @@ def _create_and_dispatch(instance, start_dates) -> None:
         for start in start_dates
     )
     executions_dispatch_due()
+    return created
 
 
 def _all_ended(instance, count: int) -> bool:
