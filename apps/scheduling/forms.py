@@ -185,8 +185,16 @@ def wall_time_field(label: str, **kwargs) -> forms.DateTimeField:
     )
 
 
+class ParametersField(forms.JSONField):
+    """Run parameters as JSON; none yet shows an empty box (its placeholder, {}), not the
+    word null Django's JSONField would write."""
+
+    def prepare_value(self, value):
+        return "" if value is None else super().prepare_value(value)
+
+
 def parameters_field(help_text: str) -> forms.JSONField:
-    return forms.JSONField(
+    return ParametersField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 3, "class": "mono", "placeholder": "{}"}),
         help_text=help_text,

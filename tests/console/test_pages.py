@@ -537,3 +537,16 @@ def test_a_versions_code_is_shown_numbered_and_downloaded_in_its_organisation_on
     outsider = as_user(client, world.admin_b)
     assert outsider.get(f"{url}/code").status_code == 404
     assert outsider.get(f"{url}/download").status_code == 404
+
+
+def test_run_by_hand_shows_an_empty_parameters_box_before_any_run_and_the_last_ones_after(
+    client, world, instance
+):
+    as_user(client, world.editor_a)
+    page = client.get(f"/instances/{instance.pk}/").text
+    box = page[page.index('name="parameters"') :].split("</textarea>")[0]
+    assert box.endswith(">\n") and "null" not in box  # empty: the {} placeholder shows
+    execution_create_manual(instance=instance, parameters={"day": "d1"})
+    page = client.get(f"/instances/{instance.pk}/").text
+    box = page[page.index('name="parameters"') :].split("</textarea>")[0]
+    assert "&quot;day&quot;: &quot;d1&quot;" in box
