@@ -13,6 +13,19 @@ P95_SAMPLE = 20  # the successful runs a p95 duration is taken over
 P95_MINIMUM = 5  # ...and how many it needs before it means anything
 
 
+def open_streaks():
+    """Failure streaks still counting: their instance's last runs failed."""
+    return Alert.objects.filter(kind=AlertKind.FAILURE, closed_at=None)
+
+
+def executions_ending_no_streak() -> QuerySet:
+    """Executions whose instance has no failure streak open: a success of one of them has
+    nothing to close or announce."""
+    return Execution.objects.exclude(
+        Exists(open_streaks().filter(instance_id=OuterRef("instance_id")))
+    )
+
+
 def rules_for(instance: IntegrationBatchInstance) -> list[AlertRule]:
     """The instance's own rules, or, when it has none, its organisation's default ones."""
     rules = list(

@@ -149,9 +149,11 @@ def run_failed(execution: Execution) -> None:
     for rule in selectors.rules_for(execution.instance):
         if not rule.on_failure:
             continue
-        counted = Alert.objects.filter(
-            rule=rule, instance=execution.instance, kind=AlertKind.FAILURE, closed_at=None
-        ).update(failures=F("failures") + 1, execution=execution)
+        counted = (
+            selectors.open_streaks()
+            .filter(rule=rule, instance=execution.instance)
+            .update(failures=F("failures") + 1, execution=execution)
+        )
         if not counted:
             _open_streak(rule, execution)
 
@@ -159,12 +161,13 @@ def run_failed(execution: Execution) -> None:
 def run_succeeded(execution: Execution) -> None:
     """A run succeeded: it closes the instance's open streaks, and tells the rules that
     alert on recovery."""
-    open_streaks = list(
-        Alert.objects.select_related("rule__channel")
-        .filter(instance_id=execution.instance_id, kind=AlertKind.FAILURE, closed_at=None)
+    ended_streaks = list(
+        selectors.open_streaks()
+        .select_related("rule__channel")
+        .filter(instance_id=execution.instance_id)
         .select_for_update(of=("self",))
     )
-    for streak in open_streaks:
+    for streak in ended_streaks:
         streak.closed_at = timezone.now()
         streak.save(update_fields=["closed_at"])
         if streak.rule is not None and streak.rule.on_recovery:

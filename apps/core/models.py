@@ -1,10 +1,14 @@
 """Organisation ownership, shared by every model that belongs to one organisation."""
 
+import contextlib
+from typing import cast
+
 from django import forms
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import EmptyResultSet, ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db import DEFAULT_DB_ALIAS, models
+from django.db import DEFAULT_DB_ALIAS, connections, models, transaction
+from django.db.models.sql import UpdateQuery
 from django.utils import timezone
 
 from apps.core.text import MAX_JSON_DEPTH, validate_storable_json
@@ -85,6 +89,64 @@ class HistoryEntry(OrganisationOwned):
     class Meta:
         abstract = True
         ordering = ["created_at", "pk"]
+
+    def save_with_update(
+        self, updated: models.QuerySet, changes: dict, *, report: models.QuerySet | None = None
+    ) -> tuple[bool, bool]:
+        """Apply `changes` to the row `updated` selects and, if it changed, save this entry
+        of its history, atomically: one statement on PostgreSQL (a data-modifying WITH,
+        no transaction to open and commit), a transaction elsewhere. Returns whether the
+        row changed and, when it did, whether `report` selects any row (`report` must not
+        depend on the change: PostgreSQL reads it as it stood before)."""
+        connection = connections[updated.db]
+        if connection.vendor != "postgresql":
+            with transaction.atomic(using=updated.db, savepoint=False):
+                if not updated.update(**changes):
+                    return False, False
+                self.save(using=updated.db)
+                return True, report is not None and report.exists()
+        try:
+            update_sql, update_params = _update_returning_pk(updated, changes)
+        except EmptyResultSet:  # selects no row, whatever the data
+            return False, False
+        insert_sql, insert_params = self._insert_selected_from("changed", connection)
+        select, select_params = _exists_in(report)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"WITH changed AS ({update_sql}), entry AS ({insert_sql}) {select}",
+                (*update_params, *insert_params, *select_params),
+            )
+            row = cursor.fetchone()
+        return row is not None, row is not None and row[0]
+
+    def _insert_selected_from(self, table: str, connection) -> tuple[str, list]:
+        """INSERT of this entry, one row for each row of `table` (none if it is empty)."""
+        fields = [field for field in self._meta.concrete_fields if not field.primary_key]
+        columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+        values = [
+            field.get_db_prep_save(field.pre_save(self, True), connection) for field in fields
+        ]
+        placeholders = ", ".join(["%s"] * len(values))
+        sql = f"INSERT INTO {connection.ops.quote_name(self._meta.db_table)} ({columns}) "
+        return sql + f"SELECT {placeholders} FROM {table}", values
+
+
+def _exists_in(report: models.QuerySet | None) -> tuple[str, tuple]:
+    """SELECT, once for each changed row, whether `report` selects any row."""
+    if report is not None:
+        with contextlib.suppress(EmptyResultSet):  # else it selects none, whatever the data
+            sql, params = report.order_by().values("pk")[:1].query.sql_with_params()
+            return f"SELECT EXISTS ({sql}) FROM changed", params
+    return "SELECT FALSE FROM changed", ()
+
+
+def _update_returning_pk(updated: models.QuerySet, changes: dict) -> tuple[str, tuple]:
+    """The SQL of `updated.update(**changes)` with RETURNING the rows' primary keys."""
+    query = cast(UpdateQuery, updated.query.chain(UpdateQuery))  # as QuerySet.update() does
+    query.add_update_values(changes)
+    compiler = query.get_compiler(updated.db)
+    compiler.returning_fields = [updated.model._meta.pk]
+    return compiler.as_sql()
 
 
 class SafeJSONFormField(forms.JSONField):

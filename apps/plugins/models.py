@@ -149,7 +149,7 @@ class PluginProperty(OrganisationOwned):
     deletable = models.BooleanField(default=True)
 
     class Meta:
-        ordering = ["version", "pk"]  # as declared
+        ordering = ["version_id", "pk"]  # as declared (by id: no join to order by)
         verbose_name_plural = "plugin properties"
         constraints = [
             FieldUniqueConstraint(

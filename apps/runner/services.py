@@ -9,9 +9,10 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import QuerySet
 from django.utils import timezone
 
+from apps.alerts import selectors as alerts_selectors
 from apps.alerts import services as alerts
 from apps.audit import services as audit
 from apps.core import handover, leases
@@ -26,6 +27,7 @@ from apps.scheduling.models import (
     ConcurrencyPolicy,
     CronStatus,
     Execution,
+    ExecutionQuerySet,
     ExecutionStatus,
     ExecutionStatusChange,
     ExecutionType,
@@ -359,22 +361,23 @@ def execution_claim(*, execution: Execution, worker: str = leases.WORKER_ID) -> 
 
     Under FORBID, while another run of the instance runs, a CRON run is skipped instead
     (ended CANCELED, saying so, its fire time spent) and a backfill run waits for it."""
-    with transaction.atomic():
-        refusal = _refuse_if_overlapping(execution)
+    # Only a run that may have to yield to another is claimed under its instance's lock;
+    # any other claim is one statement.
+    may_yield = _may_have_to_yield(execution)
+    with transaction.atomic() if may_yield else contextlib.nullcontext():
+        refusal = _refuse_if_overlapping(execution) if may_yield else None
         if refusal is None:
             now = timezone.now()
-            changes = {
-                **leases.held_now(worker),
-                "status": ExecutionStatus.RUNNING,
-                "start_date": now,
-            }
-            claimed = Execution.objects.due(now).filter(pk=execution.pk).update(**changes)
-            _now_in(execution, claimed, changes)
-            if claimed:
-                _history(
-                    execution, ExecutionStatus.PENDING, ExecutionStatus.RUNNING, None, "Started."
+            with contextlib.suppress(TransitionError):  # not claimable: why, below
+                return _transition(
+                    execution,
+                    ExecutionStatus.PENDING,
+                    ExecutionStatus.RUNNING,
+                    among=Execution.objects.due(now),
+                    reason="Started.",
+                    start_date=now,
+                    **leases.held_now(worker),
                 )
-                return execution
     if refusal is not None:
         raise refusal
     if execution.status == ExecutionStatus.PENDING:
@@ -390,13 +393,19 @@ def execution_claim(*, execution: Execution, worker: str = leases.WORKER_ID) -> 
     raise TransitionError(f"Execution {execution.pk} is {execution.status}.", code="not_claimable")
 
 
+def _may_have_to_yield(execution: Execution) -> bool:
+    """Under FORBID (as the instance read with the run says), a CRON or backfill run may
+    have to yield to another run of its instance."""
+    return execution.instance.concurrency_policy == ConcurrencyPolicy.FORBID and (
+        execution.execution_type == ExecutionType.CRON or execution.backfill_id is not None
+    )
+
+
 def _refuse_if_overlapping(execution: Execution) -> TransitionError | None:
-    """Under FORBID, when another run of its instance is running: end a CRON run CANCELED,
-    or make a backfill run wait for that one (its end hands this one over again). Returns
-    why, or None to go ahead. The instance row lock makes the check and the claim one step
-    for concurrent workers."""
-    if execution.execution_type != ExecutionType.CRON and execution.backfill_id is None:
-        return None
+    """Of a run that may have to yield, when another run of its instance is running: end
+    a CRON run CANCELED, or make a backfill run wait for that one (its end hands this one
+    over again). Returns why, or None to go ahead. The instance row lock makes the check
+    and the claim one step for concurrent workers."""
     instance = IntegrationBatchInstance.objects.select_for_update().get(pk=execution.instance_id)
     if instance.concurrency_policy != ConcurrencyPolicy.FORBID:
         return None
@@ -428,18 +437,20 @@ def _refuse_if_overlapping(execution: Execution) -> TransitionError | None:
     return TransitionError(message, code="skipped")
 
 
-@transaction.atomic
 def execution_succeed(*, execution: Execution, result=None) -> Execution:
     """A RUNNING execution succeeds; it ends its instance's failure streak, if any."""
-    _transition(
-        execution,
-        ExecutionStatus.RUNNING,
-        ExecutionStatus.SUCCEEDED,
-        reason="Finished.",
-        end_date=timezone.now(),
-        result=result,
-    )
-    alerts.run_succeeded(execution)
+    succeeded = {"reason": "Finished.", "end_date": timezone.now(), "result": result}
+    with contextlib.suppress(TransitionError):  # most runs end no streak: one statement
+        return _transition(
+            execution,
+            ExecutionStatus.RUNNING,
+            ExecutionStatus.SUCCEEDED,
+            among=alerts_selectors.executions_ending_no_streak(),
+            **succeeded,
+        )
+    with transaction.atomic():
+        _transition(execution, ExecutionStatus.RUNNING, ExecutionStatus.SUCCEEDED, **succeeded)
+        alerts.run_succeeded(execution)
     return execution
 
 
@@ -471,7 +482,7 @@ def execution_reap(*, execution: Execution, silent_since: datetime) -> Execution
         execution,
         ExecutionStatus.RUNNING,
         ExecutionStatus.FAILED,
-        only_if=Q(heartbeat_at__lt=silent_since),
+        among=Execution.objects.filter(heartbeat_at__lt=silent_since),
         reason=message,
         end_date=timezone.now(),
         error={"message": message},
@@ -612,26 +623,30 @@ def _transition(
     *,
     user=None,
     reason: str = "",
-    only_if: Q | None = None,
+    among: QuerySet | None = None,
     **fields,
 ) -> Execution:
+    """`execution` goes from `from_status` to `to_status` with `fields`, if it still is
+    `from_status` and among `among`; its history says so. An end hands over the runs that
+    waited for it."""
     changes = {"status": to_status, **fields}
-    # No savepoint inside a caller's transaction (two round trips a run): a refusal is
-    # raised after the block, so nothing raises in it but the database itself.
-    with transaction.atomic(savepoint=False):
-        changed = Execution.objects.filter(
-            only_if or Q(), pk=execution.pk, status=from_status
-        ).update(**changes)
-        _now_in(execution, changed, changes)
-        if changed:
-            _history(execution, from_status, to_status, user, reason)
-            if to_status in ExecutionStatus.terminal():
-                _hand_over_waiting_on_commit(execution)
+    entry = ExecutionStatusChange(
+        execution=execution, from_status=from_status, to_status=to_status, user=user, reason=reason
+    )
+    ends = to_status in ExecutionStatus.terminal()
+    changed, waited_for = entry.save_with_update(
+        (Execution.objects if among is None else among).filter(pk=execution.pk, status=from_status),
+        changes,
+        report=_waiting_for(execution) if ends else None,
+    )
+    _now_in(execution, changed, changes)
     if not changed:
         raise TransitionError(
             f"Execution {execution.pk} is {execution.status}; "
             f"only a {from_status} execution can become {to_status}."
         )
+    if waited_for:  # seldom: spare every other run's end a transaction
+        transaction.on_commit(lambda: _hand_over_all(_waiting_for(execution).ready()))
     return execution
 
 
@@ -645,25 +660,9 @@ def _now_in(execution: Execution, updated: int, changes: dict) -> None:
         execution.refresh_from_db()
 
 
-def _hand_over_waiting_on_commit(ended: Execution) -> None:
-    """The runs that waited for `ended` may start once its end commits."""
-
-    def hand_over():
-        waiting = (
-            Execution.objects.pending()
-            .ready()
-            .filter(waits_for=ended.pk, dispatched_at__isnull=True)
-        )
-        if waiting.exists():  # seldom: spare every other run's end a transaction
-            _hand_over_all(waiting)
-
-    transaction.on_commit(hand_over)
-
-
-def _history(execution, from_status, to_status, user, reason) -> None:
-    ExecutionStatusChange.objects.create(
-        execution=execution, from_status=from_status, to_status=to_status, user=user, reason=reason
-    )
+def _waiting_for(execution: Execution) -> ExecutionQuerySet:
+    """The runs that wait for `execution` to end before they may start."""
+    return Execution.objects.pending().filter(waits_for=execution.pk, dispatched_at__isnull=True)
 
 
 def executions_cancel_pending(

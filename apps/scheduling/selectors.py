@@ -5,15 +5,17 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from django.db import connection
-from django.db.models import Count, F, Q, Window
+from django.db.models import Count, Exists, F, OuterRef, Q, Subquery, Window
 from django.db.models.functions import RowNumber, TruncDate
 
+from apps.core.models import StorableJSONField
 from apps.core.pagination import Page, in_days, keyset_page
 from apps.plugins.models import PluginProperty, PropertyOrigin
 from apps.scheduling.models import (
     Backfill,
     Execution,
     ExecutionStatus,
+    InstanceProperty,
     IntegrationBatchInstance,
     SchedulerState,
 )
@@ -270,11 +272,23 @@ class EffectiveProperty:
 def effective_properties(instance: IntegrationBatchInstance) -> list[EffectiveProperty]:
     """Every property of the instance's version, in declared order, each with the value
     that applies. Uses the instance's prefetched properties and overrides when it has them
-    (see instances_with_properties)."""
-    own = {override.property_id: override.value for override in instance.property_overrides.all()}
+    (see instances_with_properties), else reads both in one query."""
+    if "property_overrides" in getattr(instance, "_prefetched_objects_cache", {}):
+        own = {
+            override.property_id: override.value for override in instance.property_overrides.all()
+        }
+        return [
+            EffectiveProperty(prop=prop, value=own.get(prop.pk, prop.value), own=prop.pk in own)
+            for prop in instance.version.properties.all()
+        ]
+    override = InstanceProperty.objects.filter(instance=instance, property=OuterRef("pk"))
+    declared = instance.version.properties.annotate(
+        own=Exists(override),
+        own_value=Subquery(override.values("value"), output_field=StorableJSONField()),
+    )
     return [
-        EffectiveProperty(prop=prop, value=own.get(prop.pk, prop.value), own=prop.pk in own)
-        for prop in instance.version.properties.all()
+        EffectiveProperty(prop=prop, value=prop.own_value if prop.own else prop.value, own=prop.own)
+        for prop in declared
     ]
 
 

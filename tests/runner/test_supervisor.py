@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from django.core.files.base import ContentFile
+from django.db import connection
 from django_tasks_db.models import DBTaskResult
 
 from apps.plugins.services import plugin_version_create
@@ -53,6 +54,20 @@ def test_a_plugin_succeeds_with_its_result_progress_and_log(execution_of):
     log = read_log(execution.pk).text
     for line in ("hello from stdout", "hello from stderr", "INFO plugin: rows=10"):
         assert line in log
+    assert [c.to_status for c in execution.status_changes.all()] == ["RUNNING", "SUCCEEDED"]
+
+
+@pytest.mark.django_db
+def test_a_run_costs_the_same_few_queries_each_time(execution_of, django_assert_num_queries):
+    """Read it with its instance and version, claim it, read its properties, record its
+    end: each claim and end with its history line is one statement on PostgreSQL."""
+    first = execution_of(plugins.plugin("return None"))
+    assert run(first.pk) == "SUCCEEDED"  # the worker has checked in
+    expected = 4 if connection.vendor == "postgresql" else 7
+    for _ in range(2):
+        execution = execution_create_manual(instance=first.instance)
+        with django_assert_num_queries(expected):
+            assert run(execution.pk) == "SUCCEEDED"
     assert [c.to_status for c in execution.status_changes.all()] == ["RUNNING", "SUCCEEDED"]
 
 
