@@ -8,9 +8,11 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from apps.alerts.models import Alert, DeliveryStatus
 from tests.browser.conftest import go_to, log_in, screenshot
 from tests.processes import running
 from tests.receivers import http_receiver
+from tests.runner.conftest import wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -33,6 +35,9 @@ def test_an_admin_adds_a_webhook_tests_it_and_finds_it_in_the_audit_trail(page, 
         ).click()
         expect(page.get_by_role("status").filter(has_text="is on its way")).to_be_visible()
         assert receiver.arrived.wait(60), "the worker sent nothing"
+        # The request arrives before the worker has the answer and records it.
+        sent = Alert.objects.filter(channel__name="Partner hook", status=DeliveryStatus.SENT)
+        wait_for(sent.exists, timeout=30, message="the delivery recorded")
         page.reload()
         expect(page.locator("#results tr", has_text="Test alert").locator(".status")).to_have_text(
             "SENT"
