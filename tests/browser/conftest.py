@@ -59,7 +59,9 @@ def log_in(page, username: str, password: str = "password") -> None:
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Log in").click()
-    page.wait_for_url("**/")
+    # On the dashboard: "**/" would match the login page itself (/login?next=/), and the
+    # test's next navigation could overtake the login.
+    page.wait_for_url(lambda url: urlsplit(url).path == "/")
     page.wait_for_load_state("load")
 
 
