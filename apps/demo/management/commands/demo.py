@@ -271,8 +271,11 @@ class Command(BaseCommand):
         execution_create_manual(
             instance=instance, user=user, expected_start_date=now + timedelta(hours=6)
         )
+        # Half a minute (30 batches of 250 rows, a second each): long enough to watch it
+        # live, short enough not to keep the embedded default's one worker from a run the
+        # user starts next.
         execution_create_manual(
-            instance=instance, user=user, parameters={"rows": 50_000, "pause_seconds": 1}
+            instance=instance, user=user, parameters={"rows": 7_500, "pause_seconds": 1}
         )
 
     def _backdate(self, execution, start):
