@@ -69,6 +69,9 @@ class Staged:
 def stage_files(batch: Batch, *, alive: Callable[[], object]) -> Staged:
     """Convert the batch's files, by the dataset's schema, into one Parquet file. `alive`
     is called between blocks (the heartbeat)."""
+    files = list(batch.files.filter(complete=True).order_by("name"))
+    if len(files) == 1 and _in_the_datasets_shape(files[0], batch):
+        return _stage_as_is(files[0], batch, alive)
     schema = batch.dataset.schema
     errors = ErrorLog(settings.INGESTION_MAX_ERRORS_LISTED)
     records_read = records_written = 0
@@ -77,7 +80,7 @@ def stage_files(batch: Batch, *, alive: Callable[[], object]) -> Staged:
         tempfile.NamedTemporaryFile(suffix=".parquet") as output,
         BackgroundParquetWriter(output.name, target) as writer,  # closed when reading fails
     ):
-        for batch_file in batch.files.filter(complete=True).order_by("name"):
+        for batch_file in files:
             for block, table in _tables(batch_file, batch.input_format, schema, errors):
                 records_read += block.rows
                 if not errors.count:
@@ -85,16 +88,54 @@ def stage_files(batch: Batch, *, alive: Callable[[], object]) -> Staged:
                     records_written += block.rows
                 alive()
         writer.close()
-        if errors.count or not records_read:
-            if not records_read and not errors.count:
-                errors.add("", None, None, "The batch holds no records.")
-            return Staged("", records_read, 0, errors)
+        if refused := _refused(records_read, errors):
+            return refused
         output.seek(0)
-        stored = default_storage.save(
-            unique_name(f"{batch.storage_folder}/data", "part-0") + ".parquet",
-            LocalFile(output),
-        )
+        stored = default_storage.save(_data_name(batch), LocalFile(output))
     return Staged(stored, records_read, records_written, errors)
+
+
+def _refused(records_read: int, errors: ErrorLog) -> Staged | None:
+    """A failed staging, when there were errors or no records at all."""
+    if not errors.count and records_read:
+        return None
+    if not errors.count:
+        errors.add("", None, None, "The batch holds no records.")
+    return Staged("", records_read, 0, errors)
+
+
+def _data_name(batch: Batch) -> str:
+    return unique_name(f"{batch.storage_folder}/data", "part-0") + ".parquet"
+
+
+def _in_the_datasets_shape(batch_file, batch: Batch) -> bool:
+    """A Parquet file whose columns are the dataset's fields, in order, each of the type
+    the staged file gives it: converting it would write it again as it is."""
+    if format_of(batch_file.name, batch.input_format) != "parquet":
+        return False
+    try:
+        with open_stored(batch_file.stored) as stream:
+            columns = pq.read_schema(stream)
+    except (pa.ArrowInvalid, OSError):
+        return False  # not Parquet after all: the reading says so, by the usual way
+    target = arrow_schema(batch.dataset.schema)
+    return [(c.name, c.type) for c in columns] == [(f.name, f.type) for f in target]
+
+
+def _stage_as_is(batch_file, batch: Batch, alive: Callable[[], object]) -> Staged:
+    """Stage a file already in the dataset's shape: every value is read and checked as
+    any file's (a required field's missing values, an unreadable page), and the staged
+    data is the file itself rather than a copy written anew."""
+    errors = ErrorLog(settings.INGESTION_MAX_ERRORS_LISTED)
+    records = 0
+    for block, _ in _tables(batch_file, batch.input_format, batch.dataset.schema, errors):
+        records += block.rows
+        alive()
+    if refused := _refused(records, errors):
+        return refused
+    with default_storage.open(batch_file.stored, "rb") as original:
+        stored = default_storage.save(_data_name(batch), original)
+    return Staged(stored, records, records, errors)
 
 
 class LocalFile(File):

@@ -1,8 +1,9 @@
 """A batch's life, from its files to Active or Failed, through the services and a worker."""
 
 import io
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import time_machine
@@ -11,11 +12,20 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from apps.core.errors import TransitionError
+from apps.core.stored import parquet_dataset
 from apps.ingestion import selectors, services
 from apps.ingestion.models import Batch, BatchStatus
+from apps.ingestion.schema import arrow_schema
 from apps.ingestion.storage import TooLarge
 from apps.ingestion.worker import stage_batch
-from tests.ingestion.conftest import CSV, JSON_ARRAY, JSON_LINES, PARQUET
+from tests.ingestion.conftest import (
+    CSV,
+    JSON_ARRAY,
+    JSON_LINES,
+    PARQUET,
+    SCHEMA,
+    parquet_bytes,
+)
 
 pytestmark = pytest.mark.django_db
 S = BatchStatus
@@ -59,6 +69,61 @@ def test_files_in_every_format_land_as_one_parquet_file(batch_with, dataset):
     assert rows[2]["ordered_at"] == rows[1]["ordered_at"]  # epoch milliseconds, same moment
     assert rows[5]["amount"] == 3.0 and rows[3]["customer"] is None
     assert rows_of(dataset) == 9
+
+
+def in_the_datasets_shape(**columns) -> pa.Table:
+    """A table of the dataset's columns, in order, of the types the staged file gives them."""
+    target = arrow_schema(SCHEMA)
+    return pa.table({f.name: pa.array(columns.get(f.name, [None] * 3), f.type) for f in target})
+
+
+def test_a_parquet_file_in_the_datasets_shape_is_staged_as_it_is(batch_with, dataset):
+    moment = datetime(2018, 7, 10, 23, 5, 59, tzinfo=UTC)
+    upload = parquet_bytes(
+        in_the_datasets_shape(
+            order_id=[1, 2, 3], customer=["ana", None, "cy"], ordered_at=[moment, None, moment]
+        )
+    )
+    batch = completed(batch_with({"orders.parquet": upload}))
+    assert batch.status == S.ACTIVE, batch.errors
+    assert (batch.records_read, batch.records_written) == (3, 3)
+    with default_storage.open(batch.data, "rb") as staged:
+        assert staged.read() == upload  # not written again
+    # Read as every dataset's data is, by the dataset's schema (its required id included).
+    rows = parquet_dataset([batch.data], arrow_schema(SCHEMA)).to_table().to_pylist()
+    assert [(row["order_id"], row["customer"], row["ordered_at"]) for row in rows] == [
+        (1, "ana", moment),
+        (2, None, None),
+        (3, "cy", moment),
+    ]
+    assert rows_of(dataset) == 3
+
+
+def test_a_file_in_the_datasets_shape_is_checked_value_by_value_all_the_same(batch_with):
+    upload = parquet_bytes(in_the_datasets_shape(order_id=[1, None, 3]))
+    batch = completed(batch_with({"orders.parquet": upload}))
+    assert batch.status == S.FAILED and not batch.data
+    assert batch.errors == [
+        {
+            "file": "orders.parquet",
+            "row": 2,
+            "field": "order_id",
+            "message": "Required, and missing.",
+        }
+    ]
+
+
+def test_a_parquet_file_of_another_shape_is_converted_and_written_anew(batch_with):
+    reordered = in_the_datasets_shape(order_id=[1, 2, 3]).select(
+        ["customer", "order_id", "amount", "paid", "ordered_at"]
+    )
+    upload = parquet_bytes(reordered)
+    batch = completed(batch_with({"orders.parquet": upload}))
+    assert batch.status == S.ACTIVE, batch.errors
+    with default_storage.open(batch.data, "rb") as staged:
+        table = pq.read_table(staged)
+    assert table.column_names == [field["name"] for field in SCHEMA]
+    assert table.column("order_id").to_pylist() == [1, 2, 3]
 
 
 def test_a_failed_batch_lists_the_first_errors_and_counts_them_all(batch_with, settings):

@@ -3,10 +3,16 @@ chunked upload, the staged data, an export's file. Read back where it is — sta
 DuckDB through Arrow's S3 client — and downloaded through the storage's presigned URL;
 nothing lands on local disk but scratch space."""
 
+import io
+
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import requests
+from django.core.files.storage import default_storage
 
 from apps.ingestion import services as ingestion
+from apps.ingestion.schema import arrow_schema
 from apps.ingestion.selectors import dataset_preview
 from apps.ingestion.worker import stage_batch
 from apps.runner.services import execution_create_manual
@@ -81,6 +87,27 @@ def test_a_chunked_upload_is_staged_and_exported_through_object_storage(bucket, 
     assert not bucket_free_media(bucket)
 
 
+def test_a_parquet_file_in_the_datasets_shape_is_staged_from_the_bucket_as_it_is(bucket, world):
+    dataset = ingestion.dataset_create(organisation=world.org_a, name="People", schema=SCHEMA)
+    target = arrow_schema(SCHEMA)
+    table = pa.table(
+        {"email": pa.array(["a@example.com", "b@example.com"]), "age": pa.array([30, None])},
+        schema=pa.schema([pa.field(f.name, f.type) for f in target]),
+    )
+    upload = io.BytesIO()
+    pq.write_table(table, upload)
+    batch = ingestion.batch_create(dataset=dataset)
+    ingestion.batch_file_put(batch=batch, name="people.parquet", body=io.BytesIO(upload.getvalue()))
+    ingestion.batch_complete(batch=batch)
+    assert stage_batch(batch.pk) == "active"
+    batch.refresh_from_db()
+    assert f"{bucket.prefix}/{batch.data}" in bucket.stored_keys()
+    with default_storage.open(batch.data, "rb") as staged:
+        assert staged.read() == upload.getvalue()  # the upload itself, not written again
+    assert dataset_preview(dataset, limit=5)[1] == [["a@example.com", 30], ["b@example.com", None]]
+    assert not bucket_free_media(bucket)
+
+
 def bucket_free_media(bucket) -> list:
     """Whatever was written to the local media folder (it must stay empty)."""
     from django.conf import settings
@@ -90,8 +117,6 @@ def bucket_free_media(bucket) -> list:
 
 
 def _stream(data: bytes):
-    import io
-
     return io.BytesIO(data)
 
 
