@@ -39,6 +39,17 @@ if REDIS_URL:
     CACHES = {"default": {**CACHES["default"], "LOCATION": REDIS_URL}}
     RQ_QUEUES = {"default": {**RQ_QUEUES["default"], "URL": REDIS_URL}}
 
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    # A file, as the embedded default has, not memory: an in-memory test database is one
+    # connection, shared by the test and every request thread of the live server, and two
+    # requests at once garbled each other's results (a pk matching two rows, a session not
+    # found). With a file each thread has its own connection, and SQLite's locking.
+    DATABASES["default"]["TEST"] = {  # noqa: F405
+        "NAME": str(
+            _shared_temp_dir("BATCHWORKS_TEST_DB_DIR", "batchworks-test-db-") / "db.sqlite3"
+        )
+    }
+
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Tests render pages without running collectstatic first.
 STORAGES = {
