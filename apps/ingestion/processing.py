@@ -67,8 +67,9 @@ class Staged:
 
 
 def stage_files(batch: Batch, *, alive: Callable[[], object]) -> Staged:
-    """Convert the batch's files, by the dataset's schema, into one Parquet file. `alive`
-    is called between blocks (the heartbeat)."""
+    """Convert the batch's files, by the dataset's schema, into one Parquet file (or keep
+    its one Parquet file, when it is already in the dataset's shape). `alive` is called
+    between blocks (the heartbeat)."""
     files = list(batch.files.filter(complete=True).order_by("name"))
     if len(files) == 1 and _in_the_datasets_shape(files[0], batch):
         return _stage_as_is(files[0], batch, alive)
