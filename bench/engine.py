@@ -33,7 +33,8 @@ from django_tasks_db.models import DBTaskResult
 from apps.accounts.models import Organisation
 from apps.plugins.models import PluginType
 from apps.plugins.services import plugin_create, plugin_version_create
-from apps.runner.services import executions_cancel_pending, executions_dispatch_due
+from apps.runner.services import executions_cancel_pending
+from apps.runner.wakeups import wake_workers
 from apps.scheduling.models import (
     CronStatus,
     Execution,
@@ -100,7 +101,7 @@ def _tick(version, count: int) -> None:
         with CaptureQueriesContext(connection) as queries, stopwatch() as elapsed:
             schedule_tick(now=now)
         print(f"{label}: {count} instances in {elapsed['seconds']:.2f} s, {len(queries)} queries")
-    # The later phases' queues hold only their own work: the coming runs and their tasks go.
+    # The later phases' queue holds only their own work: the coming runs go.
     ticked = IntegrationBatchInstance.objects.filter(name__startswith="bench ")
     ticked.update(cron_status=CronStatus.PAUSED)
     executions_cancel_pending(
@@ -108,7 +109,6 @@ def _tick(version, count: int) -> None:
         user=None,
         reason="The tick benchmark is over.",
     )
-    DBTaskResult.objects.all().delete()
 
 
 def _instance(version, name: str):
@@ -170,7 +170,7 @@ def _executions_on(backend: str):
 
 def _run_executions(instance, count: int) -> None:
     """`count` runs due now, run to their end; every one must succeed."""
-    created = _create_and_dispatch(instance, [timezone.now()] * count)
+    created = _create(instance, [timezone.now()] * count)
     batch = Execution.objects.filter(pk__in=[execution.pk for execution in created])
     _wait_until(lambda: not batch.exclude(status__in=ExecutionStatus.terminal()).exists())
     if failed := batch.exclude(status=ExecutionStatus.SUCCEEDED).count():
@@ -219,7 +219,7 @@ def _start_on_time(version, workers: int, backend: str, rate: float, count: int 
     due = timezone.now() + timedelta(seconds=5)
     with _backend(backend), _workers(workers, backend):
         _run_executions(instance, 2 * workers)  # warm-up
-        _create_and_dispatch(instance, [due] * count)
+        _create(instance, [due] * count)
         _wait_until(lambda: _all_ended(instance, count + 2 * workers))
     delays = _delays(instance.executions.filter(expected_start_date=due))
     goal = count / rate + 1
@@ -235,7 +235,7 @@ def _queued_ahead(version, workers: int, backend: str, count: int = 40) -> None:
     start = timezone.now() + timedelta(seconds=5)
     times = [start + timedelta(seconds=i * 0.5) for i in range(count)]
     with _backend(backend), _workers(workers, backend):
-        _create_and_dispatch(instance, times)
+        _create(instance, times)
         _wait_until(lambda: _all_ended(instance, count))
     median, p95 = median_and_p95(_delays(instance.executions.all()))
     print(
@@ -244,9 +244,8 @@ def _queued_ahead(version, workers: int, backend: str, count: int = 40) -> None:
     )
 
 
-def _create_and_dispatch(instance, start_dates) -> list[Execution]:
-    """As the tick does: runs due within the horizon are handed over ahead, to start at
-    their time."""
+def _create(instance, start_dates) -> list[Execution]:
+    """Runs to start at these times, the workers told, as when runs are asked for."""
     created = Execution.objects.bulk_create(
         Execution(
             organisation_id=instance.organisation_id,
@@ -256,7 +255,7 @@ def _create_and_dispatch(instance, start_dates) -> list[Execution]:
         )
         for start in start_dates
     )
-    executions_dispatch_due()
+    wake_workers()
     return created
 
 

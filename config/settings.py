@@ -382,17 +382,15 @@ CRONTAB_COMMAND_SUFFIX = f">> {DATA_DIR / 'cron.log'} 2>&1"
 # /metrics (Prometheus) answers only a scrape that sends this as its bearer token; off
 # when empty.
 METRICS_TOKEN = env.str("BATCHWORKS_METRICS_TOKEN", default="")
-# How often an idle database-backend worker looks for work: a run handed over ahead
+# How often an idle worker looks for tasks (db_worker), and for due runs where no
+# PostgreSQL wakes it (apps/runner/wakeups.py): a run or a task due at a given time
 # starts at most this late. Each look is one indexed query.
 WORKER_POLL_SECONDS = env.float("BATCHWORKS_WORKER_POLL_SECONDS", default=0.1)
 # How often `run_scheduler` ticks; cron ticks every minute.
 SCHEDULER_INTERVAL_SECONDS = env.float("BATCHWORKS_SCHEDULER_INTERVAL_SECONDS", default=5)
-# Executions due within this window are handed to the workers ahead, each to start at
-# its time, so a tick once a minute still starts runs on the second.
-DISPATCH_HORIZON_SECONDS = env.int("BATCHWORKS_DISPATCH_HORIZON_SECONDS", default=90)
-# A due execution (or a completed batch) no worker took this long after its hand-over has
-# its task looked up: handed over again if the queue lost it, or if a worker took it and
-# died before claiming it; left alone if it is only waiting behind others.
+# A completed batch (a transfer job, a feed) no worker took this long after its hand-over
+# has its task looked up: handed over again if the queue lost it, or if a worker took it
+# and died before claiming it; left alone if it is only waiting behind others.
 REDISPATCH_AFTER_SECONDS = env.int("BATCHWORKS_REDISPATCH_AFTER_SECONDS", default=300)
 # A worker holding a row (a running execution, a staging batch: apps/core/leases.py)
 # proves it is alive this often...

@@ -109,7 +109,7 @@ class HistoryEntry(OrganisationOwned):
             update_sql, update_params = _update_returning_pk(updated, changes)
         except EmptyResultSet:  # selects no row, whatever the data
             return False, False
-        insert_sql, insert_params = self._insert_selected_from("changed", connection)
+        insert_sql, insert_params = self.insert_selected_from("changed", connection)
         select, select_params = _exists_in(report)
         with connection.cursor() as cursor:
             cursor.execute(
@@ -119,16 +119,23 @@ class HistoryEntry(OrganisationOwned):
             row = cursor.fetchone()
         return row is not None, row is not None and row[0]
 
-    def _insert_selected_from(self, table: str, connection) -> tuple[str, list]:
-        """INSERT of this entry, one row for each row of `table` (none if it is empty)."""
+    def insert_selected_from(
+        self, table: str, connection, selected: dict[str, str] | None = None
+    ) -> tuple[str, list]:
+        """INSERT of this entry, one row for each row of `table` (none if it is empty);
+        `selected`: fields whose value is that SQL expression over `table` instead."""
+        selected = selected or {}
         fields = [field for field in self._meta.concrete_fields if not field.primary_key]
         columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
-        values = [
-            field.get_db_prep_save(field.pre_save(self, True), connection) for field in fields
-        ]
-        placeholders = ", ".join(["%s"] * len(values))
+        expressions, values = [], []
+        for field in fields:
+            if field.name in selected:
+                expressions.append(selected[field.name])
+            else:
+                expressions.append("%s")
+                values.append(field.get_db_prep_save(field.pre_save(self, True), connection))
         sql = f"INSERT INTO {connection.ops.quote_name(self._meta.db_table)} ({columns}) "
-        return sql + f"SELECT {placeholders} FROM {table}", values
+        return sql + f"SELECT {', '.join(expressions)} FROM {table}", values
 
 
 def _exists_in(report: models.QuerySet | None) -> tuple[str, tuple]:

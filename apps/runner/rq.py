@@ -1,17 +1,18 @@
-"""The RQ worker `run_worker` runs when BATCHWORKS_TASKS_BACKEND=rq.
+"""The RQ worker `run_worker` runs when BATCHWORKS_TASKS_BACKEND=rq, beside its runs
+(apps.runner.worker, which take executions from the database, not from RQ).
 
-Jobs run in the worker's own process (SimpleWorker): a job only supervises, its plugin
-code runs in a sandboxed process of the worker's fork server, which a fork per job would
-lose.
+Jobs run in the worker's own process (SimpleWorker): a job only supervises, and a feed's
+plugin code runs in a sandboxed process of the worker's fork server, which a fork per job
+would lose.
 
-Runs queued ahead wait in RQ's scheduled-job registry until their time. RQ's scheduler
-moves them to the queue once a second, from one worker holding a lock of 61 seconds that
-the others try for only every ten minutes: when that worker was killed, a run due seconds
-later started a minute late or more. Here every worker keeps a promoter thread instead:
-one of them at a time (a lock of PROMOTER_LOCK_SECONDS, renewed at each pass) moves the
-due jobs every PROMOTE_EVERY_SECONDS, and when it dies another takes over within the
-lock's life. Should two ever move the same job, the execution's claim still runs it
-once."""
+Tasks queued ahead (a feed's timed flush, a batch's or an alert's retry) wait in RQ's
+scheduled-job registry until their time. RQ's scheduler moves them to the queue once a
+second, from one worker holding a lock of 61 seconds that the others try for only every
+ten minutes: when that worker was killed, a task due seconds later started a minute late
+or more. Here every worker keeps a promoter thread instead: one of them at a time (a lock
+of PROMOTER_LOCK_SECONDS, renewed at each pass) moves the due jobs every
+PROMOTE_EVERY_SECONDS, and when it dies another takes over within the lock's life. Should
+two ever move the same job, the row it carries is still claimed once."""
 
 import logging
 import threading

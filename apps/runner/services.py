@@ -15,12 +15,12 @@ from django.utils import timezone
 from apps.alerts import selectors as alerts_selectors
 from apps.alerts import services as alerts
 from apps.audit import services as audit
-from apps.core import handover, leases
+from apps.core import leases
 from apps.core.errors import TransitionError
 from apps.core.text import json_problem
-from apps.runner import isolation
+from apps.runner import isolation, statements
 from apps.runner.models import ExecutionLogChunk, Worker
-from apps.runner.tasks import run_execution
+from apps.runner.wakeups import wake_workers
 from apps.scheduling.cron import fire_times
 from apps.scheduling.models import (
     Backfill,
@@ -116,7 +116,7 @@ def execution_create_manual(
         user=user,
         repeats=repeats,
     )
-    execution_dispatch_on_commit(execution)
+    wake_workers()
     audit.record(
         "execution.run_requested",
         execution,
@@ -283,7 +283,7 @@ def backfill_create(
     if backfill.one_at_a_time:
         for previous, run in itertools.pairwise(runs):
             run.waits_for = previous
-        Execution.objects.bulk_update(runs[1:], ["waits_for"], batch_size=HAND_OVER_BATCH_SIZE)
+        Execution.objects.bulk_update(runs[1:], ["waits_for"], batch_size=500)
     audit.record(
         "instance.backfilled",
         instance,
@@ -295,8 +295,7 @@ def backfill_create(
             ]
         },
     )
-    ready = Execution.objects.ready().filter(backfill=backfill, dispatched_at__isnull=True)
-    transaction.on_commit(lambda: _hand_over_all(ready))
+    wake_workers()
     return backfill
 
 
@@ -357,27 +356,19 @@ def execution_cancel(*, execution: Execution, user=None, reason: str = "") -> Ex
 
 def execution_claim(*, execution: Execution, worker: str = leases.WORKER_ID) -> Execution:
     """Take a due PENDING execution to run it. The conditional update is the lock: of two
-    workers handed the same execution, exactly one gets it; the other gets TransitionError.
+    workers after the same execution, exactly one gets it; the other gets TransitionError.
 
     Under FORBID, while another run of the instance runs, a CRON run is skipped instead
     (ended CANCELED, saying so, its fire time spent) and a backfill run waits for it."""
     # Only a run that may have to yield to another is claimed under its instance's lock;
     # any other claim is one statement.
-    may_yield = _may_have_to_yield(execution)
+    may_yield = execution.may_have_to_yield
     with transaction.atomic() if may_yield else contextlib.nullcontext():
         refusal = _refuse_if_overlapping(execution) if may_yield else None
         if refusal is None:
             now = timezone.now()
             with contextlib.suppress(TransitionError):  # not claimable: why, below
-                return _transition(
-                    execution,
-                    ExecutionStatus.PENDING,
-                    ExecutionStatus.RUNNING,
-                    among=Execution.objects.due(now),
-                    reason="Started.",
-                    start_date=now,
-                    **leases.held_now(worker),
-                )
+                return _start(execution, now, worker, among=Execution.objects.due(now))
     if refusal is not None:
         raise refusal
     if execution.status == ExecutionStatus.PENDING:
@@ -393,11 +384,57 @@ def execution_claim(*, execution: Execution, worker: str = leases.WORKER_ID) -> 
     raise TransitionError(f"Execution {execution.pk} is {execution.status}.", code="not_claimable")
 
 
-def _may_have_to_yield(execution: Execution) -> bool:
-    """Under FORBID (as the instance read with the run says), a CRON or backfill run may
-    have to yield to another run of its instance."""
-    return execution.instance.concurrency_policy == ConcurrencyPolicy.FORBID and (
-        execution.execution_type == ExecutionType.CRON or execution.backfill_id is not None
+def execution_claim_next(*, worker: str = leases.WORKER_ID) -> Execution | None:
+    """Take the earliest run that may start now (Execution.objects.claimable()), with its
+    instance and version; None when there is none. The executions table is the workers'
+    queue: the run is picked and claimed at once, its row locked and rows other workers
+    hold skipped, so two workers never wait on, or fight for, one run. On PostgreSQL that
+    is one statement (apps.runner.statements), and a run is due by the database's clock,
+    the same for every worker.
+
+    A run that may have to yield to another of its instance (FORBID) is claimed as
+    execution_claim() claims it, under the instance's lock, and may be skipped or made to
+    wait instead: then the next one is taken."""
+    while True:
+        now = timezone.now()
+        if statements.available():
+            picked, claimed = statements.claim_next(worker=worker, now=now)
+        else:
+            picked, claimed = _claim_next_in_a_transaction(worker, now)
+        if picked is None or claimed is not None:
+            return claimed
+        execution = Execution.objects.select_related("instance__version").get(pk=picked)
+        with contextlib.suppress(TransitionError):  # skipped, or waits now: take the next
+            return execution_claim(execution=execution, worker=worker)
+
+
+def _claim_next_in_a_transaction(worker: str, now: datetime) -> tuple[int | None, Execution | None]:
+    """execution_claim_next's pick and claim through the ORM, as statements.claim_next()."""
+    with transaction.atomic():
+        execution = (
+            Execution.objects.claimable(now)
+            .select_related("instance__version")
+            .select_for_update(skip_locked=True, of=("self",))
+            .first()
+        )
+        if execution is None:
+            return None, None
+        if execution.may_have_to_yield:
+            return execution.pk, None
+        return execution.pk, _start(execution, now, worker)
+
+
+def _start(
+    execution: Execution, now: datetime, worker: str, among: QuerySet | None = None
+) -> Execution:
+    return _transition(
+        execution,
+        ExecutionStatus.PENDING,
+        ExecutionStatus.RUNNING,
+        among=among,
+        reason="Started.",
+        start_date=now,
+        **leases.held_now(worker),
     )
 
 
@@ -414,9 +451,10 @@ def _refuse_if_overlapping(execution: Execution) -> TransitionError | None:
     if running_pk is None:
         return None
     if execution.execution_type != ExecutionType.CRON:
-        # Not handed over until that run ends; should it end before this commits, the
-        # dispatcher hands this one over as if it never had been.
-        Execution.objects.filter(pk=execution.pk).update(waits_for=running_pk, dispatched_at=None)
+        # Not claimed until that run ends (ready() looks at its status), which wakes
+        # the workers; should it end before this commits, an idle worker's next look
+        # finds this one.
+        Execution.objects.filter(pk=execution.pk).update(waits_for=running_pk)
         return TransitionError(
             f"Execution {execution.pk} waits for execution {running_pk} to end "
             "(concurrency policy FORBID).",
@@ -441,6 +479,12 @@ def execution_succeed(*, execution: Execution, result=None) -> Execution:
     """A RUNNING execution succeeds; it ends its instance's failure streak, if any."""
     succeeded = {"reason": "Finished.", "end_date": timezone.now(), "result": result}
     with contextlib.suppress(TransitionError):  # most runs end no streak: one statement
+        if statements.available():
+            outcome = statements.succeed_unless_streak(
+                execution, reason="Finished.", end_date=succeeded["end_date"], result=result
+            )
+            changes = {"status": ExecutionStatus.SUCCEEDED, **succeeded}
+            return _settle(execution, ExecutionStatus.RUNNING, changes, *outcome)
         return _transition(
             execution,
             ExecutionStatus.RUNNING,
@@ -545,7 +589,7 @@ def _retry_if_allowed(execution: Execution) -> Execution | None:
     )
     # The backfill run after this one waits for its last attempt, not its first.
     Execution.objects.filter(waits_for=execution).update(waits_for=retry)
-    execution_dispatch_on_commit(retry)
+    wake_workers()
     return retry
 
 
@@ -583,20 +627,10 @@ def execution_log_append(*, execution_id: int, offset: int, text: str) -> None:
 
 def executions_cancel_missed(*, now: datetime) -> int:
     """Of each instance's due CRON runs, only the latest runs: older ones were missed while
-    the scheduler or the workers were down, and are canceled rather than run in a burst."""
-    due = (
-        Execution.objects.due(now)
-        .filter(execution_type=ExecutionType.CRON, retry_of__isnull=True)
-        .order_by("instance_id", "-expected_start_date")
-        .values_list("pk", "instance_id")
-    )
-    latest_seen, missed = set(), []
-    for pk, instance_id in due:
-        if instance_id in latest_seen:
-            missed.append(pk)
-        latest_seen.add(instance_id)
+    the scheduler or the workers were down, and are canceled rather than run in a burst
+    (no worker claims them meanwhile)."""
     return executions_cancel_pending(
-        Execution.objects.filter(pk__in=missed).pending(),
+        Execution.objects.missed(now),
         user=None,
         reason="Missed: a later fire time of this instance was already due; it runs instead.",
     )
@@ -627,8 +661,8 @@ def _transition(
     **fields,
 ) -> Execution:
     """`execution` goes from `from_status` to `to_status` with `fields`, if it still is
-    `from_status` and among `among`; its history says so. An end hands over the runs that
-    waited for it."""
+    `from_status` and among `among`; its history says so. An end that runs waited for
+    wakes the workers to start them."""
     changes = {"status": to_status, **fields}
     entry = ExecutionStatusChange(
         execution=execution, from_status=from_status, to_status=to_status, user=user, reason=reason
@@ -639,30 +673,31 @@ def _transition(
         changes,
         report=_waiting_for(execution) if ends else None,
     )
-    _now_in(execution, changed, changes)
+    return _settle(execution, from_status, changes, changed, waited_for)
+
+
+def _settle(
+    execution: Execution, from_status: str, changes: dict, changed: bool, waited_for: bool
+) -> Execution:
+    """After a conditional update of the execution's row: bring `execution` up to date
+    (with the values written when it took, from the database when it did not, saying
+    why), and wake the workers for runs that waited for it."""
     if not changed:
+        execution.refresh_from_db()
         raise TransitionError(
             f"Execution {execution.pk} is {execution.status}; "
-            f"only a {from_status} execution can become {to_status}."
+            f"only a {from_status} execution can become {changes['status']}."
         )
-    if waited_for:  # seldom: spare every other run's end a transaction
-        transaction.on_commit(lambda: _hand_over_all(_waiting_for(execution).ready()))
+    for name, value in changes.items():
+        setattr(execution, name, value)
+    if waited_for:  # seldom: spare every other run's end the notice
+        wake_workers()
     return execution
-
-
-def _now_in(execution: Execution, updated: int, changes: dict) -> None:
-    """Bring `execution` up to date after a conditional update of its row: with the values
-    written when it took (no need to read them back), from the database when it did not."""
-    if updated:
-        for name, value in changes.items():
-            setattr(execution, name, value)
-    else:
-        execution.refresh_from_db()
 
 
 def _waiting_for(execution: Execution) -> ExecutionQuerySet:
     """The runs that wait for `execution` to end before they may start."""
-    return Execution.objects.pending().filter(waits_for=execution.pk, dispatched_at__isnull=True)
+    return Execution.objects.pending().filter(waits_for=execution.pk)
 
 
 def executions_cancel_pending(
@@ -690,114 +725,6 @@ def executions_cancel_pending(
             for pk in ids
         )
     return len(ids)
-
-
-# --- Handing executions to the workers ---------------------------------------------------
-#
-# A task only carries an execution's id: a worker claims the execution itself with one
-# conditional update, so a duplicated task never runs it twice. Each execution is handed
-# over once, recorded with its task's id, and again only when that task is known lost
-# (apps.core.handover), so concurrent ticks and slow workers never fill the queue.
-
-HAND_OVER_BATCH_SIZE = 500
-
-
-def execution_enqueue(execution: Execution, *, now: datetime) -> str:
-    """Queue the execution's run, to start at its expected start date; returns the task id."""
-    start = execution.expected_start_date
-    return handover.enqueue(run_execution, execution.pk, run_after=start if start > now else None)
-
-
-def execution_dispatch_on_commit(execution: Execution) -> None:
-    """Hand a new execution over as soon as its transaction commits, if it is due soon;
-    later ones are handed over by executions_dispatch_due() as their time approaches."""
-
-    def hand_over():
-        now = timezone.now()
-        if execution.expected_start_date <= now + _horizon():
-            _hand_over(Execution.objects.filter(pk=execution.pk, dispatched_at__isnull=True), now)
-
-    transaction.on_commit(hand_over)
-
-
-def executions_dispatch_due(*, now: datetime | None = None) -> int:
-    """Hand over every PENDING execution due within the horizon that was never handed over
-    (and waits for no other), and again those whose hand-over was lost. Returns how many
-    were handed over."""
-    now = now or timezone.now()
-    due = Execution.objects.pending().ready().filter(expected_start_date__lte=now + _horizon())
-    count = _hand_over_all(due.filter(dispatched_at__isnull=True), now)
-    stale = now - timedelta(seconds=settings.REDISPATCH_AFTER_SECONDS)
-    while (again := _recover_lost(due.filter(dispatched_at__lt=stale), now)) is not None:
-        count += again
-    return count
-
-
-def execution_dispatch_again(*, execution: Execution) -> None:
-    """A task that came before its execution was due (clocks apart): queue it again, to
-    start at its time, and record that task instead."""
-    task_id = handover.enqueue(run_execution, execution.pk, run_after=execution.expected_start_date)
-    Execution.objects.filter(pk=execution.pk).update(
-        dispatched_at=timezone.now(), dispatch_task_id=task_id
-    )
-
-
-def _hand_over_all(executions, now: datetime | None = None) -> int:
-    """Hand over all of these, a batch at a time; returns how many."""
-    count = 0
-    while handed := _hand_over(executions, now or timezone.now()):
-        count += handed
-    return count
-
-
-def _hand_over(executions, now: datetime) -> int:
-    """Hand over up to HAND_OVER_BATCH_SIZE of these. Their rows are locked while their tasks are
-    queued and recorded, and rows another tick holds are skipped: each goes to the queue
-    once. (On the database backend the task rows commit with the record, atomically.)"""
-    with transaction.atomic():
-        batch = list(
-            executions.select_for_update(skip_locked=True)
-            .only("pk", "expected_start_date")
-            .order_by("expected_start_date", "pk")[:HAND_OVER_BATCH_SIZE]
-        )
-        for execution in batch:
-            execution.dispatch_task_id = execution_enqueue(execution, now=now)
-            execution.dispatched_at = now
-        Execution.objects.bulk_update(batch, ["dispatch_task_id", "dispatched_at"])
-    return len(batch)
-
-
-def _recover_lost(waiting, now: datetime) -> int | None:
-    """Look at up to HAND_OVER_BATCH_SIZE executions handed over long ago and still waiting: hand
-    over again those whose task is lost; the others are only behind in the queue, and are
-    looked at again after another REDISPATCH_AFTER_SECONDS. Returns how many were handed
-    over, or None when none waits."""
-    with transaction.atomic():
-        batch = list(
-            waiting.select_for_update(skip_locked=True)
-            .only("pk", "expected_start_date", "dispatch_task_id")
-            .order_by("pk")[:HAND_OVER_BATCH_SIZE]
-        )
-        if not batch:
-            return None
-        lost = handover.lost(
-            run_execution,
-            [execution.dispatch_task_id for execution in batch],
-            stuck_after=leases.timeout(),
-        )
-        handed = 0
-        for execution in batch:
-            if execution.dispatch_task_id in lost:
-                handover.abandon(run_execution, execution.dispatch_task_id, "Handed over again.")
-                execution.dispatch_task_id = execution_enqueue(execution, now=now)
-                handed += 1
-            execution.dispatched_at = now
-        Execution.objects.bulk_update(batch, ["dispatch_task_id", "dispatched_at"])
-    return handed
-
-
-def _horizon() -> timedelta:
-    return timedelta(seconds=settings.DISPATCH_HORIZON_SECONDS)
 
 
 # --- Retention ------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import os
 import selectors
 import shutil
 import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -29,7 +30,7 @@ from apps.runner.limits import Limits
 from apps.runner.logs import LogWriter
 from apps.runner.services import (
     execution_claim,
-    execution_dispatch_again,
+    execution_claim_next,
     execution_fail,
     execution_heartbeat,
     execution_report_progress,
@@ -50,15 +51,10 @@ DISK_CHECK_SECONDS = 2.0
 
 
 def run(execution_id: int) -> str:
-    """The task body: claim the execution and run it. Returns what happened, in words.
-
-    A worker that cannot confine plugin code as its settings require leaves the execution
-    PENDING for another worker (its hand-over counts as lost) and says why in its log."""
-    if refused := isolation.refusal():
-        logger.error("Execution %s not run: %s", execution_id, refused)
+    """Claim this execution and run it, here and now; returns what happened, in words. (A
+    worker takes whichever run is due next instead: run_next().)"""
+    if refused := _refusal():
         return refused
-    isolation.hide_worker()
-    worker_check_in(leases.WORKER_ID)
     try:  # get(), not first(): ordering a one-row query cost a third of its time
         execution = Execution.objects.select_related("instance__version").get(pk=execution_id)
     except Execution.DoesNotExist:
@@ -66,10 +62,34 @@ def run(execution_id: int) -> str:
     try:
         execution_claim(execution=execution)
     except TransitionError as refusal:
-        if refusal.code == "not_due":  # handed over early: come back at its time
-            execution_dispatch_again(execution=execution)
         return refusal.message
     return Supervisor(execution).run()
+
+
+def run_next(*, abort: threading.Event | None = None) -> str | None:
+    """Claim the earliest due run and run it; None when no run is due. Set `abort` to stop
+    the run at once: the worker is going."""
+    if refused := _refusal():
+        return refused
+    execution = execution_claim_next()
+    if execution is None:
+        return None
+    return Supervisor(execution, abort=abort).run()
+
+
+def _refusal() -> str:
+    """Why this worker may not run plugin code (its settings require a confinement it
+    cannot give), said in its log; empty when it may."""
+    if refused := isolation.refusal():
+        logger.error("No execution run: %s", refused)
+        return refused
+    isolation.hide_worker()
+    worker_check_in(leases.WORKER_ID)
+    return ""
+
+
+class WorkerStopping(Exception):
+    """The worker was told to stop at once, in the middle of a run."""
 
 
 @dataclass
@@ -92,8 +112,9 @@ class Streams:
 
 
 class Supervisor:
-    def __init__(self, execution: Execution):
+    def __init__(self, execution: Execution, *, abort: threading.Event | None = None):
         self.execution = execution
+        self.abort = abort
         self.instance = execution.instance
         self.limits = Limits.for_instance(self.instance)
         self.log = LogWriter(execution.pk)
@@ -199,6 +220,8 @@ class Supervisor:
             elif process.poll(timeout=0.05) is not None:  # every stream closed, and it ended
                 break
             now = time.monotonic()
+            if self.abort is not None and self.abort.is_set():
+                raise WorkerStopping("told to stop at once")
             if now >= next_flush:
                 self._flush()
                 next_flush = now + FLUSH_SECONDS

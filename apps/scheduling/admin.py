@@ -247,7 +247,6 @@ class ExecutionAdmin(ActedOnAdmin):
         "fire_time",
         "waits_for",
         "worker",
-        "dispatched_at",
         "heartbeat_at",
         "cancel_requested_at",
         "cancel_requested_by",

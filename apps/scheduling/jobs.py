@@ -10,10 +10,9 @@ from django.conf import settings
 from django.core.management import call_command
 from django.utils import timezone
 
-from apps.core import handover, leases
+from apps.core import leases
 from apps.core.errors import TransitionError
-from apps.runner.services import execution_reap, executions_cancel_missed, executions_dispatch_due
-from apps.runner.tasks import run_execution
+from apps.runner.services import execution_reap, executions_cancel_missed
 from apps.runner.workspaces import sweep_leftover_workspaces
 from apps.scheduling.models import Execution, ExecutionStatus
 from apps.scheduling.services import retention_clean_up, schedule_tick, scheduler_record_tick
@@ -25,12 +24,12 @@ logger = logging.getLogger(__name__)
 class TickReport:
     planned: int | None  # instances whose coming run this tick planned
     missed: int | None
-    dispatched: int | None
     errors: tuple[str, ...] = ()  # the steps that failed, with why
 
 
 def tick() -> TickReport:
-    """Keep every schedule's coming run, drop runs missed in a burst, hand due runs over.
+    """Keep every schedule's coming run, and drop runs missed in a burst. (Workers take due
+    runs from the executions table themselves.)
 
     Each step runs whatever happened to the one before, so a failure in one (logged, and
     shown on the dashboard) does not stop the others; the next tick tries it again."""
@@ -48,7 +47,6 @@ def tick() -> TickReport:
     report = TickReport(
         planned=step("scheduling", schedule_tick),
         missed=step("canceling missed runs", executions_cancel_missed),
-        dispatched=step("dispatching", executions_dispatch_due),
         errors=tuple(errors),
     )
     scheduler_record_tick(at=now, seconds=time.monotonic() - started, errors=report.errors)
@@ -60,8 +58,8 @@ def tick() -> TickReport:
 
 
 def reap() -> int:
-    """Fail (or retry) every RUNNING execution whose worker stopped sending heartbeats, close
-    the task record its worker left RUNNING, and remove run folders killed workers left."""
+    """Fail (or retry) every RUNNING execution whose worker stopped sending heartbeats, and
+    remove run folders killed workers left."""
     silent_since = leases.silent_since()
     reaped = 0
     lost = leases.lost(Execution.objects.filter(status=ExecutionStatus.RUNNING))
@@ -70,7 +68,6 @@ def reap() -> int:
             execution_reap(execution=execution, silent_since=silent_since)
         except TransitionError:
             continue  # it finished or sent a heartbeat meanwhile
-        handover.abandon(run_execution, execution.dispatch_task_id, execution.error["message"])
         reaped += 1
     if reaped:
         logger.warning("reaper: %d executions lost their worker", reaped)

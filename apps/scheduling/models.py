@@ -21,6 +21,9 @@ from apps.plugins.models import PluginProperty, PluginType, PluginVersion, is_st
 from apps.plugins.property_types import sealed, validate_property_value
 from apps.scheduling.cron import validate_cron, validate_time_zone
 
+# A page showing a run due this soon polls for its start.
+SOON = timedelta(seconds=90)
+
 
 class CronStatus(models.TextChoices):
     ACTIVE = "ACTIVE"
@@ -299,7 +302,7 @@ class ExecutionQuerySet(OrganisationScopedQuerySet):
 
     def ready(self):
         """Not waiting for another run to end first (a backfill's runs under FORBID). A
-        subquery, not a join: the hand-over locks these rows FOR UPDATE."""
+        subquery, not a join: a worker's claim locks these rows FOR UPDATE."""
         unfinished = Execution.objects.filter(pk=OuterRef("waits_for_id")).exclude(
             status__in=ExecutionStatus.terminal()
         )
@@ -307,6 +310,38 @@ class ExecutionQuerySet(OrganisationScopedQuerySet):
 
     def due(self, now=None):
         return self.pending().ready().filter(expected_start_date__lte=now or timezone.now())
+
+    def missed(self, now):
+        """Due CRON runs whose instance has a later fire time due as well (waiting, run or
+        running): missed while the scheduler or the workers were down, canceled by the
+        tick rather than run."""
+        return self.due(now).filter(_replaced_by_a_later_fire_time(now))
+
+    def claimable(self, now):
+        """What a worker may start now, earliest first: due, not waiting for another run,
+        not missed."""
+        return (
+            self.due(now)
+            .exclude(_replaced_by_a_later_fire_time(now))
+            .order_by("expected_start_date", "pk")
+        )
+
+
+# Execution.may_have_to_yield, as a condition on executions.
+MAY_HAVE_TO_YIELD = Q(instance__concurrency_policy=ConcurrencyPolicy.FORBID) & (
+    Q(execution_type=ExecutionType.CRON) | Q(backfill__isnull=False)
+)
+
+
+def _replaced_by_a_later_fire_time(now) -> Q:
+    later = Execution.objects.filter(
+        instance_id=OuterRef("instance_id"),
+        execution_type=ExecutionType.CRON,
+        retry_of__isnull=True,
+        expected_start_date__gt=OuterRef("expected_start_date"),
+        expected_start_date__lte=now,
+    )
+    return Q(Exists(later), execution_type=ExecutionType.CRON, retry_of__isnull=True)
 
 
 class Execution(OrganisationOwned):
@@ -382,9 +417,6 @@ class Execution(OrganisationOwned):
     # to be scheduled again (resuming before it comes runs it after all). A run canceled
     # by hand or skipped keeps its fire time, so the scheduler does not bring it back.
     fire_time_released = models.BooleanField(default=False, editable=False)
-    # When the execution was last handed to the task queue, and the task that carries it.
-    dispatched_at = models.DateTimeField(null=True, blank=True)
-    dispatch_task_id = models.CharField(max_length=64, blank=True, editable=False)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     worker = models.CharField(max_length=128, blank=True, help_text="host:pid of the runner.")
     log_removed_at = models.DateTimeField(
@@ -402,6 +434,12 @@ class Execution(OrganisationOwned):
         ordering = ["-expected_start_date", "-pk"]
         indexes = [
             models.Index(fields=["status", "expected_start_date"], name="execution_status_due"),
+            # The workers' queue: the earliest waiting run first (claimable()).
+            models.Index(
+                fields=["expected_start_date", "id"],
+                condition=Q(status="PENDING"),
+                name="execution_queue",
+            ),
             models.Index(
                 fields=["instance", "-expected_start_date"], name="execution_instance_recent"
             ),
@@ -469,11 +507,18 @@ class Execution(OrganisationOwned):
         return self.status in ExecutionStatus.terminal()
 
     def may_change_soon(self, now: datetime) -> bool:
-        """Running, or due within the dispatch horizon: what a page showing it polls for
-        (a run due in days does not change until then, unless someone acts on it)."""
-        horizon = timedelta(seconds=settings.DISPATCH_HORIZON_SECONDS)
+        """Running, or due within SOON: what a page showing it polls for (a run due in days
+        does not change until then, unless someone acts on it)."""
         return self.status == ExecutionStatus.RUNNING or (
-            self.status == ExecutionStatus.PENDING and self.expected_start_date <= now + horizon
+            self.status == ExecutionStatus.PENDING and self.expected_start_date <= now + SOON
+        )
+
+    @property
+    def may_have_to_yield(self) -> bool:
+        """Under FORBID (as the instance read with the run says), a CRON or backfill run
+        may have to yield to another run of its instance (MAY_HAVE_TO_YIELD, in SQL)."""
+        return self.instance.concurrency_policy == ConcurrencyPolicy.FORBID and (
+            self.execution_type == ExecutionType.CRON or self.backfill_id is not None
         )
 
     @property

@@ -27,6 +27,7 @@ from apps.ingestion.services import batch_delete
 from apps.plugins.models import PluginVersion
 from apps.plugins.property_types import is_secret
 from apps.runner.services import executions_cancel_pending, executions_prune, logs_drop
+from apps.runner.wakeups import wake_workers
 from apps.scheduling.cron import next_fire_time, previous_fire_time
 from apps.scheduling.models import (
     CleanUp,
@@ -423,7 +424,9 @@ def schedule_instances(
             )
             for fire_time in fire_times
         ]
-    Execution.objects.bulk_create(rows, ignore_conflicts=True)
+    if rows:
+        Execution.objects.bulk_create(rows, ignore_conflicts=True)
+        wake_workers()  # to start a missed fire time now, and sleep until the next
     _record_schedule_errors(instances, failed)
     return failed
 

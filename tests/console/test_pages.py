@@ -330,7 +330,7 @@ def test_a_finished_executions_summary_and_log_stop_the_polling(client, world, i
 
 def test_the_executions_list_polls_once_and_only_for_runs_that_change_soon(client, world, instance):
     """A run due in days changes nothing for days: the page asks again only while a run
-    is due within the dispatch horizon or running, and then once for all its rows."""
+    is due soon or running, and then once for all its rows."""
     client = as_user(client, world.reader_a)
     later = execution_create_manual(
         instance=instance, expected_start_date=timezone.now() + timedelta(days=3)

@@ -13,12 +13,12 @@ from apps.runner.services import (
     backfill_create,
     backfill_plan,
     execution_claim,
+    execution_claim_next,
     execution_fail,
     execution_succeed,
-    executions_dispatch_due,
 )
 from apps.runner.supervisor import run
-from apps.scheduling.models import Execution, ExecutionStatus
+from apps.scheduling.models import ExecutionStatus
 from apps.scheduling.selectors import backfills_with_progress
 from apps.scheduling.services import instance_archive
 from tests.factories import ExecutionFactory, make_instance, make_version
@@ -108,39 +108,33 @@ def test_an_instance_without_cron_or_archived_has_no_backfill():
 
 
 @pytest.mark.django_db
-def test_under_allow_every_run_is_due_now_and_handed_over_in_fire_time_order(
-    django_capture_on_commit_callbacks,
-):
+def test_under_allow_every_run_is_due_now_and_taken_in_fire_time_order():
     instance = daily_at_nine_in_paris(concurrency_policy="ALLOW")
-    with django_capture_on_commit_callbacks(execute=True):
-        backfill = backfill_create(instance=instance, start_date=JAN_1, end_date=days(4))
+    backfill = backfill_create(instance=instance, start_date=JAN_1, end_date=days(4))
     runs = list(backfill.executions.order_by("pk"))
     assert [run.fire_time for run in runs] == sorted(run.fire_time for run in runs)
     assert {run.execution_type for run in runs} == {"MANUAL"}
-    assert all(run.dispatched_at and run.waits_for_id is None for run in runs)
+    assert all(run.waits_for_id is None for run in runs)
     assert not backfill.one_at_a_time
+    assert [execution_claim_next() for _ in runs] == runs  # side by side, in order
+    assert execution_claim_next() is None
 
 
 @pytest.mark.django_db
-def test_under_forbid_each_run_waits_for_the_one_before_and_the_end_of_one_starts_the_next(
-    django_capture_on_commit_callbacks,
-):
+def test_under_forbid_each_run_waits_for_the_one_before_and_the_end_of_one_starts_the_next():
     instance = daily_at_nine_in_paris(concurrency_policy="FORBID")
-    with django_capture_on_commit_callbacks(execute=True):
-        backfill = backfill_create(instance=instance, start_date=JAN_1, end_date=days(3))
+    backfill = backfill_create(instance=instance, start_date=JAN_1, end_date=days(3))
     first, second, third = backfill.executions.order_by("fire_time")
     assert (second.waits_for_id, third.waits_for_id) == (first.pk, second.pk)
-    assert first.dispatched_at and not second.dispatched_at
     with pytest.raises(TransitionError) as waiting:
-        execution_claim(execution=second)  # a stray task cannot start it early
+        execution_claim(execution=second)  # not even asked for by its id
     assert waiting.value.code == "waiting"
-    assert executions_dispatch_due() == 0  # nor can the dispatcher
+    assert execution_claim_next() == first
+    assert execution_claim_next() is None  # the others wait
 
-    with django_capture_on_commit_callbacks(execute=True):
-        execution_succeed(execution=execution_claim(execution=first))
-    second.refresh_from_db()
-    assert second.dispatched_at and not Execution.objects.get(pk=third.pk).dispatched_at
-    execution_claim(execution=second)
+    execution_succeed(execution=first)
+    assert execution_claim_next() == second
+    assert execution_claim_next() is None
 
 
 @pytest.mark.django_db
@@ -152,7 +146,7 @@ def test_under_forbid_the_next_run_waits_for_a_retry_not_for_the_failed_attempt(
     retry = first.retry
     assert (retry.fire_time, retry.backfill_id) == (first.fire_time, backfill.pk)
     second.refresh_from_db()
-    assert second.waits_for_id == retry.pk and not second.dispatched_at
+    assert second.waits_for_id == retry.pk
     progress = backfills_with_progress().get(pk=backfill.pk)
     assert (progress.runs_pending, progress.runs_failed) == (2, 0)  # the retry and the second
 

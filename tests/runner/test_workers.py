@@ -1,17 +1,19 @@
 """Worker processes as deployed: db_worker on PostgreSQL, RQ workers on Redis."""
 
+import io
 import os
 import signal
+import time
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
 from django.utils import timezone
-from django_tasks_db.models import DBTaskResult
 
+from apps.ingestion.models import Batch, BatchStatus
 from apps.runner.logs import read_log
-from apps.runner.services import execution_create_manual, execution_enqueue
+from apps.runner.services import execution_create_manual
 from apps.scheduling.jobs import reap
 from apps.scheduling.models import Execution, ExecutionStatus
 from tests.factories import make_instance, make_version
@@ -47,17 +49,39 @@ def run_folders_of(execution: Execution) -> list[Path]:
     return list(django_settings.EXECUTION_WORK_DIR.glob(f"execution-{execution.pk}-*"))
 
 
-def test_an_execution_handed_over_twice_to_two_workers_runs_once():
+def test_two_workers_run_each_execution_once():
     instance = make_instance(version=make_version(code=SAYS_IT_RAN))
-    executions = [execution_create_manual(instance=instance) for _ in range(3)]
-    for execution in executions:  # each already handed over once, as it was created
-        execution_enqueue(execution, now=execution.expected_start_date)
     with running("run_worker"), running("run_worker"):
+        executions = [execution_create_manual(instance=instance) for _ in range(4)]
         for execution in executions:
             wait_for_status(execution, ExecutionStatus.SUCCEEDED, timeout=60)
     for execution in executions:
         assert read_log(execution.pk).text.count("ran execution") == 1
         assert [c.to_status for c in execution.status_changes.all()] == ["RUNNING", "SUCCEEDED"]
+    assert len({execution.worker for execution in executions}) == 2  # side by side
+
+
+def test_a_run_asked_for_starts_at_once_and_one_asked_for_later_on_its_time():
+    """Idle workers are woken, not left to their next look."""
+    instance = make_instance(version=make_version(code=plugins.SUCCEEDS))
+    with running("run_worker") as worker:
+        wait_for(lambda: worker_ready(worker), timeout=60, message="the worker")
+        now_run = execution_create_manual(instance=instance)
+        due = timezone.now() + timedelta(seconds=3)
+        later_run = execution_create_manual(instance=instance, expected_start_date=due)
+        wait_for_status(later_run, ExecutionStatus.SUCCEEDED, timeout=60)
+    now_run.refresh_from_db()
+    assert (now_run.start_date - now_run.expected_start_date).total_seconds() < 0.5
+    assert 0 <= (later_run.start_date - due).total_seconds() < 1
+
+
+def worker_ready(worker) -> bool:
+    """Whether the worker's fork server is up (it starts it before its first look)."""
+    return any(
+        f"fork server of worker {worker.pid}" in Path(f"/proc/{pid}/cmdline").read_bytes().decode()
+        for pid in filter(str.isdigit, os.listdir("/proc"))
+        if Path(f"/proc/{pid}/cmdline").exists()
+    )
 
 
 @pytest.mark.parametrize("max_retries", [0, 1], ids=["failed", "retried"])
@@ -80,10 +104,8 @@ def test_a_worker_killed_mid_run_leaves_nothing_running(settings, max_retries):
         timeout=30,
         message="the plugin to die with its worker",
     )
-    # The reaper clears what the killed worker left: its run folder and its task's record.
+    # The reaper clears what the killed worker left: its run folder.
     assert run_folders_of(execution) == []
-    assert DBTaskResult.objects.get(pk=execution.dispatch_task_id).status == "FAILED"
-    assert not DBTaskResult.objects.filter(status="RUNNING").exists()
     retry = Execution.objects.filter(retry_of=execution).first()
     assert (retry is not None) == bool(max_retries)
     if retry:
@@ -95,13 +117,6 @@ def test_the_rq_path_runs_an_execution_end_to_end(settings):
     rq = {"BATCHWORKS_TASKS_BACKEND": "rq", "REDIS_URL": settings.REDIS_URL}
     instance = make_instance(version=make_version(code=plugins.SUCCEEDS))
     execution = execution_create_manual(instance=instance, parameters={"rows": 3})
-    # This test process dispatched it on its own (database) backend; leave it to the
-    # scheduler configured for RQ.
-    Execution.objects.filter(pk=execution.pk).update(dispatched_at=None)
-
-    scheduler = manage("run_scheduler", "--once", **rq)
-    assert scheduler.returncode == 0, scheduler.stderr
-    assert "dispatched=1" in scheduler.stdout
     worker = manage("run_worker", "--burst", **rq)
     assert worker.returncode == 0, worker.stderr
 
@@ -113,15 +128,18 @@ def test_the_rq_path_runs_an_execution_end_to_end(settings):
 
 @pytest.mark.redis
 @pytest.mark.django_db(transaction=True)
-def test_a_run_queued_ahead_on_rq_starts_on_time_when_the_worker_moving_it_is_killed(
-    settings,
+def test_a_task_queued_ahead_on_rq_starts_on_time_when_the_worker_moving_it_is_killed(
+    settings, world
 ):
-    """Runs queued ahead wait in RQ's scheduled registry; one worker at a time moves the
-    due ones to the queue. Kill that one: the other takes over, and the run starts on
-    time (RQ's own scheduler left it a minute late, or to the 300 s re-dispatch)."""
+    """Tasks queued ahead (here a batch's retry) wait in RQ's scheduled registry; one worker
+    at a time moves the due ones to the queue. Kill that one: the other takes over, and the
+    task starts on time (RQ's own scheduler left it a minute late, or to the 300 s
+    re-dispatch)."""
     from django_rq import get_connection
 
+    from apps.ingestion import services as ingestion
     from apps.runner.rq import PROMOTER_LOCK_KEY
+    from tests.ingestion.conftest import CSV, SCHEMA
 
     rq = {"BATCHWORKS_TASKS_BACKEND": "rq", "REDIS_URL": settings.REDIS_URL}
     settings.TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": ["default"]}}
@@ -129,18 +147,23 @@ def test_a_run_queued_ahead_on_rq_starts_on_time_when_the_worker_moving_it_is_ki
     redis = get_connection("default")
     lock = PROMOTER_LOCK_KEY.format(queues="default")
     redis.delete(lock)
-    instance = make_instance(version=make_version(code=plugins.SUCCEEDS))
+    dataset = ingestion.dataset_create(organisation=world.org_a, name="orders", schema=SCHEMA)
+    batch = ingestion.batch_create(dataset=dataset)
+    ingestion.batch_file_put(batch=batch, name="orders.csv", body=io.BytesIO(CSV))
+    Batch.objects.filter(pk=batch.pk).update(status=BatchStatus.LOADED)
     with running("run_worker", **rq) as first, running("run_worker", **rq) as second:
         holder = wait_for(lambda: redis.get(lock), timeout=60, message="a worker to promote")
         moving = {first.pid: first, second.pid: second}[int(holder.decode().rsplit(":", 1)[1])]
-        due = timezone.now() + timedelta(seconds=8)
-        execution = execution_create_manual(instance=instance, expected_start_date=due)
-        assert Execution.objects.get(pk=execution.pk).dispatched_at is not None  # queued ahead
+        due = time.monotonic() + 8
+        ingestion.dispatch(batch, after=timedelta(seconds=8))
         moving.kill()
         moving.wait()
-        wait_for_status(execution, ExecutionStatus.SUCCEEDED, timeout=60)
-    assert (execution.start_date - due).total_seconds() < 5
-    assert execution.worker != holder.decode()
+        wait_for(
+            lambda: Batch.objects.get(pk=batch.pk).status == BatchStatus.ACTIVE,
+            timeout=60,
+            message="the batch to be staged",
+        )
+        assert time.monotonic() - due < 5
 
 
 @pytest.mark.django_db(transaction=True)

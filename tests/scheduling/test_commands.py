@@ -21,7 +21,7 @@ CRONTAB = shutil.which("crontab")
 
 
 @pytest.mark.django_db
-def test_run_scheduler_once_schedules_and_hands_over(capsys, django_capture_on_commit_callbacks):
+def test_run_scheduler_once_schedules(capsys):
     instance = make_instance(cron="*/5 * * * *", cron_status=CronStatus.ACTIVE)
     instance.executions.all().delete()
     call_command("run_scheduler", "--once")

@@ -5,7 +5,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
+from django.db import connection
 from django.urls import reverse
+from django.utils import timezone
 
 from apps.scheduling import jobs
 from apps.scheduling.models import (
@@ -16,7 +18,7 @@ from apps.scheduling.models import (
     SchedulerState,
 )
 from apps.scheduling.services import instance_update
-from tests.factories import PluginFactory, make_instance, make_version
+from tests.factories import ExecutionFactory, PluginFactory, make_instance, make_version
 from tests.processes import running
 from tests.runner.conftest import wait_for
 
@@ -43,10 +45,9 @@ def test_the_tick_after_an_outage_cancels_the_missed_runs_and_goes_on_scheduling
     with time_machine.travel(at(5, 30), tick=False):
         report = jobs.tick()
     assert report.errors == ()
-    assert (report.missed, report.dispatched) == (1, 1)
+    assert report.missed == 1
     assert cron_runs(instance, ExecutionStatus.CANCELED) == [at(1)]
     assert cron_runs(instance, ExecutionStatus.PENDING) == [at(5), at(6)]
-    assert instance.executions.get(expected_start_date=at(5)).dispatched_at is not None
     with time_machine.travel(at(6, 1), tick=False):
         assert jobs.tick().errors == ()  # and every tick after it works too
     assert SchedulerState.current().last_good_tick_at == at(6, 1)
@@ -90,18 +91,36 @@ def test_the_dashboard_says_when_the_scheduler_never_ran_stopped_or_fails(client
         )
 
 
-def test_the_scheduler_loop_survives_a_failing_step_and_shows_it(client, world):
-    """Dispatching fails for real (nothing listens where Redis should be): the loop keeps
+@pytest.fixture
+def canceling_fails():
+    """The database refuses to cancel any run, as it would with its disk full."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE FUNCTION refuse_cancel() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION USING ERRCODE = 'disk_full', "
+            "MESSAGE = 'could not extend file: No space left on device'; END $$"
+        )
+        cursor.execute(
+            "CREATE TRIGGER refuse_cancel BEFORE UPDATE ON scheduling_execution FOR EACH ROW "
+            "WHEN (NEW.status = 'CANCELED') EXECUTE FUNCTION refuse_cancel()"
+        )
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TRIGGER refuse_cancel ON scheduling_execution")
+        cursor.execute("DROP FUNCTION refuse_cancel()")
+
+
+def test_the_scheduler_loop_survives_a_failing_step_and_shows_it(client, world, canceling_fails):
+    """Canceling missed runs fails for real (the database refuses): the loop keeps
     ticking, scheduling still happens, and the dashboard names the failure."""
     instance = make_instance(cron="* * * * *", cron_status=CronStatus.ACTIVE)
     instance.executions.all().delete()
-    with running(
-        "run_scheduler",
-        "--interval",
-        "0.2",
-        BATCHWORKS_TASKS_BACKEND="rq",
-        REDIS_URL="redis://127.0.0.1:1/0",
-    ) as scheduler:
+    now = timezone.now()
+    for minutes_ago in (30, 20):  # two fire times missed: the older one is to cancel
+        ExecutionFactory(
+            instance=instance, expected_start_date=now - timedelta(minutes=minutes_ago)
+        )
+    with running("run_scheduler", "--interval", "0.2") as scheduler:
 
         def failed_ticks_after(moment):
             state = SchedulerState.current()
@@ -110,12 +129,14 @@ def test_the_scheduler_loop_survives_a_failing_step_and_shows_it(client, world):
         first = wait_for(lambda: SchedulerState.current().last_error_at, timeout=60)
         wait_for(lambda: failed_ticks_after(first), timeout=60, message="a second tick")
         assert scheduler.poll() is None  # still looping
-    assert instance.executions.filter(status=ExecutionStatus.PENDING).exists()
+    assert instance.executions.filter(
+        status=ExecutionStatus.PENDING, expected_start_date__gt=now
+    ).exists()
     state = SchedulerState.current()
     assert state.last_good_tick_at is None
-    assert "dispatching: ConnectionError" in state.last_error
+    assert "canceling missed runs: OperationalError: could not extend file" in state.last_error
 
     client.force_login(world.reader_a)
     page = client.get(reverse("dashboard")).text
     assert "The scheduler&#x27;s last tick failed" in page
-    assert "dispatching: ConnectionError" in page
+    assert "canceling missed runs: OperationalError: could not extend file" in page

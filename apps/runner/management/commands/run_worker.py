@@ -10,6 +10,7 @@ from apps.feeds.jobs import sweep_leftover_folders as sweep_leftover_feed_folder
 from apps.runner import isolation
 from apps.runner.processes import fork_server
 from apps.runner.services import worker_check_in
+from apps.runner.worker import Runs
 from apps.runner.workspaces import sweep_leftover_workspaces
 from apps.transfers.scratch import sweep_leftover_folders
 
@@ -18,14 +19,15 @@ logger = logging.getLogger(__name__)
 
 class Command(BaseCommand):
     help = (
-        "Run a worker for the configured tasks backend: db_worker for the database backend, "
-        "an RQ worker (apps.runner.rq: jobs in-process, and runs set to start later moved to "
-        "the queue on time) for rq."
+        "Run a worker: executions as they fall due, one at a time (apps.runner.worker), and "
+        "the configured tasks backend's tasks: db_worker for the database backend, an RQ "
+        "worker (apps.runner.rq: jobs in-process, and tasks set to start later moved to the "
+        "queue on time) for rq."
     )
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--burst", action="store_true", help="Run what is queued now, then exit."
+            "--burst", action="store_true", help="Run what is due or queued now, then exit."
         )
 
     def handle(self, *args, burst, **options):
@@ -37,6 +39,20 @@ class Command(BaseCommand):
         sweep_leftover_folders()  # and of import and export jobs
         sweep_leftover_feed_folders()  # and of feeds' plugin processes
         self._say_ready(fork_server().process.pid)  # warm before the first run
+        runs = Runs(burst=burst)
+        runs.start()
+        try:
+            self._work_on_tasks(burst)
+            if not burst:  # the tasks loop ended: the worker was told to stop
+                runs.stop()
+        except BaseException:
+            runs.stop()
+            raise
+        finally:
+            runs.finish()
+
+    def _work_on_tasks(self, burst: bool) -> None:
+        """The tasks backend's own worker loop: batches, transfer jobs, feeds, alerts."""
         if settings.TASKS_BACKEND == "rq":
             call_command(
                 "rqworker",

@@ -1,0 +1,98 @@
+"""A worker's runs: in a thread of `run_worker` beside the tasks backend's own loop, take
+the earliest due run from the executions table, run it, and again; with nothing due,
+sleep until a run may be (apps.runner.wakeups).
+
+Runs do not go through the task queue: a task row or job per run cost more than the run
+itself, and the executions table already says what is due, in what order, and who
+holds what. Batches, transfer jobs, feeds and alerts still do."""
+
+import logging
+import threading
+
+from django.db import DatabaseError, close_old_connections, connection
+from django.utils import timezone
+
+from apps.runner import supervisor
+from apps.runner.wakeups import Alarm
+from apps.scheduling.models import Execution
+
+logger = logging.getLogger(__name__)
+PAUSE_AFTER_ERROR_SECONDS = 1.0
+
+
+class Runs(threading.Thread):
+    """Runs one execution at a time until stop(); with `burst`, until none is due."""
+
+    def __init__(self, *, burst: bool = False):
+        super().__init__(name="runs")
+        self.burst = burst
+        self.stopping = threading.Event()
+        self.aborting = threading.Event()
+        self.alarm = Alarm()
+
+    def run(self) -> None:
+        try:
+            while not self.stopping.is_set():
+                if self._run_one():
+                    continue
+                if self.burst:
+                    return
+                self._sleep()
+        finally:
+            self.alarm.close()
+            connection.close()
+
+    def stop(self) -> None:
+        """Take no more runs; the one running goes on to its end."""
+        self.stopping.set()
+        self.alarm.stop()
+
+    def finish(self) -> None:
+        """Wait for the run under way to end. Should the wait be interrupted (the worker is
+        told again to stop, or killed from the terminal), the run is stopped at once and
+        recorded as failed, saying why, before the interruption goes on."""
+        while self.is_alive():
+            try:
+                self.join(timeout=0.5)
+            except BaseException:
+                self.stop()
+                self.aborting.set()
+                self.join()
+                raise
+
+    def _run_one(self) -> bool:
+        """Run the earliest due run, if any; whether there was one."""
+        try:
+            self.alarm.listen()
+            return supervisor.run_next(abort=self.aborting) is not None
+        except supervisor.WorkerStopping:
+            return False
+        except Exception:  # the database away, say: say so, pause, try again
+            logger.exception("Could not take or run the next execution")
+            connection.close()  # it may be broken; the next query reconnects
+            self.alarm.close_listener()
+            self.stopping.wait(PAUSE_AFTER_ERROR_SECONDS)
+            return False
+
+    def _sleep(self) -> None:
+        """Until the next run is due, a wake-up, or stop(); at most the alarm's longest."""
+        close_old_connections()  # as between requests: expired or broken connections go
+        try:
+            due = _next_due_in_seconds()
+        except DatabaseError:
+            due = None
+        longest = self.alarm.longest_sleep
+        self.alarm.sleep(longest if due is None else min(due, longest))
+
+
+def _next_due_in_seconds() -> float | None:
+    """Seconds until the next PENDING run's time, if one is coming."""
+    now = timezone.now()
+    coming = (
+        Execution.objects.pending()
+        .filter(expected_start_date__gt=now)
+        .order_by("expected_start_date")
+        .values_list("expected_start_date", flat=True)
+        .first()
+    )
+    return None if coming is None else (coming - now).total_seconds()
