@@ -6,6 +6,7 @@ to. An execution's run (supervisor) and a feed's warm handler process
 confinement."""
 
 import contextlib
+import functools
 import io
 import json
 import os
@@ -109,14 +110,18 @@ def spawn(
             disk_bytes=limits.disk_bytes,
             cpus=sorted(limits.cpu_set(spread_by=spread_by)),
             landlock_abi=isolation.probe().landlock_abi,
-            readable=[
-                str(path)
-                for path in [*isolation.plugin_read_paths(), workspace / "code", spec_path]
-            ],
+            shared_readable=shared_readable(),
+            readable=[str(workspace / "code"), str(spec_path)],
             writable=[str(scratch)],
         ).__dict__,
     }
     return fork_server().spawn(request, pass_fds)
+
+
+@functools.cache
+def shared_readable() -> list[str]:
+    """What every plugin process reads, the same for each (see Confinement)."""
+    return [str(path) for path in isolation.plugin_read_paths()]
 
 
 # How the fork server's Python runs, and so each child's: as `python -u`, with no user

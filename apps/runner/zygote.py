@@ -28,7 +28,7 @@ import traceback
 
 from setproctitle import setproctitle
 
-from apps.runner.confinement import Confinement, hide_process
+from apps.runner.confinement import Confinement, confine_fork_server, hide_process
 
 # What every run uses, imported once here rather than in each child.
 WARM_MODULES = ("batchworks_sdk.child", "batchworks_sdk.feed_child")
@@ -64,12 +64,14 @@ def serve(channel: socket.socket) -> None:
 
 
 def _start(request: dict, fds: list[int]) -> dict:
+    confinement = Confinement(**request["confinement"])
     try:
+        confinement.open_shared()
         pid = os.fork()
     except OSError as error:
         return {"error": f"could not fork: {error}"}
     if pid == 0:
-        _become_child(request, fds)  # never returns
+        _become_child(request, fds, confinement)  # never returns
     return {"pid": pid}
 
 
@@ -86,14 +88,18 @@ def _report_exits(channel: socket.socket, children: set[int]) -> None:
         channel.send(json.dumps(exited).encode())
 
 
-def _become_child(request: dict, fds: list[int]) -> None:
+def _become_child(request: dict, fds: list[int], confinement: Confinement) -> None:
     """In the forked child: become the plugin's process, run its module, exit."""
     code = CONFINEMENT_FAILED
+    log = fds[request["fds"].index(2)]  # the run's stderr, until _place() puts it at 2
     try:
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         os.setsid()  # its own process group, stopped as a whole
+        # Confined first, while the shared paths the fork server opened are still open.
+        confinement.enter()
         _place(fds, request["fds"])
+        log = 2
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])
@@ -101,10 +107,9 @@ def _become_child(request: dict, fds: list[int]) -> None:
         sys.argv = [request["module"], *request["argv"]]
         setproctitle(" ".join(["batchworks:", *sys.argv]))  # what ps shows: which run
         _fresh_standard_streams()
-        Confinement(**request["confinement"]).enter()
     except BaseException:
-        traceback.print_exc()
-        os.write(2, b"[batchworks] The plugin process could not be confined; no code ran.\n")
+        said = traceback.format_exc() + "[batchworks] The plugin process could not be "
+        os.write(log, (said + "confined; no code ran.\n").encode(errors="replace"))
         os._exit(code)
     try:
         code = importlib.import_module(request["module"]).main(*request["argv"])
@@ -154,6 +159,7 @@ def main() -> None:
         importlib.import_module(module)
     # Children import plugin code, never the platform's.
     sys.path[:] = [entry for entry in sys.path if os.path.abspath(entry or ".") != project]
+    confine_fork_server()
     serve(channel)
 
 
