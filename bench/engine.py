@@ -19,14 +19,15 @@ import subprocess
 import sys
 import time
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import connection
+from django.db.models import Max
 from django.tasks import TaskResultStatus
-from django.test.utils import CaptureQueriesContext, override_settings
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
@@ -54,7 +55,6 @@ class NoOp(IntegrationBatchPlugin):
     def run(self, context):
         return None
 """
-RQ_TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": ["default"]}}
 PEER_QUEUE = "bench-peers"
 
 
@@ -159,56 +159,67 @@ def _print_rates(rates: dict[str, list[float]], options) -> None:
 def _executions_on(backend: str):
     def measure(version, count: int, workers: int) -> float:
         instance = _instance(version, f"throughput on {backend}")
-        with _backend(backend), _workers(workers, backend):
+        with _workers(workers, backend):
             _run_executions(instance, 2 * workers)  # warm-up: every worker up and ready
-            with stopwatch() as elapsed:
-                _run_executions(instance, count)
-        return elapsed["seconds"]
+            return _run_executions(instance, count)
 
     return measure
 
 
-def _run_executions(instance, count: int) -> None:
-    """`count` runs due now, run to their end; every one must succeed."""
-    created = _create(instance, [timezone.now()] * count)
+def _run_executions(instance, count: int) -> float:
+    """Seconds from asking for `count` runs due now to the end of the last (as the runs
+    record it: the polling here only waits); every one must succeed."""
+    asked = timezone.now()
+    created = _create(instance, [asked] * count)
     batch = Execution.objects.filter(pk__in=[execution.pk for execution in created])
-    _wait_until(lambda: not batch.exclude(status__in=ExecutionStatus.terminal()).exists())
+    _wait_until(
+        lambda: not instance.executions.exclude(status__in=ExecutionStatus.terminal()).exists()
+    )
     if failed := batch.exclude(status=ExecutionStatus.SUCCEEDED).count():
         raise SystemExit(f"{failed} of {count} no-op executions did not succeed")
+    return (batch.aggregate(last=Max("end_date"))["last"] - asked).total_seconds()
 
 
 def _peer_task(version, count: int, workers: int) -> float:
     command = ["manage.py", "db_worker", "--interval", str(settings.WORKER_POLL_SECONDS)]
-    done = DBTaskResult.objects.filter(
-        task_path=peers.no_op_task.module_path, status=TaskResultStatus.SUCCESSFUL
-    )
     with _processes(command, workers):
-        _drain(peers.no_op_task.enqueue, done.count, 2 * workers)  # warm-up
-        return _drain(peers.no_op_task.enqueue, done.count, count)
+        _drain_tasks(2 * workers)  # warm-up
+        return _drain_tasks(count)
+
+
+def _drain_tasks(count: int) -> float:
+    """Seconds from queuing `count` no-op tasks to the end of the last, as recorded."""
+    asked = timezone.now()
+    queued = [peers.no_op_task.enqueue().id for _ in range(count)]
+    done = DBTaskResult.objects.filter(id__in=queued, status=TaskResultStatus.SUCCESSFUL)
+    _wait_until(lambda: done.count() == count)
+    return (done.aggregate(last=Max("finished_at"))["last"] - asked).total_seconds()
 
 
 def _peer_job(version, count: int, workers: int) -> float:
     from django_rq import get_connection
     from rq import Queue
-    from rq.registry import FinishedJobRegistry
 
     queue = Queue(PEER_QUEUE, connection=get_connection("default"))
     queue.empty()
-    finished = FinishedJobRegistry(queue=queue)
     rq = str(Path(sys.executable).parent / "rq")
     with _processes([rq, "worker", PEER_QUEUE, "--url", settings.REDIS_URL], workers):
-        _drain(lambda: queue.enqueue(rq_peer.no_op_job), finished.get_job_count, 2 * workers)
-        return _drain(lambda: queue.enqueue(rq_peer.no_op_job), finished.get_job_count, count)
+        _drain_jobs(queue, 2 * workers)  # warm-up
+        return _drain_jobs(queue, count)
 
 
-def _drain(enqueue, finished, count: int) -> float:
-    """Seconds to queue `count` no-ops and see them all finished."""
-    before = finished()
-    with stopwatch() as elapsed:
-        for _ in range(count):
-            enqueue()
-        _wait_until(lambda: finished() - before >= count)
-    return elapsed["seconds"]
+def _drain_jobs(queue, count: int) -> float:
+    """Seconds from queuing `count` no-op jobs to the end of the last, as RQ records it."""
+    from rq.job import Job
+    from rq.registry import FinishedJobRegistry
+
+    finished = FinishedJobRegistry(queue=queue)
+    before = finished.get_job_count()
+    asked = timezone.now()
+    queued = [queue.enqueue(rq_peer.no_op_job).id for _ in range(count)]
+    _wait_until(lambda: finished.get_job_count() - before >= count)
+    last = max(job.ended_at for job in Job.fetch_many(queued, connection=queue.connection))
+    return (last.replace(tzinfo=last.tzinfo or UTC) - asked).total_seconds()
 
 
 # --- starting on time ----------------------------------------------------------------------
@@ -217,7 +228,7 @@ def _drain(enqueue, finished, count: int) -> float:
 def _start_on_time(version, workers: int, backend: str, rate: float, count: int = 200) -> None:
     instance = _instance(version, f"200 at once on {backend}")
     due = timezone.now() + timedelta(seconds=5)
-    with _backend(backend), _workers(workers, backend):
+    with _workers(workers, backend):
         _run_executions(instance, 2 * workers)  # warm-up
         _create(instance, [due] * count)
         _wait_until(lambda: _all_ended(instance, count + 2 * workers))
@@ -234,7 +245,7 @@ def _queued_ahead(version, workers: int, backend: str, count: int = 40) -> None:
     instance = _instance(version, f"queued ahead on {backend}")
     start = timezone.now() + timedelta(seconds=5)
     times = [start + timedelta(seconds=i * 0.5) for i in range(count)]
-    with _backend(backend), _workers(workers, backend):
+    with _workers(workers, backend):
         _create(instance, times)
         _wait_until(lambda: _all_ended(instance, count))
     median, p95 = median_and_p95(_delays(instance.executions.all()))
@@ -268,20 +279,6 @@ def _delays(executions) -> list[float]:
 
 
 # --- processes -----------------------------------------------------------------------------
-
-
-@contextmanager
-def _backend(backend: str):
-    """Hand runs over through this backend, as a web process or the tick configured for
-    it would."""
-    if backend == "database":
-        yield
-        return
-    from django_rq import get_queue
-
-    get_queue("default").empty()
-    with override_settings(TASKS=RQ_TASKS, TASKS_BACKEND="rq"):
-        yield
 
 
 def _workers(count: int, backend: str):
@@ -320,4 +317,4 @@ def _wait_until(condition, timeout: float = 600) -> None:
     while not condition():
         if time.monotonic() > deadline:
             raise SystemExit("benchmark timed out waiting for the workers")
-        time.sleep(0.02)
+        time.sleep(0.1)  # what is measured is recorded; a slower look costs them less

@@ -20,8 +20,7 @@ from apps.plugins.services import plugin_version_create
 from bench.engine import (
     NO_OP,
     _all_ended,
-    _backend,
-    _create_and_dispatch,
+    _create,
     _delays,
     _instance,
     _no_op_version,
@@ -54,9 +53,9 @@ def _delays_of(version, workers: int, s3: dict | None) -> list[float]:
     backend = "rq" if s3 else "database"
     instance = _instance(version, f"{RUNS} at once, {backend}")
     due = timezone.now() + timedelta(seconds=8)
-    with _backend(backend), _hosts(workers, backend, s3):
+    with _hosts(workers, backend, s3):
         _run_executions(instance, 2 * workers)  # warm-up: every worker up and ready
-        _create_and_dispatch(instance, [due] * RUNS)
+        _create(instance, [due] * RUNS)
         _wait_until(lambda: _all_ended(instance, RUNS + 2 * workers))
     return _delays(instance.executions.filter(expected_start_date=due))
 
