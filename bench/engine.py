@@ -44,7 +44,7 @@ from apps.scheduling.models import (
     IntegrationBatchInstance,
 )
 from apps.scheduling.services import schedule_tick
-from bench import peers, rq_peer
+from bench import cpu, peers, rq_peer
 from bench.setup import median_and_p95, stopwatch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -130,12 +130,31 @@ def _throughputs(version, options) -> dict[str, list[float]]:
         contenders["RQ no-op job (fork per job)"] = _peer_job
         contenders["rq"] = _executions_on("rq")
     rates: dict[str, list[float]] = {name: [] for name in contenders}
+    costs: dict[str, list[dict]] = {name: [] for name in contenders}
     for _ in range(options.repeat):
         for name, measure in contenders.items():
-            seconds = measure(version, options.executions, options.workers)
+            seconds, cost = measure(version, options.executions, options.workers)
             rates[name].append(options.executions / seconds)
+            costs[name].append(cost)
     _print_rates(rates, options)
+    _print_costs(rates, costs, options)
     return rates
+
+
+def _print_costs(rates, costs, options) -> None:
+    """Each contender's CPU per item, by kind of process, in its median round."""
+    print("CPU per item, by kind of process (median round):")
+    for name, rounds in costs.items():
+        median = sorted(range(len(rounds)), key=lambda i: rates[name][i])[len(rounds) // 2]
+        spent = {
+            kind: seconds * 1000 / options.executions for kind, seconds in rounds[median].items()
+        }
+        parts = ", ".join(
+            f"{kind} {ms:.1f}"
+            for kind, ms in sorted(spent.items(), key=lambda item: -item[1])
+            if ms >= 0.05
+        )
+        print(f"  {name}: {sum(spent.values()):.1f} ms ({parts})")
 
 
 def _print_rates(rates: dict[str, list[float]], options) -> None:
@@ -157,7 +176,7 @@ def _print_rates(rates: dict[str, list[float]], options) -> None:
 
 
 def _executions_on(backend: str):
-    def measure(version, count: int, workers: int) -> float:
+    def measure(version, count: int, workers: int) -> tuple[float, dict]:
         instance = _instance(version, f"throughput on {backend}")
         with _workers(workers, backend):
             _run_executions(instance, 2 * workers)  # warm-up: every worker up and ready
@@ -166,37 +185,41 @@ def _executions_on(backend: str):
     return measure
 
 
-def _run_executions(instance, count: int) -> float:
+def _run_executions(instance, count: int) -> tuple[float, dict]:
     """Seconds from asking for `count` runs due now to the end of the last (as the runs
-    record it: the polling here only waits); every one must succeed."""
-    asked = timezone.now()
-    created = _create(instance, [asked] * count)
-    batch = Execution.objects.filter(pk__in=[execution.pk for execution in created])
-    _wait_until(
-        lambda: not instance.executions.exclude(status__in=ExecutionStatus.terminal()).exists()
-    )
+    record it: the polling here only waits), and the CPU spent meanwhile; every one must
+    succeed."""
+    with cpu.spent() as spent:
+        asked = timezone.now()
+        created = _create(instance, [asked] * count)
+        batch = Execution.objects.filter(pk__in=[execution.pk for execution in created])
+        _wait_until(
+            lambda: not instance.executions.exclude(status__in=ExecutionStatus.terminal()).exists()
+        )
     if failed := batch.exclude(status=ExecutionStatus.SUCCEEDED).count():
         raise SystemExit(f"{failed} of {count} no-op executions did not succeed")
-    return (batch.aggregate(last=Max("end_date"))["last"] - asked).total_seconds()
+    return (batch.aggregate(last=Max("end_date"))["last"] - asked).total_seconds(), spent
 
 
-def _peer_task(version, count: int, workers: int) -> float:
+def _peer_task(version, count: int, workers: int) -> tuple[float, dict]:
     command = ["manage.py", "db_worker", "--interval", str(settings.WORKER_POLL_SECONDS)]
     with _processes(command, workers):
         _drain_tasks(2 * workers)  # warm-up
         return _drain_tasks(count)
 
 
-def _drain_tasks(count: int) -> float:
-    """Seconds from queuing `count` no-op tasks to the end of the last, as recorded."""
-    asked = timezone.now()
-    queued = [peers.no_op_task.enqueue().id for _ in range(count)]
-    done = DBTaskResult.objects.filter(id__in=queued, status=TaskResultStatus.SUCCESSFUL)
-    _wait_until(lambda: done.count() == count)
-    return (done.aggregate(last=Max("finished_at"))["last"] - asked).total_seconds()
+def _drain_tasks(count: int) -> tuple[float, dict]:
+    """Seconds from queuing `count` no-op tasks to the end of the last, as recorded, and
+    the CPU spent meanwhile."""
+    with cpu.spent() as spent:
+        asked = timezone.now()
+        queued = [peers.no_op_task.enqueue().id for _ in range(count)]
+        done = DBTaskResult.objects.filter(id__in=queued, status=TaskResultStatus.SUCCESSFUL)
+        _wait_until(lambda: done.count() == count)
+    return (done.aggregate(last=Max("finished_at"))["last"] - asked).total_seconds(), spent
 
 
-def _peer_job(version, count: int, workers: int) -> float:
+def _peer_job(version, count: int, workers: int) -> tuple[float, dict]:
     from django_rq import get_connection
     from rq import Queue
 
@@ -208,18 +231,20 @@ def _peer_job(version, count: int, workers: int) -> float:
         return _drain_jobs(queue, count)
 
 
-def _drain_jobs(queue, count: int) -> float:
-    """Seconds from queuing `count` no-op jobs to the end of the last, as RQ records it."""
+def _drain_jobs(queue, count: int) -> tuple[float, dict]:
+    """Seconds from queuing `count` no-op jobs to the end of the last, as RQ records it,
+    and the CPU spent meanwhile."""
     from rq.job import Job
     from rq.registry import FinishedJobRegistry
 
     finished = FinishedJobRegistry(queue=queue)
     before = finished.get_job_count()
-    asked = timezone.now()
-    queued = [queue.enqueue(rq_peer.no_op_job).id for _ in range(count)]
-    _wait_until(lambda: finished.get_job_count() - before >= count)
+    with cpu.spent() as spent:
+        asked = timezone.now()
+        queued = [queue.enqueue(rq_peer.no_op_job).id for _ in range(count)]
+        _wait_until(lambda: finished.get_job_count() - before >= count)
     last = max(job.ended_at for job in Job.fetch_many(queued, connection=queue.connection))
-    return (last.replace(tzinfo=last.tzinfo or UTC) - asked).total_seconds()
+    return (last.replace(tzinfo=last.tzinfo or UTC) - asked).total_seconds(), spent
 
 
 # --- starting on time ----------------------------------------------------------------------

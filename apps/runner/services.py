@@ -480,9 +480,7 @@ def execution_succeed(*, execution: Execution, result=None) -> Execution:
     succeeded = {"reason": "Finished.", "end_date": timezone.now(), "result": result}
     with contextlib.suppress(TransitionError):  # most runs end no streak: one statement
         if statements.available():
-            outcome = statements.succeed_unless_streak(
-                execution, reason="Finished.", end_date=succeeded["end_date"], result=result
-            )
+            outcome = statements.succeed_unless_streak(execution, **succeeded)
             changes = {"status": ExecutionStatus.SUCCEEDED, **succeeded}
             return _settle(execution, ExecutionStatus.RUNNING, changes, *outcome)
         return _transition(

@@ -35,17 +35,100 @@ def claim_next(*, worker: str, now) -> tuple[int | None, Execution | None]:
     history line written, and read back with its instance and version. Returns the id of
     the run picked (None: none is due) and the run claimed — None for a run that may have
     to yield, which is left PENDING."""
-    candidate_sql, candidate_params = _candidate()
     entry = ExecutionStatusChange(
         from_status=ExecutionStatus.PENDING,
         to_status=ExecutionStatus.RUNNING,
         reason="Started.",
         created_at=now,
     )
-    insert_sql, insert_params = entry.insert_selected_from(
-        "claimed", connection, {"execution": "claimed.id"}
+    sql, candidate_params = _claim_next()
+    _, insert_params = entry.insert_selected_from("claimed", connection, CLAIMED_ENTRY)
+    params = [*candidate_params, ExecutionStatus.RUNNING, now, worker, now, *insert_params]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None, None
+    picked, values = row[0], list(row[1:])
+    if values[0] is None:  # may have to yield: not claimed here
+        return picked, None
+    execution, instance, version = (_load(model, values) for model in LOADED)
+    declared, own = values
+    _prefetched(version, "properties", [_from_json(PluginProperty, row) for row in declared])
+    _prefetched(instance, "property_overrides", [_from_json(InstanceProperty, row) for row in own])
+    instance.version = version
+    execution.instance = instance
+    return picked, execution
+
+
+def succeed_unless_streak(
+    execution: Execution, *, reason: str, end_date, result
+) -> tuple[bool, bool]:
+    """RUNNING → SUCCEEDED at `end_date` with `result`, and its history line, one
+    statement, unless the instance has a failure streak open. Returns whether it changed
+    and, if so, whether runs wait for it."""
+    entry = ExecutionStatusChange(
+        execution=execution,
+        from_status=ExecutionStatus.RUNNING,
+        to_status=ExecutionStatus.SUCCEEDED,
+        reason=reason,
     )
-    loaded = (Execution, IntegrationBatchInstance, PluginVersion)
+    sql, streaks_params = _succeed()
+    _, insert_params = entry.insert_selected_from("changed", connection)
+    params = [
+        ExecutionStatus.SUCCEEDED,
+        *(
+            field.get_db_prep_save(value, connection)
+            for field, value in zip(_fields("end_date", "result"), (end_date, result), strict=True)
+        ),
+        execution.pk,
+        ExecutionStatus.RUNNING,
+        *streaks_params,
+        *insert_params,
+        ExecutionStatus.PENDING,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return row is not None, bool(row and row[0])
+
+
+@functools.cache
+def _succeed() -> tuple[str, tuple]:
+    """succeed_unless_streak()'s SQL, and the parameters of its open streaks' condition."""
+    streaks_sql, streaks_params = open_streaks().values("instance_id").query.sql_with_params()
+    insert_sql, _ = ExecutionStatusChange(execution_id=0).insert_selected_from(
+        "changed", connection
+    )
+    sql = f"""
+        WITH changed AS (
+            UPDATE {_table(Execution)} AS run SET status = %s, end_date = %s, result = %s
+            WHERE run.id = %s AND run.status = %s AND NOT EXISTS (
+                SELECT 1 FROM ({streaks_sql}) AS streak WHERE streak.instance_id = run.instance_id
+            )
+            RETURNING run.id
+        ),
+        entry AS ({insert_sql})
+        SELECT EXISTS (
+            SELECT 1 FROM {_table(Execution)} AS waiting
+            WHERE waiting.waits_for_id = changed.id AND waiting.status = %s
+        )
+        FROM changed
+    """
+    return sql, streaks_params
+
+
+LOADED = (Execution, IntegrationBatchInstance, PluginVersion)
+CLAIMED_ENTRY = {"execution": "claimed.id"}  # the history line's columns from the claim's
+
+
+@functools.cache
+def _claim_next() -> tuple[str, tuple]:
+    """claim_next()'s SQL, and the parameters of its candidate's conditions."""
+    candidate_sql, candidate_params = _candidate()
+    insert_sql, _ = ExecutionStatusChange().insert_selected_from(
+        "claimed", connection, CLAIMED_ENTRY
+    )
     sql = f"""
         WITH next AS ({candidate_sql}),
         claimed AS (
@@ -65,66 +148,7 @@ def claim_next(*, worker: str, now) -> tuple[int | None, Execution | None]:
             ON instance.id = claimed.instance_id
         LEFT JOIN {_table(PluginVersion)} AS version ON version.id = instance.version_id
     """
-    params = [*candidate_params, ExecutionStatus.RUNNING, now, worker, now, *insert_params]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
-    if row is None:
-        return None, None
-    picked, values = row[0], list(row[1:])
-    if values[0] is None:  # may have to yield: not claimed here
-        return picked, None
-    execution, instance, version = (_load(model, values) for model in loaded)
-    declared, own = values
-    _prefetched(version, "properties", [_from_json(PluginProperty, row) for row in declared])
-    _prefetched(instance, "property_overrides", [_from_json(InstanceProperty, row) for row in own])
-    instance.version = version
-    execution.instance = instance
-    return picked, execution
-
-
-def succeed_unless_streak(execution: Execution, *, reason: str, **changes) -> tuple[bool, bool]:
-    """RUNNING → SUCCEEDED with `changes` (end_date, result) and its history line, one
-    statement, unless the instance has a failure streak open. Returns whether it changed
-    and, if so, whether runs wait for it."""
-    streaks_sql, streaks_params = _open_streak_instances()
-    entry = ExecutionStatusChange(
-        execution=execution,
-        from_status=ExecutionStatus.RUNNING,
-        to_status=ExecutionStatus.SUCCEEDED,
-        reason=reason,
-    )
-    insert_sql, insert_params = entry.insert_selected_from("changed", connection)
-    fields = [field for field in Execution._meta.concrete_fields if field.name in changes]
-    assignments = ", ".join(f"{_column(field)} = %s" for field in fields)
-    sql = f"""
-        WITH changed AS (
-            UPDATE {_table(Execution)} AS run SET status = %s, {assignments}
-            WHERE run.id = %s AND run.status = %s AND NOT EXISTS (
-                SELECT 1 FROM ({streaks_sql}) AS streak WHERE streak.instance_id = run.instance_id
-            )
-            RETURNING run.id
-        ),
-        entry AS ({insert_sql})
-        SELECT EXISTS (
-            SELECT 1 FROM {_table(Execution)} AS waiting
-            WHERE waiting.waits_for_id = changed.id AND waiting.status = %s
-        )
-        FROM changed
-    """
-    params = [
-        ExecutionStatus.SUCCEEDED,
-        *(field.get_db_prep_save(changes[field.name], connection) for field in fields),
-        execution.pk,
-        ExecutionStatus.RUNNING,
-        *streaks_params,
-        *insert_params,
-        ExecutionStatus.PENDING,
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
-    return row is not None, bool(row and row[0])
+    return sql, candidate_params
 
 
 @functools.cache
@@ -142,8 +166,9 @@ def _candidate() -> tuple[str, tuple]:
 
 
 @functools.cache
-def _open_streak_instances() -> tuple[str, tuple]:
-    return open_streaks().values("instance_id").query.sql_with_params()
+def _fields(*names: str) -> list:
+    by_name = {field.name: field for field in Execution._meta.concrete_fields}
+    return [by_name[name] for name in names]
 
 
 def _table(model) -> str:
@@ -154,12 +179,8 @@ def _name(name: str) -> str:
     return connection.ops.quote_name(name)
 
 
-def _column(field) -> str:
-    return _name(field.get_attname_column()[1])
-
-
 def _columns(model, alias: str) -> str:
-    return ", ".join(f"{alias}.{_column(field)}" for field in model._meta.concrete_fields)
+    return ", ".join(f"{alias}.{_name(field.column)}" for field in model._meta.concrete_fields)
 
 
 def _rows_of(model, condition: str) -> str:
@@ -192,14 +213,22 @@ def _prefetched(instance, name: str, objects: list) -> None:
 def _load(model, values: list):
     """An instance of `model` from the first of `values` (taken off the list), converted
     as the ORM converts what it reads."""
+    attnames, converters = _converters(model)
+    row, values[: len(attnames)] = values[: len(attnames)], []
+    for index, column, convert in converters:
+        row[index] = convert(row[index], column, connection)
+    return model.from_db(connection.alias, attnames, row)
+
+
+@functools.cache
+def _converters(model) -> tuple[list[str], list[tuple]]:
+    """`model`'s attribute names, and the converters of its columns that have any."""
     fields = model._meta.concrete_fields
-    row, values[: len(fields)] = values[: len(fields)], []
-    converted = []
-    for field, value in zip(fields, row, strict=True):
+    converters = []
+    for index, field in enumerate(fields):
         column = field.get_col(model._meta.db_table)
         for convert in connection.ops.get_db_converters(column) + field.get_db_converters(
             connection
         ):
-            value = convert(value, column, connection)
-        converted.append(value)
-    return model.from_db(connection.alias, [field.attname for field in fields], converted)
+            converters.append((index, column, convert))
+    return [field.attname for field in fields], converters
