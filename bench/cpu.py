@@ -8,7 +8,7 @@ from contextlib import contextmanager
 TICKS = os.sysconf("SC_CLK_TCK")
 KINDS = (  # the first words found in a process's command line say what it is
     ("fork server and its plugin processes", ("apps.runner.zygote", "fork server")),
-    ("workers", ("run_worker", "db_worker", "rq worker", "rqworker")),
+    ("workers", ("run_worker", "db_worker", "rq worker", "rqworker", "rq:worker", "rq:work-horse")),
     ("PostgreSQL", ("postgres",)),
     ("Redis", ("redis-server",)),
 )

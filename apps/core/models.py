@@ -156,6 +156,48 @@ def _update_returning_pk(updated: models.QuerySet, changes: dict) -> tuple[str, 
     return compiler.as_sql()
 
 
+def insert_rows(template: models.Model, varying: dict[str, list]) -> None:
+    """Rows of `template`'s model that differ from it only in the `varying` fields (by
+    attribute name, each a list of values, one per row), leaving out rows that a unique
+    constraint refuses. On PostgreSQL one INSERT … SELECT FROM unnest(…): bulk_create
+    prepares every field of every row in Python, four times slower for a tick's
+    thousands of runs."""
+    model = type(template)
+    fields = [field for field in model._meta.concrete_fields if not field.primary_key]
+    connection = connections[DEFAULT_DB_ALIAS]
+    if connection.vendor != "postgresql":
+        same = {field.attname: getattr(template, field.attname) for field in fields}
+        model._default_manager.bulk_create(
+            [
+                model(**(same | dict(zip(varying, row, strict=True))))
+                for row in zip(*varying.values(), strict=True)
+            ],
+            ignore_conflicts=True,
+        )
+        return
+    quote = connection.ops.quote_name
+    columns, selected, constants, arrays, aliases, unnested = [], [], [], [], [], []
+    for field in fields:
+        columns.append(column := quote(str(field.column)))
+        if field.attname in varying:
+            aliases.append(column)
+            selected.append(f"v.{aliases[-1]}")
+            arrays.append(f"%s::{field.db_type(connection)}[]")
+            unnested.append(
+                [field.get_db_prep_save(value, connection) for value in varying[field.attname]]
+            )
+        else:
+            selected.append("%s")
+            constants.append(field.get_db_prep_save(field.pre_save(template, True), connection))
+    sql = (
+        f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(columns)}) "
+        f"SELECT {', '.join(selected)} "
+        f"FROM unnest({', '.join(arrays)}) AS v({', '.join(aliases)}) ON CONFLICT DO NOTHING"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*constants, *unnested])
+
+
 class SafeJSONFormField(forms.JSONField):
     """Django's JSON form field, with a clear error rather than a crash for JSON nested so
     deep that the parser gives up."""

@@ -20,7 +20,7 @@ from apps.accounts.models import Organisation
 from apps.audit import services as audit
 from apps.audit.services import SECRET_CLEARED, SECRET_SET
 from apps.core.errors import TransitionError
-from apps.core.models import Retention
+from apps.core.models import Retention, insert_rows
 from apps.ingestion.models import Batch
 from apps.ingestion.services import DELETABLE as BATCH_DELETABLE
 from apps.ingestion.services import batch_delete
@@ -405,7 +405,8 @@ def schedule_instances(
         .filter(instance_id__in=[instance.pk for instance in instances])
         .values_list("instance_id", flat=True)
     )
-    rows, failed = [], {}
+    rows: dict[str, list] = {"organisation_id": [], "instance_id": [], "expected_start_date": []}
+    failed = {}
     for instance in instances:
         if instance.pk in planned:
             continue
@@ -415,17 +416,12 @@ def schedule_instances(
             logger.exception("Instance %s could not be scheduled", instance.pk)
             failed[instance.pk] = f"{type(error).__name__}: {error}"[:500]
             continue
-        rows += [
-            Execution(
-                organisation_id=instance.organisation_id,
-                instance_id=instance.pk,
-                execution_type=ExecutionType.CRON,
-                expected_start_date=fire_time,
-            )
-            for fire_time in fire_times
-        ]
-    if rows:
-        Execution.objects.bulk_create(rows, ignore_conflicts=True)
+        for fire_time in fire_times:
+            rows["organisation_id"].append(instance.organisation_id)
+            rows["instance_id"].append(instance.pk)
+            rows["expected_start_date"].append(fire_time)
+    if rows["instance_id"]:  # the unique constraint makes concurrent ticks insert each once
+        insert_rows(Execution(execution_type=ExecutionType.CRON), rows)
         wake_workers()  # to start a missed fire time now, and sleep until the next
     _record_schedule_errors(instances, failed)
     return failed

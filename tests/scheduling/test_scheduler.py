@@ -286,3 +286,22 @@ def test_four_concurrent_ticks_create_exactly_one_execution_per_fire_time():
     assert errors == []
     for instance in instances:
         assert cron_runs(instance) == [at(1), at(3), at(4)]  # planned, latest missed, next
+
+
+def test_a_planned_run_holds_what_the_orm_would_have_saved():
+    """The tick inserts its runs in one statement of its own (on PostgreSQL): each has
+    every field as Execution.objects.create() would have set it."""
+    instance = hourly()
+    planned = instance.executions.get(execution_type="CRON")
+    created = Execution.objects.create(
+        organisation_id=instance.organisation_id,
+        instance=instance,
+        execution_type="CRON",
+        expected_start_date=planned.expected_start_date + timedelta(hours=5),
+    )
+    differing = {"id", "expected_start_date", "created_at"}
+    fields = [f for f in Execution._meta.concrete_fields if f.name not in differing]
+    assert [f.value_from_object(planned) for f in fields] == [
+        f.value_from_object(created) for f in fields
+    ]
+    assert planned.created_at == T0  # when the tick planned it (travelled to T0)
