@@ -12,6 +12,7 @@ machine) an idle worker looks every WORKER_POLL_SECONDS, one indexed query."""
 import logging
 import os
 import select
+import threading
 
 from django.conf import settings
 from django.db import connection
@@ -35,6 +36,7 @@ class Alarm:
     def __init__(self):
         self.listener = None  # PostgreSQL connection LISTENing, opened on first use
         self.stop_read, self.stop_write = os.pipe()
+        self.closing = threading.Lock()  # stop() may come from another thread than close()
 
     @property
     def longest_sleep(self) -> float:
@@ -63,7 +65,9 @@ class Alarm:
             self.close_listener()
 
     def stop(self) -> None:
-        os.write(self.stop_write, b"x")
+        with self.closing:
+            if self.stop_write >= 0:
+                os.write(self.stop_write, b"x")
 
     def close_listener(self) -> None:
         if self.listener is not None:
@@ -74,5 +78,7 @@ class Alarm:
 
     def close(self) -> None:
         self.close_listener()
-        os.close(self.stop_read)
-        os.close(self.stop_write)
+        with self.closing:
+            os.close(self.stop_read)
+            os.close(self.stop_write)
+            self.stop_write = -1

@@ -7,11 +7,13 @@ itself, and the executions table already says what is due, in what order, and wh
 holds what. Batches, transfer jobs, feeds and alerts still do."""
 
 import logging
+import signal
 import threading
 
 from django.db import DatabaseError, close_old_connections, connection
 from django.utils import timezone
 
+from apps.core import leases
 from apps.runner import supervisor
 from apps.runner.wakeups import Alarm
 from apps.scheduling.models import Execution
@@ -47,18 +49,24 @@ class Runs(threading.Thread):
         self.stopping.set()
         self.alarm.stop()
 
-    def finish(self) -> None:
-        """Wait for the run under way to end. Should the wait be interrupted (the worker is
-        told again to stop, or killed from the terminal), the run is stopped at once and
-        recorded as failed, saying why, before the interruption goes on."""
-        while self.is_alive():
-            try:
-                self.join(timeout=0.5)
-            except BaseException:
-                self.stop()
-                self.aborting.set()
-                self.join()
-                raise
+    def finish(self, *, stop: bool) -> None:
+        """Wait for the runs to end; with `stop`, take no more and let the one under way
+        end. Told to stop while waiting (SIGTERM, Ctrl-C), stop that run at once: it is
+        recorded as failed, saying why. Called by the main thread."""
+        signal.signal(signal.SIGTERM, self._abort)
+        signal.signal(signal.SIGINT, self._abort)
+        if stop:
+            self.stop()
+            logger.info(
+                "Worker %s stopping once the run under way ends (stop it again to end that "
+                "run now)",
+                leases.WORKER_ID,
+            )
+        self.join()
+
+    def _abort(self, signum, frame) -> None:
+        self.stop()
+        self.aborting.set()
 
     def _run_one(self) -> bool:
         """Run the earliest due run, if any; whether there was one."""

@@ -3,6 +3,7 @@
 import io
 import os
 import signal
+import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -73,6 +74,52 @@ def test_a_run_asked_for_starts_at_once_and_one_asked_for_later_on_its_time():
     now_run.refresh_from_db()
     assert (now_run.start_date - now_run.expected_start_date).total_seconds() < 0.5
     assert 0 <= (later_run.start_date - due).total_seconds() < 1
+
+
+WAITS_A_MOMENT = plugins.plugin("""
+print("started", flush=True)
+time.sleep(2)
+return "finished"
+""")
+
+
+def lines_of(process) -> list[str]:
+    """The process's output lines as they come, read by a thread of their own."""
+    lines: list[str] = []
+
+    def read():
+        for line in process.stdout:
+            lines.append(line)
+
+    threading.Thread(target=read, daemon=True).start()
+    return lines
+
+
+def test_a_worker_told_to_stop_ends_the_run_under_way_first_then_exits():
+    instance = make_instance(version=make_version(code=WAITS_A_MOMENT))
+    with running("run_worker") as worker:
+        execution = execution_create_manual(instance=instance)
+        wait_for(lambda: "started" in read_log(execution.pk).text, timeout=60, message="the run")
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=60) == 0
+    execution.refresh_from_db()
+    assert (execution.status, execution.result) == (ExecutionStatus.SUCCEEDED, "finished")
+
+
+def test_a_worker_told_twice_to_stop_stops_the_run_under_way_and_says_so():
+    instance = make_instance(version=make_version(code=plugins.SLEEPS))
+    with running("run_worker") as worker:
+        output = lines_of(worker)
+        execution = execution_create_manual(instance=instance)
+        wait_for(lambda: "sleeping" in read_log(execution.pk).text, timeout=60, message="the run")
+        worker.send_signal(signal.SIGTERM)
+        wait_for(lambda: any("stopping once" in line for line in output), timeout=30)
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=60)
+    execution.refresh_from_db()
+    assert execution.status == ExecutionStatus.FAILED
+    assert execution.error["message"].startswith("The worker stopped during the run")
+    wait_for(lambda: not plugin_processes_of(execution), timeout=30, message="the plugin to end")
 
 
 def worker_ready(worker) -> bool:

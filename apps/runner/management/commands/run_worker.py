@@ -1,4 +1,5 @@
 import logging
+import sys
 
 from django.conf import settings
 from django.core.management import call_command
@@ -43,13 +44,10 @@ class Command(BaseCommand):
         runs.start()
         try:
             self._work_on_tasks(burst)
-            if not burst:  # the tasks loop ended: the worker was told to stop
-                runs.stop()
-        except BaseException:
-            runs.stop()
-            raise
         finally:
-            runs.finish()
+            # The tasks loop ends when the worker is told to stop, or with --burst when
+            # its queue is empty: then the runs go on until none is due.
+            runs.finish(stop=not burst or sys.exc_info()[0] is not None)
 
     def _work_on_tasks(self, burst: bool) -> None:
         """The tasks backend's own worker loop: batches, transfer jobs, feeds, alerts."""
