@@ -31,6 +31,7 @@ class Runs(threading.Thread):
         self.stopping = threading.Event()
         self.aborting = threading.Event()
         self.alarm = Alarm()
+        self.failing = False  # the last look for a run failed (and said why)
 
     def run(self) -> None:
         try:
@@ -72,15 +73,21 @@ class Runs(threading.Thread):
         """Run the earliest due run, if any; whether there was one."""
         try:
             self.alarm.listen()
-            return supervisor.run_next(abort=self.aborting) is not None
+            ran = supervisor.run_next(abort=self.aborting) is not None
         except supervisor.WorkerStopping:
             return False
-        except Exception:  # the database away, say: say so, pause, try again
-            logger.exception("Could not take or run the next execution")
+        except Exception:  # the database away, say: said once, tried again each second
+            if not self.failing:
+                logger.exception("Could not take or run the next execution")
+            self.failing = True
             connection.close()  # it may be broken; the next query reconnects
             self.alarm.close_listener()
             self.stopping.wait(PAUSE_AFTER_ERROR_SECONDS)
             return False
+        if self.failing:
+            logger.info("Taking executions again")
+            self.failing = False
+        return ran
 
     def _sleep(self) -> None:
         """Until the next run is due, a wake-up, or stop(); at most the alarm's longest."""
