@@ -1,10 +1,11 @@
 """Handing rows to the task queue once, and again only when that hand-over is known lost.
 
-A row a worker must pick up (an execution, a batch) records the id of the task that
-carries it. It is handed over again only when that task is gone (the queue lost it),
-ended without the row being taken, or was taken by a worker that died before claiming
-the row; never merely because the workers are behind, which would fill the queue with
-duplicates exactly when it is already long."""
+A row a worker must pick up (a batch, a transfer job, a feed, an alert) records the id
+of the task that carries it. It is handed over again only when that task is gone (the
+queue lost it), ended without the row being taken, or was taken by a worker that died
+before claiming the row; never merely because the workers are behind, which would fill
+the queue with duplicates exactly when it is already long. (Executions are not handed
+over: workers take them from their table, apps.runner.worker.)"""
 
 import uuid
 from collections.abc import Callable, Iterable

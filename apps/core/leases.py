@@ -1,6 +1,6 @@
-"""A row a worker holds — an execution running, a batch staging, and next an import or
-export job and a feed delivery: claimed by one conditional update, kept alive by
-heartbeats, reaped when they stop, retried after one back-off rule.
+"""A row a worker holds — an execution running, a batch staging, an import or export
+job, a feed: claimed by one conditional update, kept alive by heartbeats, reaped when
+they stop, retried after one back-off rule.
 
 Services call these (apps.*.services); no view, command or worker writes a lease itself."""
 
