@@ -109,7 +109,7 @@ class HistoryEntry(OrganisationOwned):
             update_sql, update_params = _update_returning_pk(updated, changes)
         except EmptyResultSet:  # selects no row, whatever the data
             return False, False
-        insert_sql, insert_params = self.insert_selected_from("changed", connection)
+        insert_sql, insert_params = insert_selected(self, "changed", connection)
         select, select_params = _exists_in(report)
         with connection.cursor() as cursor:
             cursor.execute(
@@ -118,24 +118,6 @@ class HistoryEntry(OrganisationOwned):
             )
             row = cursor.fetchone()
         return row is not None, row is not None and row[0]
-
-    def insert_selected_from(
-        self, table: str, connection, selected: dict[str, str] | None = None
-    ) -> tuple[str, list]:
-        """INSERT of this entry, one row for each row of `table` (none if it is empty);
-        `selected`: fields whose value is that SQL expression over `table` instead."""
-        selected = selected or {}
-        fields = [field for field in self._meta.concrete_fields if not field.primary_key]
-        columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
-        expressions, values = [], []
-        for field in fields:
-            if field.name in selected:
-                expressions.append(selected[field.name])
-            else:
-                expressions.append("%s")
-                values.append(field.get_db_prep_save(field.pre_save(self, True), connection))
-        sql = f"INSERT INTO {connection.ops.quote_name(self._meta.db_table)} ({columns}) "
-        return sql + f"SELECT {', '.join(expressions)} FROM {table}", values
 
 
 def _exists_in(report: models.QuerySet | None) -> tuple[str, tuple]:
@@ -156,6 +138,28 @@ def _update_returning_pk(updated: models.QuerySet, changes: dict) -> tuple[str, 
     return compiler.as_sql()
 
 
+def insert_selected(
+    template: models.Model, source: str, connection, selected: dict[str, str] | None = None
+) -> tuple[str, list]:
+    """INSERT … SELECT of rows like `template`, one for each row of `source` (a table, or
+    any FROM item), each field as `template` has it but those `selected` names (by
+    attribute name): they take that SQL expression over `source`. Returns the SQL and the
+    template's values, its parameters."""
+    selected = selected or {}
+    quote = connection.ops.quote_name
+    fields = [field for field in template._meta.concrete_fields if not field.primary_key]
+    expressions, values = [], []
+    for field in fields:
+        if field.attname in selected:
+            expressions.append(selected[field.attname])
+        else:
+            expressions.append("%s")
+            values.append(field.get_db_prep_save(field.pre_save(template, True), connection))
+    columns = ", ".join(quote(str(field.column)) for field in fields)
+    sql = f"INSERT INTO {quote(template._meta.db_table)} ({columns}) "
+    return sql + f"SELECT {', '.join(expressions)} FROM {source}", values
+
+
 def insert_rows(template: models.Model, varying: dict[str, list]) -> None:
     """Rows of `template`'s model that differ from it only in the `varying` fields (by
     attribute name, each a list of values, one per row), leaving out rows that a unique
@@ -163,10 +167,13 @@ def insert_rows(template: models.Model, varying: dict[str, list]) -> None:
     prepares every field of every row in Python, four times slower for a tick's
     thousands of runs."""
     model = type(template)
-    fields = [field for field in model._meta.concrete_fields if not field.primary_key]
     connection = connections[DEFAULT_DB_ALIAS]
     if connection.vendor != "postgresql":
-        same = {field.attname: getattr(template, field.attname) for field in fields}
+        same = {
+            field.attname: getattr(template, field.attname)
+            for field in model._meta.concrete_fields
+            if not field.primary_key
+        }
         model._default_manager.bulk_create(
             [
                 model(**(same | dict(zip(varying, row, strict=True))))
@@ -175,27 +182,18 @@ def insert_rows(template: models.Model, varying: dict[str, list]) -> None:
             ignore_conflicts=True,
         )
         return
-    quote = connection.ops.quote_name
-    columns, selected, constants, arrays, aliases, unnested = [], [], [], [], [], []
-    for field in fields:
-        columns.append(column := quote(str(field.column)))
-        if field.attname in varying:
-            aliases.append(column)
-            selected.append(f"v.{aliases[-1]}")
-            arrays.append(f"%s::{field.db_type(connection)}[]")
-            unnested.append(
-                [field.get_db_prep_save(value, connection) for value in varying[field.attname]]
-            )
-        else:
-            selected.append("%s")
-            constants.append(field.get_db_prep_save(field.pre_save(template, True), connection))
-    sql = (
-        f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(columns)}) "
-        f"SELECT {', '.join(selected)} "
-        f"FROM unnest({', '.join(arrays)}) AS v({', '.join(aliases)}) ON CONFLICT DO NOTHING"
-    )
+    fields = [field for field in model._meta.concrete_fields if field.attname in varying]
+    aliases = [connection.ops.quote_name(str(field.column)) for field in fields]
+    arrays = ", ".join(f"%s::{field.db_type(connection)}[]" for field in fields)
+    source = f"unnest({arrays}) AS v({', '.join(aliases)})"
+    selected = {field.attname: f"v.{alias}" for field, alias in zip(fields, aliases, strict=True)}
+    sql, constants = insert_selected(template, source, connection, selected)
+    unnested = [
+        [field.get_db_prep_save(value, connection) for value in varying[field.attname]]
+        for field in fields
+    ]
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*constants, *unnested])
+        cursor.execute(sql + " ON CONFLICT DO NOTHING", [*constants, *unnested])
 
 
 class SafeJSONFormField(forms.JSONField):

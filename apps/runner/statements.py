@@ -14,6 +14,7 @@ from django.db.models import BooleanField, ExpressionWrapper
 from django.db.models.functions import Now
 
 from apps.alerts.selectors import open_streaks
+from apps.core.models import insert_selected
 from apps.plugins.models import PluginProperty, PluginVersion
 from apps.scheduling.models import (
     MAY_HAVE_TO_YIELD,
@@ -42,7 +43,7 @@ def claim_next(*, worker: str, now) -> tuple[int | None, Execution | None]:
         created_at=now,
     )
     sql, candidate_params = _claim_next()
-    _, insert_params = entry.insert_selected_from("claimed", connection, CLAIMED_ENTRY)
+    _, insert_params = insert_selected(entry, "claimed", connection, CLAIMED_ENTRY)
     params = [*candidate_params, ExecutionStatus.RUNNING, now, worker, now, *insert_params]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -74,7 +75,7 @@ def succeed_unless_streak(
         reason=reason,
     )
     sql, streaks_params = _succeed()
-    _, insert_params = entry.insert_selected_from("changed", connection)
+    _, insert_params = insert_selected(entry, "changed", connection)
     params = [
         ExecutionStatus.SUCCEEDED,
         *(
@@ -97,9 +98,7 @@ def succeed_unless_streak(
 def _succeed() -> tuple[str, tuple]:
     """succeed_unless_streak()'s SQL, and the parameters of its open streaks' condition."""
     streaks_sql, streaks_params = open_streaks().values("instance_id").query.sql_with_params()
-    insert_sql, _ = ExecutionStatusChange(execution_id=0).insert_selected_from(
-        "changed", connection
-    )
+    insert_sql, _ = insert_selected(ExecutionStatusChange(execution_id=0), "changed", connection)
     sql = f"""
         WITH changed AS (
             UPDATE {_table(Execution)} AS run SET status = %s, end_date = %s, result = %s
@@ -119,16 +118,14 @@ def _succeed() -> tuple[str, tuple]:
 
 
 LOADED = (Execution, IntegrationBatchInstance, PluginVersion)
-CLAIMED_ENTRY = {"execution": "claimed.id"}  # the history line's columns from the claim's
+CLAIMED_ENTRY = {"execution_id": "claimed.id"}  # the history line's columns from the claim's
 
 
 @functools.cache
 def _claim_next() -> tuple[str, tuple]:
     """claim_next()'s SQL, and the parameters of its candidate's conditions."""
     candidate_sql, candidate_params = _candidate()
-    insert_sql, _ = ExecutionStatusChange().insert_selected_from(
-        "claimed", connection, CLAIMED_ENTRY
-    )
+    insert_sql, _ = insert_selected(ExecutionStatusChange(), "claimed", connection, CLAIMED_ENTRY)
     sql = f"""
         WITH next AS ({candidate_sql}),
         claimed AS (
