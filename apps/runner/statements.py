@@ -4,7 +4,8 @@ recording its success. Building and compiling those querysets cost a no-op run m
 the worker's CPU than everything else it does for it.
 
 What they select still comes from the querysets that define it —
-Execution.objects.claimable(), open failure streaks — compiled once per process. On
+Execution.objects.claimable(), open failure streaks, pending runs — compiled once per
+process. On
 SQLite, and for every other change of state, the services use the ORM."""
 
 import functools
@@ -74,7 +75,7 @@ def succeed_unless_streak(
         to_status=ExecutionStatus.SUCCEEDED,
         reason=reason,
     )
-    sql, streaks_params = _succeed()
+    sql, streaks_params, waiting_params = _succeed()
     _, insert_params = insert_selected(entry, "changed", connection)
     params = [
         ExecutionStatus.SUCCEEDED,
@@ -86,7 +87,7 @@ def succeed_unless_streak(
         ExecutionStatus.RUNNING,
         *streaks_params,
         *insert_params,
-        ExecutionStatus.PENDING,
+        *waiting_params,
     ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -95,9 +96,13 @@ def succeed_unless_streak(
 
 
 @functools.cache
-def _succeed() -> tuple[str, tuple]:
-    """succeed_unless_streak()'s SQL, and the parameters of its open streaks' condition."""
+def _succeed() -> tuple[str, tuple, tuple]:
+    """succeed_unless_streak()'s SQL, and the parameters of its conditions: open failure
+    streaks, and runs waiting (PENDING, waits_for set)."""
     streaks_sql, streaks_params = open_streaks().values("instance_id").query.sql_with_params()
+    waiting_sql, waiting_params = (
+        Execution.objects.pending().values("waits_for_id").query.sql_with_params()
+    )
     insert_sql, _ = insert_selected(ExecutionStatusChange(execution_id=0), "changed", connection)
     sql = f"""
         WITH changed AS (
@@ -109,12 +114,11 @@ def _succeed() -> tuple[str, tuple]:
         ),
         entry AS ({insert_sql})
         SELECT EXISTS (
-            SELECT 1 FROM {_table(Execution)} AS waiting
-            WHERE waiting.waits_for_id = changed.id AND waiting.status = %s
+            SELECT 1 FROM ({waiting_sql}) AS waiting WHERE waiting.waits_for_id = changed.id
         )
         FROM changed
     """
-    return sql, streaks_params
+    return sql, streaks_params, waiting_params
 
 
 LOADED = (Execution, IntegrationBatchInstance, PluginVersion)
