@@ -19,7 +19,13 @@ from django.core.files.storage import default_storage
 from apps.core.stored import open_stored
 from apps.ingestion.conversion import RANGES, ConversionError, convert
 from apps.ingestion.models import Batch
-from apps.ingestion.readers import Block, UnreadableFile, format_of, read_blocks
+from apps.ingestion.readers import (
+    ARROW_COLUMNS,
+    Block,
+    UnreadableFile,
+    format_of,
+    read_blocks,
+)
 from apps.ingestion.schema import ARROW_TYPES, FieldType, arrow_schema
 from apps.ingestion.storage import unique_name
 
@@ -36,7 +42,6 @@ PASS_THROUGH = {
     FieldType.SHORT,
     FieldType.INTEGER,
     FieldType.LONG,
-    FieldType.DOUBLE,
     FieldType.BOOLEAN,
     FieldType.DATE,
 }
@@ -229,11 +234,7 @@ def converted_tables(
             stream, file_format, fields, renames=renames, column_names=column_names
         ):
             _check_columns(block, fields, file_name, row_base, errors, unknown_reported)
-            table = pa.table(
-                {f["name"]: _convert_column(block, f, file_name, row_base, errors) for f in schema},
-                schema=target,
-            )
-            yield block, table
+            yield _converted(block, schema, target, errors, file_name, row_base)
             row_base += block.rows
     except UnreadableFile as error:
         errors.add(file_name, None, None, str(error))
@@ -253,22 +254,52 @@ def _check_columns(block: Block, fields, file_name, row_base, errors, unknown_re
         errors.add(file_name, None, name, "Not a field of the dataset's schema.")
 
 
-def _convert_column(block: Block, schema_field: dict, file_name, row_base, errors) -> pa.Array:
+def _converted(block: Block, schema: list[dict], target: pa.Schema, errors, file_name, row_base):
+    """(the block, its table of the dataset's schema): its columns converted whole by
+    Arrow where that gives what the table gives, else value by value, failures reported.
+    A CSV block read by the fields' types where Arrow cannot is converted as text: only
+    its text says how the table converts some value, and why one fails."""
+    by_arrow = _arrow_columns(block, schema)
+    if block.as_text is not None and None in by_arrow.values():
+        block = block.as_text()
+        by_arrow = _arrow_columns(block, schema)
+    columns = {
+        f["name"]: _checked_column(block, f, by_arrow[f["name"]], file_name, row_base, errors)
+        for f in schema
+    }
+    return block, pa.table(columns, schema=target)
+
+
+def _arrow_columns(block: Block, schema: list[dict]) -> dict[str, pa.Array | None]:
+    """Each field's column converted whole by Arrow, or None where only the conversion
+    value by value gives what the table says (a field the block lacks is all nulls)."""
+    converted = {}
+    for schema_field in schema:
+        name, target = schema_field["name"], schema_field["type"]
+        values = block.columns.get(name)
+        if values is None:
+            converted[name] = pa.nulls(block.rows, ARROW_TYPES[target])
+        elif isinstance(values, ARROW_COLUMNS):
+            converted[name] = arrow_conversion(values, block.kinds.get(name), target)
+        else:
+            converted[name] = None
+    return converted
+
+
+def _checked_column(
+    block: Block, schema_field: dict, converted, file_name, row_base, errors
+) -> pa.Array:
+    """The column Arrow converted with its required values' absence reported, or the
+    block's values converted one by one, each failure reported."""
     name, target, required = schema_field["name"], schema_field["type"], schema_field["required"]
-    values, kind = block.columns.get(name), block.kinds.get(name)
-    if values is None:
-        converted = pa.nulls(block.rows, ARROW_TYPES[target])
-    elif isinstance(values, pa.Array):
-        converted = arrow_conversion(values, kind, target)
-    else:
-        converted = None
     if converted is not None:
         if required and converted.null_count:
             for index, missing in enumerate(converted.is_null().to_pylist()):
                 if missing:
                     errors.add(file_name, row_base + index + 1, name, "Required, and missing.")
         return converted
-    items = values.to_pylist() if isinstance(values, pa.Array) else (values or [])
+    values, kind = block.columns[name], block.kinds.get(name)
+    items = values.to_pylist() if isinstance(values, ARROW_COLUMNS) else values
     converted_items = []
     for index, value in enumerate(items):
         try:
@@ -286,6 +317,8 @@ def arrow_conversion(values: pa.Array, kind: str | None, target: str) -> pa.Arra
     value by value; None where it might not (then every value goes through `convert`,
     which also says which ones fail and why)."""
     arrow_type = ARROW_TYPES[target]
+    if kind == target == FieldType.DOUBLE:
+        return _finite_numbers(values)
     if kind == target and target in PASS_THROUGH:
         return values.cast(arrow_type)
     if kind == target == FieldType.DATE_TIME:
@@ -377,10 +410,10 @@ def _in_range(numbers: pa.Array, target: str) -> pa.Array | None:
     return numbers.cast(ARROW_TYPES[target])
 
 
-def _finite_numbers(strings: pa.Array) -> pa.Array | None:
+def _finite_numbers(values: pa.Array) -> pa.Array | None:
     try:
-        numbers = strings.cast(pa.float64())
+        numbers = values.cast(pa.float64())
     except pa.ArrowInvalid:
         return None
-    # Arrow reads "inf" and "nan"; the conversion table refuses them.
+    # Arrow reads "inf" and "nan", and floats hold them; the conversion table refuses them.
     return numbers if pc.all(pc.is_finite(numbers)).as_py() is not False else None

@@ -1,11 +1,18 @@
 """Reading a batch's files as blocks of rows, whatever their format, without loading a
-file whole: each block is {field: [values…]} with the inbound type of each column when
-the format states it (Parquet), or None when each value says it (CSV, JSON)."""
+file whole: each block is {field: values} (Arrow's arrays, or Python values) with the
+inbound type of each column, as the format states it (Parquet) or as Arrow read it with
+the field's type (CSV, JSON Lines), or None where each value says it (JSON read value by
+value)."""
 
 import io
+import itertools
 import json
-from collections.abc import Iterator
+import queue
+import re
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import PurePosixPath
 
 import ijson
@@ -15,12 +22,19 @@ import pyarrow.csv as pa_csv
 import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
+from apps.ingestion import conversion
 from apps.ingestion.schema import FieldType
 
 BLOCK_ROWS = 10_000
 # Parquet blocks come typed and need little converting: bigger ones cost less per row.
 PARQUET_BLOCK_ROWS = 32_768
-CSV_BLOCK_BYTES = JSON_LINES_CHUNK_BYTES = 4 << 20
+JSON_LINES_CHUNK_BYTES = 4 << 20
+# CSV is read in pieces of whole rows, each parsed by Arrow on every core in blocks of
+# CSV_BLOCK_BYTES (its streaming reader parses on one core only, 1.8 times slower); the
+# types to read dates as are sniffed from the first rows of the file.
+CSV_PIECE_BYTES = 4 << 20
+CSV_BLOCK_BYTES = 1 << 20
+CSV_SNIFFED_BYTES = 64 << 10
 FORMATS = {
     ".csv": "csv",
     ".json": "json",
@@ -47,15 +61,34 @@ ARROW_KINDS = [
 ]
 
 
+# Numbers and booleans read by Arrow with their field's type (CSV's text, JSON's values):
+# (the Arrow type, the inbound type of what it gives).
+NUMBERS_READ_TYPES: dict[str, tuple[pa.DataType, str]] = {
+    FieldType.BYTE: (pa.int64(), FieldType.LONG),
+    FieldType.SHORT: (pa.int64(), FieldType.LONG),
+    FieldType.INTEGER: (pa.int64(), FieldType.LONG),
+    FieldType.LONG: (pa.int64(), FieldType.LONG),
+    FieldType.DOUBLE: (pa.float64(), FieldType.DOUBLE),
+    FieldType.BOOLEAN: (pa.bool_(), FieldType.BOOLEAN),
+}
+_DONE = object()  # the end of read_ahead's items
+
+
 class UnreadableFile(Exception):
     """The file is not what its format says (bad CSV, malformed JSON, not Parquet)."""
 
 
+ARROW_COLUMNS = (pa.Array, pa.ChunkedArray)
+
+
 @dataclass
 class Block:
-    columns: dict[str, list | pa.Array]  # Arrow arrays as read (CSV, Parquet), or values
+    columns: dict[str, list | pa.Array | pa.ChunkedArray]  # Arrow's as read, or values
     kinds: dict[str, str | None]
     rows: int
+    # CSV read by the fields' types: the same rows read as text, for the conversion table
+    # to convert value by value where Arrow's conversion of the typed values cannot.
+    as_text: Callable[[], "Block"] | None = None
 
 
 def format_of(name: str, declared: str = "") -> str:
@@ -106,23 +139,155 @@ def _blocks(stream, file_format, fields, renames, column_names) -> Iterator[Bloc
         raise UnreadableFile(f"Not valid {file_format.upper()}: {error}") from None
 
 
+# The Arrow types CSV columns are read as, by field type: those whose parsing gives what
+# `convert` gives the text, or refuses it. Whole numbers as int64 (but as text in a piece
+# holding an x, as Arrow reads "0x10" as 16), numbers, the words true and false, ISO 8601
+# dates; date-times by the form of the first one (see _date_read_type). Other fields are
+# read as text.
+CSV_READ_TYPES: dict[str, tuple[pa.DataType, str]] = {
+    **NUMBERS_READ_TYPES,
+    FieldType.DATE: (pa.date32(), FieldType.DATE),
+}
+CSV_TEXT = (pa.string(), FieldType.STRING)
+CSV_WITH_OFFSET = (pa.timestamp("ms", tz="UTC"), FieldType.DATE_TIME)  # Z or ±hh:mm given
+CSV_NAIVE = (pa.timestamp("ms"), FieldType.DATE_TIME)  # UTC, as `convert` reads it
+CSV_TRUE, CSV_FALSE = ["true", "True", "TRUE"], ["false", "False", "FALSE"]
+HEXADECIMAL_MARKS = (b"x", b"X")  # looked for alone: "0x" is 8 times slower to find
+OFFSET_AT_END = re.compile(r"[T ][0-9:.]+(Z|[+-][0-9:]+)\Z")
+
+
 def _csv_blocks(stream, fields, column_names=None) -> Iterator[Block]:
-    reader = pa_csv.open_csv(
-        stream,
-        read_options=pa_csv.ReadOptions(block_size=CSV_BLOCK_BYTES, column_names=column_names),
-        convert_options=pa_csv.ConvertOptions(
-            column_types={name: pa.string() for name in fields},
-            strings_can_be_null=True,
-            null_values=[""],
-        ),
+    """Pieces of whole rows, each parsed by Arrow on every core with the field's types (a
+    piece Arrow refuses so is parsed as text, its values converted one by one), on a
+    thread of their own while the previous piece is converted."""
+    pieces = _pieces(stream, CSV_PIECE_BYTES, _csv_rows_end)
+    first = next(pieces, b"")
+    reading = CsvReading.sniffed(first, fields, column_names)
+    blocks = itertools.chain(
+        [reading.block(first, header=column_names is None)],
+        (reading.block(piece, header=False) for piece in pieces),
     )
-    booleans = {name for name, kind in fields.items() if kind == FieldType.BOOLEAN}
-    for batch in reader:
-        columns = {name: batch.column(name) for name in batch.schema.names}
+    yield from (block for block in read_ahead(blocks) if block.rows)
+
+
+@dataclass
+class CsvReading:
+    fields: dict[str, str]  # by column name
+    column_names: list[str]
+    read_types: dict[str, tuple[pa.DataType, str]]  # (read as, inbound kind) by column
+
+    @classmethod
+    def sniffed(cls, first: bytes, fields: dict[str, str], column_names) -> "CsvReading":
+        """The columns' names (the header's, unless given) and the types to read them as,
+        dates by the form of the first one in the first rows."""
+        head = first[: _csv_rows_end(first[:CSV_SNIFFED_BYTES]) or len(first)]
+        table = _read_csv(head, column_names, {name: pa.string() for name in fields})
+        read_types = {name: CSV_READ_TYPES.get(kind, CSV_TEXT) for name, kind in fields.items()}
+        for name in set(table.column_names) & set(fields):
+            if fields[name] in (FieldType.DATE, FieldType.DATE_TIME):
+                first_value = _first_value(table.column(name))
+                read_types[name] = _date_read_type(fields[name], first_value)
+        return cls(fields, column_names or table.column_names, read_types)
+
+    def block(self, piece: bytes, *, header: bool) -> Block:
+        """The piece's rows by the read types, or as text where Arrow refuses them so."""
+        names = None if header else self.column_names
+        read_types = self._read_types(piece)
+        try:
+            table = _read_csv(piece, names, {name: kind[0] for name, kind in read_types.items()})
+        except pa.ArrowInvalid:  # some value is not of its field's type: the table says why
+            return self.text_block(piece, names)
+        columns = {name: table.column(name) for name in table.column_names}
+        kinds = {name: read_types[name][1] if name in read_types else None for name in columns}
+        return Block(columns, kinds, table.num_rows, as_text=partial(self.text_block, piece, names))
+
+    def text_block(self, piece: bytes, names: list[str] | None) -> Block:
+        table = _read_csv(piece, names, {name: pa.string() for name in self.fields})
+        columns = {name: table.column(name) for name in table.column_names}
         kinds: dict[str, str | None] = {name: FieldType.STRING for name in columns}
-        for name in booleans & set(columns):  # CSV has no booleans, but words for them
-            columns[name], kinds[name] = _csv_booleans(columns[name])
-        yield Block(columns, kinds, batch.num_rows)
+        for name in columns:
+            if self.fields.get(name) == FieldType.BOOLEAN:  # CSV's words for booleans
+                columns[name], kinds[name] = _csv_booleans(columns[name])
+        return Block(columns, kinds, table.num_rows)
+
+    def _read_types(self, piece: bytes) -> dict[str, tuple[pa.DataType, str]]:
+        if not any(mark in piece for mark in HEXADECIMAL_MARKS):
+            return self.read_types
+        return {
+            name: CSV_TEXT if kind[0] == pa.int64() else kind
+            for name, kind in self.read_types.items()
+        }
+
+
+def _date_read_type(field_type: str, first: str | None) -> tuple[pa.DataType, str]:
+    """Dates given as epoch milliseconds are read as text (which converts them), as is
+    text around which spaces are left; ISO 8601 dates by their type."""
+    if first is None or first != first.strip() or conversion.WHOLE.match(first):
+        return CSV_TEXT
+    if field_type == FieldType.DATE:
+        return CSV_READ_TYPES[FieldType.DATE]
+    return CSV_WITH_OFFSET if OFFSET_AT_END.search(first) else CSV_NAIVE
+
+
+def _first_value(column: pa.ChunkedArray) -> str | None:
+    values = column.drop_null().slice(0, 1).to_pylist()
+    return values[0] if values else None
+
+
+def _read_csv(piece: bytes, column_names: list[str] | None, column_types: dict) -> pa.Table:
+    convert_options = pa_csv.ConvertOptions(
+        column_types=column_types,
+        strings_can_be_null=True,
+        null_values=[""],
+        true_values=CSV_TRUE,
+        false_values=CSV_FALSE,
+    )
+    blocks = pa_csv.ReadOptions(block_size=CSV_BLOCK_BYTES, column_names=column_names)
+    try:
+        return pa_csv.read_csv(pa.py_buffer(piece), blocks, None, convert_options)
+    except pa.ArrowInvalid:
+        # Arrow cuts a piece into blocks at line breaks, quoted or not, and refuses a row
+        # longer than a block: such a piece is read again whole, allowing for both.
+        whole = pa_csv.ReadOptions(block_size=max(len(piece), 1), column_names=column_names)
+        parse_options = pa_csv.ParseOptions(newlines_in_values=True)
+        return pa_csv.read_csv(pa.py_buffer(piece), whole, parse_options, convert_options)
+
+
+def _pieces(stream, size: int, rows_end: Callable[[bytes], int]) -> Iterator[bytes]:
+    """The stream in pieces of about `size` bytes, each of whole rows: `rows_end(data)`
+    says where the last whole row of `data` ends (0 when none does)."""
+    rest = b""
+    while data := stream.read(size):
+        data = rest + data if rest else data
+        end = rows_end(data)
+        if end:
+            yield data[:end] if end < len(data) else data
+        rest = data[end:]
+    if rest:
+        yield rest
+
+
+def _csv_rows_end(data: bytes) -> int:
+    """Where the last whole row of `data` (which starts a row) ends: after its last line
+    break outside quotes, which follows an even number of them (a quoted value may hold
+    line breaks; its doubled quotes keep the count even). 0 when no row ends in it."""
+    end = _lines_end(data)
+    if data.count(b'"', 0, end) % 2 == 0:
+        return end
+    # That line break is in a quoted value: look between the quote closing the value
+    # before it and the one opening it, then between the two before those, and so on.
+    opening = data.rfind(b'"', 0, end)
+    while opening >= 0:
+        closing = data.rfind(b'"', 0, opening)
+        if end := _lines_end(data, opening, after=closing + 1):
+            return end
+        opening = data.rfind(b'"', 0, closing) if closing >= 0 else -1
+    return 0
+
+
+def _lines_end(data: bytes, before: int | None = None, *, after: int = 0) -> int:
+    """Just after the last line break in `data[after:before]`, or 0."""
+    return max(data.rfind(b"\n", after, before), data.rfind(b"\r", after, before)) + 1
 
 
 def _csv_booleans(texts: pa.Array):
@@ -152,12 +317,7 @@ JSON_READ_TYPES: dict[str, tuple[pa.DataType, str]] = {
     FieldType.STRING: (pa.string(), FieldType.STRING),
     FieldType.DATE: (pa.string(), FieldType.STRING),
     FieldType.DATE_TIME: (pa.string(), FieldType.STRING),
-    FieldType.BYTE: (pa.int64(), FieldType.LONG),
-    FieldType.SHORT: (pa.int64(), FieldType.LONG),
-    FieldType.INTEGER: (pa.int64(), FieldType.LONG),
-    FieldType.LONG: (pa.int64(), FieldType.LONG),
-    FieldType.DOUBLE: (pa.float64(), FieldType.DOUBLE),
-    FieldType.BOOLEAN: (pa.bool_(), FieldType.BOOLEAN),
+    **NUMBERS_READ_TYPES,
 }
 EPOCH_MILLIS_READ = (pa.int64(), FieldType.LONG)
 SNIFFED_LINES = 100
@@ -167,7 +327,7 @@ def _json_lines_blocks(stream, fields, column_names=None) -> Iterator[Block]:
     """Each chunk of lines read by Arrow with the dataset's types, which refuses any value
     of another JSON type (a number in a String field, a string in a Long one); a chunk it
     refuses, or any chunk of a schema with objects or arrays, is read value by value."""
-    for chunk in _line_chunks(stream):
+    for chunk in _pieces(stream, JSON_LINES_CHUNK_BYTES, _lines_end):
         read_types = _json_read_types(chunk, fields)
         block = _arrow_json_block(chunk, read_types) if read_types else None
         if block is not None:
@@ -201,17 +361,36 @@ def _json_read_types(chunk: bytes, fields: dict[str, str]) -> dict | None:
     return read_types
 
 
-def _line_chunks(stream) -> Iterator[bytes]:
-    """The stream in pieces of about JSON_LINES_CHUNK_BYTES, each of whole lines."""
-    rest = b""
-    while piece := stream.read(JSON_LINES_CHUNK_BYTES):
-        rest += piece
-        end = max(rest.rfind(b"\n"), rest.rfind(b"\r")) + 1
-        if end:
-            yield rest[:end]
-            rest = rest[end:]
-    if rest:
-        yield rest
+def read_ahead(items: Iterator, depth: int = 1) -> Iterator:
+    """`items`, produced on a thread of their own up to `depth` ahead of the consumer
+    (for work that releases the GIL, such as Arrow's parsing). An error producing them
+    is raised to the consumer, in its turn; a consumer that stops early stops it, and
+    waits for the item under way, so that nothing is read from a stream once closed."""
+    handed: queue.Queue = queue.Queue(maxsize=depth)
+    stopped = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                handed.put((item, None))
+                if stopped.is_set():
+                    return
+            handed.put((_DONE, None))
+        except BaseException as error:  # raised in the consumer's thread instead
+            handed.put((_DONE, error))
+
+    producer = threading.Thread(target=produce, name="read-ahead", daemon=True)
+    producer.start()
+    try:
+        while (handed_over := handed.get())[0] is not _DONE:
+            yield handed_over[0]
+        if handed_over[1] is not None:
+            raise handed_over[1]
+    finally:
+        stopped.set()
+        while not handed.empty():  # room for the producer's last put
+            handed.get_nowait()
+        producer.join()
 
 
 def _arrow_json_block(chunk: bytes, read_types: dict) -> Block | None:

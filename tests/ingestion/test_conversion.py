@@ -330,3 +330,172 @@ def test_plain_json_lines_are_read_by_arrow_whole_columns():
     (block,) = read_blocks(io.BytesIO(text.encode()), "jsonl", fields)
     assert all(isinstance(column, pa.Array) for column in block.columns.values())
     assert block.kinds == {"n": T.LONG, "at": T.LONG, "on": T.STRING, "x": T.DOUBLE}
+
+
+# CSV cells (as they stand between commas) for fields of every type CSV is read as.
+TRICKY_CSV = [
+    *[text for text in TRICKY_TEXT if text],
+    *[text for text in TRICKY_DATE_TIMES if text],
+    "true",
+    "False",
+    "TRUE",
+    " true",
+    "tRuE",
+    "yes",
+    "1",
+    "x",
+    '"12"',
+    '""',
+    '"a, b"',
+    '"two\nlines"',
+    "é",
+]
+CSV_FIELD_TYPES = [T.LONG, T.BYTE, T.DOUBLE, T.STRING, T.BOOLEAN, T.DATE_TIME, T.DATE]
+CSV_COMPANIONS = {
+    T.LONG: "7",
+    T.BYTE: "7",
+    T.DOUBLE: "0.5",
+    T.STRING: "ok",
+    T.BOOLEAN: "false",
+    T.DATE: "2018-07-10",
+}
+
+
+def staged_as_text(monkeypatch, text: str, schema: list[dict]):
+    """What staging makes of a CSV file when every piece is read as text, each value
+    converted by the table: the reference the reading by types must agree with."""
+    from apps.ingestion.readers import CsvReading
+
+    with monkeypatch.context() as patch:
+        patch.setattr(
+            CsvReading,
+            "block",
+            lambda self, piece, *, header: self.text_block(
+                piece, None if header else self.column_names
+            ),
+        )
+        return staged("csv", text, schema)
+
+
+@pytest.mark.parametrize("target", CSV_FIELD_TYPES)
+@pytest.mark.parametrize("cell", TRICKY_CSV)
+def test_csv_read_with_the_fields_types_stages_exactly_as_text_read_value_by_value(
+    monkeypatch, cell, target
+):
+    """CSV goes through Arrow's reader with the fields' types where its parsing agrees
+    with the table; a piece it refuses is read again as text. The same file must give
+    the same rows and the same errors, on the same rows, as reading it all as text."""
+    schema = [
+        {"name": "tricky", "type": target, "required": True},
+        {"name": "id", "type": T.LONG, "required": False},
+    ]
+    companion = CSV_COMPANIONS.get(target, "2018-07-10T15:05:59Z")
+    text = f"tricky,id\n{companion},1\n{cell},2\n,3\n"
+    assert staged("csv", text, schema) == staged_as_text(monkeypatch, text, schema)
+
+
+@pytest.mark.parametrize(
+    ("first", "later", "expected"),
+    [
+        ("2018-07-10T15:05:59Z", "2018-07-10 16:05:59+01:00", "2018-07-10T15:05:59Z"),
+        ("2018-07-10T15:05:59", "2018-07-10 15:05", "2018-07-10T15:05:00Z"),
+        ("1531263959000", "1531263959000", "2018-07-10T23:05:59Z"),
+        # a column whose form changes half-way: the later pieces are read as text
+        ("2018-07-10T15:05:59", "2018-07-10T15:05:59-08:00", "2018-07-10T23:05:59Z"),
+        ("2018-07-10T15:05:59Z", "1531263959000", "2018-07-10T23:05:59Z"),
+    ],
+)
+def test_csv_date_times_are_read_by_the_form_of_the_first(monkeypatch, first, later, expected):
+    from apps.ingestion import readers
+
+    monkeypatch.setattr(readers, "CSV_PIECE_BYTES", 64)  # many pieces, the first one alone
+    schema = [{"name": "at", "type": T.DATE_TIME, "required": True}]
+    text = "at\n" + f"{first}\n" * 4 + f"{later}\n" * 40
+    rows, errors = staged("csv", text, schema)
+    assert errors == []
+    assert rows[-1]["at"] == datetime.fromisoformat(expected)
+    assert rows == staged_as_text(monkeypatch, text, schema)[0]
+
+
+def test_plain_csv_is_read_by_arrow_with_the_fields_types():
+    import io
+
+    from apps.ingestion.readers import read_blocks
+
+    text = (
+        "n,d,ok,on,at,naive,label\n1,0.5,true,2018-07-10,2018-07-10T15:05:59Z,2018-07-10 15:05,a\n"
+    )
+    fields = {
+        "n": T.INTEGER,
+        "d": T.DOUBLE,
+        "ok": T.BOOLEAN,
+        "on": T.DATE,
+        "at": T.DATE_TIME,
+        "naive": T.DATE_TIME,
+        "label": T.STRING,
+    }
+    (block,) = read_blocks(io.BytesIO(text.encode()), "csv", fields)
+    assert block.kinds == {**fields, "n": T.LONG}  # read as Arrow's types, an Integer as int64
+    # An x anywhere in a piece, and whole numbers are read as text: Arrow reads 0x10 as 16.
+    (block,) = read_blocks(io.BytesIO(text.replace(",a\n", ",x\n").encode()), "csv", fields)
+    assert block.kinds["n"] == T.STRING
+
+
+def test_hexadecimal_is_not_a_whole_number_in_csv():
+    schema = [{"name": "n", "type": T.LONG, "required": False}]
+    rows, errors = staged("csv", "n\n1\n0x10\n", schema)
+    assert rows == [{"n": 1}, {"n": None}]
+    assert [(error["row"], error["message"]) for error in errors] == [
+        (2, "'0x10' is not a whole number.")
+    ]
+
+
+@pytest.mark.parametrize("line_break", ["\n", "\r\n", "\r"])
+def test_csv_values_holding_line_breaks_survive_every_cut_into_pieces(monkeypatch, line_break):
+    """The file is cut into pieces of whole rows: never inside a quoted value, whatever
+    line breaks and doubled quotes it holds, wherever the cut falls."""
+    import csv
+    import io
+
+    from apps.ingestion import readers
+
+    rows = [
+        {"id": n, "note": f'line {n}{line_break}said ""hi""{line_break * (n % 3)}', "x": n / 2}
+        for n in range(60)
+    ]
+    text = "id,note,x" + line_break
+    text += "".join(f'{row["id"]},"{row["note"]}",{row["x"]}{line_break}' for row in rows)
+    expected = [
+        {"id": int(row["id"]), "note": row["note"], "x": float(row["x"])}
+        for row in csv.DictReader(io.StringIO(text, newline=""))
+    ]
+    schema = [
+        {"name": "id", "type": T.LONG, "required": True},
+        {"name": "note", "type": T.STRING, "required": True},
+        {"name": "x", "type": T.DOUBLE, "required": True},
+    ]
+    for piece_bytes in (7, 64, 100, 333, 1 << 20):
+        monkeypatch.setattr(readers, "CSV_PIECE_BYTES", piece_bytes)
+        monkeypatch.setattr(readers, "CSV_BLOCK_BYTES", max(piece_bytes // 3, 16))
+        assert staged("csv", text, schema) == (expected, []), piece_bytes
+
+
+def test_a_double_that_is_not_finite_is_refused_from_parquet_too():
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from apps.ingestion.processing import ErrorLog, converted_tables
+
+    data = io.BytesIO()
+    pq.write_table(pa.table({"x": pa.array([1.5, float("nan"), float("inf")])}), data)
+    data.seek(0)
+    errors = ErrorLog(limit=10)
+    schema = [{"name": "x", "type": T.DOUBLE, "required": False}]
+    ((_, table),) = converted_tables(data, "f.parquet", "parquet", schema, errors)
+    assert table.column("x").to_pylist() == [1.5, None, None]
+    assert [(error["row"], error["message"]) for error in errors.in_reading_order()] == [
+        (2, "nan is not a finite number."),
+        (3, "inf is not a finite number."),
+    ]
