@@ -27,6 +27,12 @@ def main(argv: list[str]) -> None:
     )
 
     parser.add_argument(
+        "--formats",
+        nargs="+",
+        choices=("csv", "jsonl", "parquet", "parquet-to-convert"),
+        help="ingestion: only these formats (all by default)",
+    )
+    parser.add_argument(
         "--repeat", type=int, default=3, help="engine, ingestion, transfers, feeds: runs of each"
     )
 

@@ -38,7 +38,8 @@ def run(options) -> None:
     organisation = Organisation.objects.create(name="Bench ingestion")
     dataset = services.dataset_create(organisation=organisation, name="wide", schema=SCHEMA)
     with tempfile.TemporaryDirectory() as folder:
-        files = _write_files(Path(folder), rows)
+        formats = [FORMAT_OPTIONS[name] for name in options.formats or FORMAT_OPTIONS]
+        files = _write_files(Path(folder), rows, formats)
         print(f"{rows:,} rows, 20 fields; medians of {options.repeat} runs taken in turns")
         for name, path in files.items():
             rounds = [
@@ -47,6 +48,7 @@ def run(options) -> None:
             ]
             ours, ceiling = (_median_round([run[side] for run in rounds]) for side in (0, 1))
             spread = ", ".join(f"{b['seconds'] / a['seconds']:.2f}" for a, b in rounds)
+
             size_mb = path.stat().st_size / 1e6
             print(
                 f"{name}: {size_mb:.0f} MB; ours {size_mb / ours['seconds']:.1f} MB/s, "
@@ -64,6 +66,7 @@ def _median_round(runs: list[dict]) -> dict:
 
 
 FORMATS = ("CSV", "JSON Lines", "Parquet", "Parquet, to convert")
+FORMAT_OPTIONS = dict(zip(("csv", "jsonl", "parquet", "parquet-to-convert"), FORMATS, strict=True))
 
 
 def _write_files(folder: Path, rows: int, formats=FORMATS) -> dict[str, Path]:
