@@ -182,6 +182,7 @@ class CsvReading:
         dates by the form of the first one in the first rows."""
         head = first[: _csv_rows_end(first[:CSV_SNIFFED_BYTES]) or len(first)]
         table = _read_csv(head, column_names, {name: pa.string() for name in fields})
+        _check_unique(table.column_names)
         read_types = {name: CSV_READ_TYPES.get(kind, CSV_TEXT) for name, kind in fields.items()}
         for name in set(table.column_names) & set(fields):
             if fields[name] in (FieldType.DATE, FieldType.DATE_TIME):
@@ -436,10 +437,18 @@ def _columns_of(rows: list) -> Block:
 
 def _parquet_blocks(stream, fields, column_names=None) -> Iterator[Block]:
     parquet = pq.ParquetFile(stream)
+    _check_unique(parquet.schema_arrow.names)
     kinds = {field.name: _kind_of_arrow(field.type) for field in parquet.schema_arrow}
     for batch in parquet.iter_batches(batch_size=PARQUET_BLOCK_ROWS):
         columns = {name: batch.column(name) for name in batch.schema.names}
         yield Block(columns, {name: kinds[name] for name in columns}, batch.num_rows)
+
+
+def _check_unique(column_names: list[str]) -> None:
+    """A file's columns are its fields by name: no name may stand for two of them."""
+    repeated = sorted({name for name in column_names if column_names.count(name) > 1})
+    if repeated:
+        raise UnreadableFile(f"Columns are named twice: {', '.join(repeated)}.")
 
 
 def _kind_of_arrow(arrow_type) -> str:

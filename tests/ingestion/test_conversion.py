@@ -499,3 +499,24 @@ def test_a_double_that_is_not_finite_is_refused_from_parquet_too():
         (2, "nan is not a finite number."),
         (3, "inf is not a finite number."),
     ]
+
+
+@pytest.mark.parametrize("file_format", ["csv", "parquet"])
+def test_a_file_naming_a_column_twice_is_refused_whole(file_format):
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from apps.ingestion.processing import ErrorLog, converted_tables
+
+    if file_format == "csv":
+        data = io.BytesIO(b"n,label,n\n1,a,2\n")
+    else:
+        data = io.BytesIO()
+        pq.write_table(pa.table([[1], ["a"], [2]], names=["n", "label", "n"]), data)
+        data.seek(0)
+    errors = ErrorLog(limit=10)
+    schema = [{"name": "n", "type": T.LONG, "required": False}]
+    assert list(converted_tables(data, "f", file_format, schema, errors)) == []
+    assert [error["message"] for error in errors.listed] == ["Columns are named twice: n."]
