@@ -137,6 +137,13 @@ def _blocks(stream, file_format, fields, renames, column_names) -> Iterator[Bloc
         yield from readers[file_format](stream, fields, column_names)
     except (pa.ArrowInvalid, ijson.JSONError, json.JSONDecodeError, UnicodeDecodeError) as error:
         raise UnreadableFile(f"Not valid {file_format.upper()}: {error}") from None
+    except OSError as error:
+        # Arrow reports bytes it cannot decode (corrupt compressed pages, a garbled
+        # footer) as a bare OSError; the storage's own errors carry an errno or are of
+        # a subclass (a connection's), and are worth retrying.
+        if type(error) is not OSError or error.errno is not None:
+            raise
+        raise UnreadableFile(f"Not valid {file_format.upper()}: {error}") from None
 
 
 # The Arrow types CSV columns are read as, by field type: those whose parsing gives what

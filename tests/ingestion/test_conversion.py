@@ -520,3 +520,29 @@ def test_a_file_naming_a_column_twice_is_refused_whole(file_format):
     schema = [{"name": "n", "type": T.LONG, "required": False}]
     assert list(converted_tables(data, "f", file_format, schema, errors)) == []
     assert [error["message"] for error in errors.listed] == ["Columns are named twice: n."]
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda data: data[:100] + b"\0" * 2000 + data[2100:],  # a compressed page
+        lambda data: data[:-200] + b"\xff" * 192 + data[-8:],  # the footer
+        lambda data: data[: len(data) // 2],  # truncated
+    ],
+)
+def test_a_damaged_parquet_file_is_unreadable_not_a_storage_error_to_retry(damage):
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from apps.ingestion.processing import ErrorLog, converted_tables
+
+    data = io.BytesIO()
+    pq.write_table(pa.table({"n": list(range(100_000))}), data)
+    errors = ErrorLog(limit=10)
+    schema = [{"name": "n", "type": T.LONG, "required": False}]
+    damaged = io.BytesIO(damage(data.getvalue()))
+    for _ in converted_tables(damaged, "f.parquet", "parquet", schema, errors):
+        pass
+    assert [error["message"][:19] for error in errors.listed] == ["Not valid PARQUET: "]
