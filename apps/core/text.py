@@ -91,3 +91,11 @@ def _walk(value, path: str) -> Iterator[tuple[str, int, object]]:
                 stack.append((child_path, depth + 1, child))
         elif isinstance(item, list):
             stack.extend((f"{where}[{i}]", depth + 1, child) for i, child in enumerate(item))
+
+
+def human_bytes(size: int) -> str:
+    """512 MiB, 1 GiB: a size in the units limits are set in."""
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if size >= scale and size % scale == 0:
+            return f"{size // scale} {unit}"
+    return f"{size} bytes"

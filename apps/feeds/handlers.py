@@ -19,9 +19,10 @@ from pathlib import Path
 from django.conf import settings
 
 from apps.core.secrets import SecretUnreadable, mask
+from apps.core.text import human_bytes
 from apps.plugins.property_types import secret_texts
 from apps.runner import processes, workspaces
-from apps.runner.limits import Limits, human_bytes
+from apps.runner.limits import Limits
 
 logger = logging.getLogger(__name__)
 

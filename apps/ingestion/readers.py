@@ -22,6 +22,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
+from apps.core.text import human_bytes
 from apps.ingestion import conversion
 from apps.ingestion.schema import FieldType
 
@@ -35,6 +36,7 @@ JSON_LINES_CHUNK_BYTES = 4 << 20
 CSV_PIECE_BYTES = 4 << 20
 CSV_BLOCK_BYTES = 1 << 20
 CSV_SNIFFED_BYTES = 64 << 10
+MAX_ROW_BYTES = 64 << 20  # a CSV row or a JSON line: longer ones make a file unreadable
 FORMATS = {
     ".csv": "csv",
     ".json": "json",
@@ -271,6 +273,8 @@ def _pieces(stream, size: int, rows_end: Callable[[bytes], int]) -> Iterator[byt
         if end:
             yield data[:end] if end < len(data) else data
         rest = data[end:]
+        if len(rest) > MAX_ROW_BYTES:  # held whole until it ends: a worker's memory
+            raise UnreadableFile(f"A row is longer than {human_bytes(MAX_ROW_BYTES)}.")
     if rest:
         yield rest
 

@@ -5,13 +5,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-
-def human_bytes(size: int) -> str:
-    """512 MiB, 1 GiB: the units the limits are set in."""
-    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if size >= scale and size % scale == 0:
-            return f"{size // scale} {unit}"
-    return f"{size} bytes"
+from apps.core.text import human_bytes
 
 
 @dataclass(frozen=True)

@@ -546,3 +546,23 @@ def test_a_damaged_parquet_file_is_unreadable_not_a_storage_error_to_retry(damag
     for _ in converted_tables(damaged, "f.parquet", "parquet", schema, errors):
         pass
     assert [error["message"][:19] for error in errors.listed] == ["Not valid PARQUET: "]
+
+
+@pytest.mark.parametrize(
+    ("file_format", "row"),
+    [("csv", 'note\n"' + "x\n" * 1000 + '"\n'), ("jsonl", '{"note": "' + "x" * 3000 + '"}\n')],
+)
+def test_a_row_past_the_limit_makes_its_file_unreadable_without_holding_it_all(
+    monkeypatch, file_format, row
+):
+    """A file whose rows never end (one line of gigabytes) would otherwise be held whole
+    in a worker's memory while it waits for the end of the row."""
+    from apps.ingestion import readers
+
+    monkeypatch.setattr(readers, "MAX_ROW_BYTES", 1024)
+    monkeypatch.setattr(readers, "CSV_PIECE_BYTES", 256)
+    monkeypatch.setattr(readers, "JSON_LINES_CHUNK_BYTES", 256)
+    schema = [{"name": "note", "type": T.STRING, "required": False}]
+    short = '{"note": "short"}\n' if file_format == "jsonl" else '"short"\n'
+    _, errors = staged(file_format, row + short * 3, schema)
+    assert [error["message"] for error in errors] == ["A row is longer than 1 KiB."]
