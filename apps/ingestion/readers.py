@@ -37,6 +37,7 @@ CSV_PIECE_BYTES = 4 << 20
 CSV_BLOCK_BYTES = 1 << 20
 CSV_SNIFFED_BYTES = 64 << 10
 MAX_ROW_BYTES = 64 << 20  # a CSV row or a JSON line: longer ones make a file unreadable
+JSON_BLOCK_BYTES = 16 << 20  # the JSON of a block's rows read value by value, at most
 FORMATS = {
     ".csv": "csv",
     ".json": "json",
@@ -319,7 +320,38 @@ def _csv_boolean(text: str | None):
 
 
 def _json_array_blocks(stream, fields, column_names=None) -> Iterator[Block]:
-    yield from _blocks_of(ijson.items(stream, "item", use_float=True))
+    counted = _CountedRows(stream)
+    rows = counted.rows(ijson.items(counted, "item", use_float=True))
+    yield from _blocks_of(rows, block_full=counted.block_full)
+
+
+class _CountedRows:
+    """A stream read by a parser that builds one row at a time (ijson's), and how much
+    of it the rows took: reading more than MAX_ROW_BYTES with no row ended makes the
+    file unreadable, as a row is held whole until it ends, and a block is full once its
+    rows took JSON_BLOCK_BYTES, however few they are."""
+
+    def __init__(self, stream):
+        self._stream = stream
+        self._read = self._row_start = self._block_start = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._stream.read(size)
+        self._read += len(data)
+        if self._read - self._row_start > MAX_ROW_BYTES:
+            raise UnreadableFile(f"A row is longer than {human_bytes(MAX_ROW_BYTES)}.")
+        return data
+
+    def rows(self, rows: Iterator) -> Iterator:
+        for row in rows:
+            self._row_start = self._read
+            yield row
+
+    def block_full(self) -> bool:
+        if self._read - self._block_start <= JSON_BLOCK_BYTES:
+            return False
+        self._block_start = self._read
+        return True
 
 
 # How JSON Lines values are read by Arrow for each field type: the JSON type a value
@@ -422,12 +454,12 @@ def _arrow_json_block(chunk: bytes, read_types: dict) -> Block | None:
     return Block(columns, kinds, table.num_rows)
 
 
-def _blocks_of(rows) -> Iterator[Block]:
-    """JSON rows gathered into blocks of columns."""
+def _blocks_of(rows, block_full: Callable[[], bool] = lambda: False) -> Iterator[Block]:
+    """JSON rows gathered into blocks of columns, of BLOCK_ROWS or until `block_full()`."""
     buffer = []
     for row in rows:
         buffer.append(row)
-        if len(buffer) == BLOCK_ROWS:
+        if len(buffer) == BLOCK_ROWS or block_full():
             yield _columns_of(buffer)
             buffer = []
     if buffer:

@@ -548,21 +548,40 @@ def test_a_damaged_parquet_file_is_unreadable_not_a_storage_error_to_retry(damag
     assert [error["message"][:19] for error in errors.listed] == ["Not valid PARQUET: "]
 
 
-@pytest.mark.parametrize(
-    ("file_format", "row"),
-    [("csv", 'note\n"' + "x\n" * 1000 + '"\n'), ("jsonl", '{"note": "' + "x" * 3000 + '"}\n')],
-)
+ROWS_OF = {
+    "csv": lambda notes: "note\n" + "".join(f'"{note}"\n' for note in notes),
+    "jsonl": lambda notes: "".join(f'{{"note": "{note}"}}\n' for note in notes),
+    "json": lambda notes: "[" + ",".join(f'{{"note": "{note}"}}' for note in notes) + "]",
+}
+
+
+@pytest.mark.parametrize("file_format", ROWS_OF)
 def test_a_row_past_the_limit_makes_its_file_unreadable_without_holding_it_all(
-    monkeypatch, file_format, row
+    monkeypatch, file_format
 ):
     """A file whose rows never end (one line of gigabytes) would otherwise be held whole
     in a worker's memory while it waits for the end of the row."""
     from apps.ingestion import readers
 
-    monkeypatch.setattr(readers, "MAX_ROW_BYTES", 1024)
-    monkeypatch.setattr(readers, "CSV_PIECE_BYTES", 256)
-    monkeypatch.setattr(readers, "JSON_LINES_CHUNK_BYTES", 256)
+    monkeypatch.setattr(readers, "MAX_ROW_BYTES", 256 << 10)
+    monkeypatch.setattr(readers, "CSV_PIECE_BYTES", 16 << 10)
+    monkeypatch.setattr(readers, "JSON_LINES_CHUNK_BYTES", 16 << 10)
     schema = [{"name": "note", "type": T.STRING, "required": False}]
-    short = '{"note": "short"}\n' if file_format == "jsonl" else '"short"\n'
-    _, errors = staged(file_format, row + short * 3, schema)
-    assert [error["message"] for error in errors] == ["A row is longer than 1 KiB."]
+    many_short_rows = ROWS_OF[file_format](["short\\nrow"] * 100_000)  # 1.5 MB or more
+    rows, errors = staged(file_format, many_short_rows, schema)
+    assert (len(rows), errors) == (100_000, [])
+    one_long_row = ROWS_OF[file_format](["short", "x" * (512 << 10), "short"])
+    _, errors = staged(file_format, one_long_row, schema)
+    assert [error["message"] for error in errors] == ["A row is longer than 256 KiB."]
+
+
+def test_a_json_array_of_big_rows_comes_in_blocks_of_bounded_size(monkeypatch):
+    import io
+
+    from apps.ingestion import readers
+
+    monkeypatch.setattr(readers, "JSON_BLOCK_BYTES", 1 << 20)
+    text = ROWS_OF["json"](["x" * (100 << 10)] * 40)  # 4 MB in 40 rows
+    blocks = list(readers.read_blocks(io.BytesIO(text.encode()), "json", {"note": T.STRING}))
+    assert sum(block.rows for block in blocks) == 40
+    assert max(block.rows for block in blocks) <= 12  # 1 MiB, and the reader's buffer
