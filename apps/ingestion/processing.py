@@ -27,7 +27,7 @@ from apps.ingestion.readers import (
     read_blocks,
 )
 from apps.ingestion.schema import ARROW_TYPES, FieldType, arrow_schema
-from apps.ingestion.storage import unique_name
+from apps.ingestion.storage import copy_stored, unique_name
 
 # Text Arrow reads as `convert` does: whole dates and times within datetime's years.
 ISO_DATE = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
@@ -139,8 +139,7 @@ def _stage_as_is(batch_file, batch: Batch, alive: Callable[[], object]) -> Stage
         alive()
     if refused := _refused(records, errors):
         return refused
-    with default_storage.open(batch_file.stored, "rb") as original:
-        stored = default_storage.save(_data_name(batch), original)
+    stored = copy_stored(batch_file.stored, _data_name(batch))
     return Staged(stored, records, records, errors)
 
 

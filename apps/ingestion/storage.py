@@ -2,8 +2,10 @@
 memory, and bounded as they are written."""
 
 import io
+import os
 import uuid
 
+from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 
@@ -85,6 +87,22 @@ class Concatenation(io.RawIOBase):
 def concatenate(name: str, pieces: list[str]) -> str:
     """Store `pieces` joined into one file, streamed through."""
     return default_storage.save(name, File(Concatenation(pieces), name=name))  # type: ignore[arg-type]
+
+
+def copy_stored(source: str, name: str) -> str:
+    """`source`'s bytes stored again under `name` (from unique_name): in a local folder a
+    hard link, as stored files are never changed, only removed (and removing one name
+    keeps the other's); elsewhere, or across file systems, a copy streamed through."""
+    if not settings.S3_BUCKET:
+        target = default_storage.path(name)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        try:
+            os.link(default_storage.path(source), target)
+            return name
+        except OSError:
+            pass  # a file system without hard links: copied below
+    with default_storage.open(source, "rb") as original:
+        return default_storage.save(name, original)
 
 
 def delete_all(names) -> None:

@@ -1,6 +1,8 @@
 """A batch's life, from its files to Active or Failed, through the services and a worker."""
 
+import errno
 import io
+import os
 from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
@@ -88,7 +90,12 @@ def test_a_parquet_file_in_the_datasets_shape_is_staged_as_it_is(batch_with, dat
     assert batch.status == S.ACTIVE, batch.errors
     assert (batch.records_read, batch.records_written) == (3, 3)
     with default_storage.open(batch.data, "rb") as staged:
-        assert staged.read() == upload  # not written again
+        assert staged.read() == upload  # not written again, nor copied: a second name
+    (uploaded,) = batch.files.values_list("stored", flat=True)
+    assert os.path.samefile(default_storage.path(uploaded), default_storage.path(batch.data))
+    default_storage.delete(uploaded)  # each name removable alone
+    with default_storage.open(batch.data, "rb") as staged:
+        assert staged.read() == upload
     # Read as every dataset's data is, by the dataset's schema (its required id included).
     rows = parquet_dataset([batch.data], arrow_schema(SCHEMA)).to_table().to_pylist()
     assert [(row["order_id"], row["customer"], row["ordered_at"]) for row in rows] == [
@@ -97,6 +104,22 @@ def test_a_parquet_file_in_the_datasets_shape_is_staged_as_it_is(batch_with, dat
         (3, "cy", moment),
     ]
     assert rows_of(dataset) == 3
+
+
+def test_where_hard_links_fail_a_file_in_the_datasets_shape_is_copied(batch_with, monkeypatch):
+    from apps.ingestion import storage
+
+    def no_hard_links(source, target):
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(storage.os, "link", no_hard_links)  # another file system, say
+    upload = parquet_bytes(in_the_datasets_shape(order_id=[1, 2, 3]))
+    batch = completed(batch_with({"orders.parquet": upload}))
+    assert batch.status == S.ACTIVE, batch.errors
+    (uploaded,) = batch.files.values_list("stored", flat=True)
+    assert not os.path.samefile(default_storage.path(uploaded), default_storage.path(batch.data))
+    with default_storage.open(batch.data, "rb") as staged:
+        assert staged.read() == upload
 
 
 def test_a_file_in_the_datasets_shape_is_checked_value_by_value_all_the_same(batch_with):
