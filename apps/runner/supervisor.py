@@ -53,7 +53,7 @@ DISK_CHECK_SECONDS = 2.0
 def run(execution_id: int) -> str:
     """Claim this execution and run it, here and now; returns what happened, in words. (A
     worker takes whichever run is due next instead: run_next().)"""
-    if refused := _refusal():
+    if refused := refusal_to_run():
         return refused
     try:  # get(), not first(): ordering a one-row query cost a third of its time
         execution = Execution.objects.select_related("instance__version").get(pk=execution_id)
@@ -67,17 +67,18 @@ def run(execution_id: int) -> str:
 
 
 def run_next(*, abort: threading.Event | None = None) -> str | None:
-    """Claim the earliest due run and run it; None when no run is due. Set `abort` to stop
-    the run at once: the worker is going."""
-    if refused := _refusal():
-        return refused
+    """Claim the earliest due run and run it; None when no run is due, or when this
+    worker may not run plugin code (refusal_to_run(), which says why). Set `abort` to
+    stop the run at once: the worker is going."""
+    if refusal_to_run():
+        return None
     execution = execution_claim_next()
     if execution is None:
         return None
     return Supervisor(execution, abort=abort).run()
 
 
-def _refusal() -> str:
+def refusal_to_run() -> str:
     """Why this worker may not run plugin code (its settings require a confinement it
     cannot give), said in its log; empty when it may."""
     if refused := isolation.refusal():

@@ -35,6 +35,8 @@ class Runs(threading.Thread):
 
     def run(self) -> None:
         try:
+            if supervisor.refusal_to_run():  # said in the log once: other workers run them
+                return
             while not self.stopping.is_set():
                 if self._run_one():
                     continue

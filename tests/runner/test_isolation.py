@@ -13,6 +13,7 @@ from apps.runner import isolation
 from apps.runner.logs import read_log
 from apps.runner.services import execution_claim, execution_create_manual
 from apps.runner.supervisor import run
+from apps.runner.worker import Runs
 from apps.scheduling.models import ExecutionStatus
 from tests.factories import PluginFactory, make_instance, make_version
 from tests.processes import running
@@ -154,6 +155,25 @@ def test_a_worker_that_cannot_confine_plugins_refuses_when_isolation_is_required
     assert answer.startswith("This worker refuses to run plugin code")
     assert "Landlock is not available" in answer
     assert "BATCHWORKS_PLUGIN_ISOLATION=best-effort" in answer
+    execution.refresh_from_db()
+    assert execution.status == ExecutionStatus.PENDING
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_that_cannot_confine_plugins_takes_no_run_and_says_so_once(
+    monkeypatch, settings, caplog
+):
+    """Its runs thread ends at once, rather than looking for runs it would refuse in a
+    loop: the run waits for a worker that can."""
+    monkeypatch.setattr(isolation, "probe", lambda: isolation.Isolation(landlock_abi=0))
+    settings.PLUGIN_ISOLATION = "required"
+    execution = execution_create_manual(instance=make_instance())
+    runs = Runs()
+    runs.start()
+    runs.join(timeout=10)
+    assert not runs.is_alive()
+    refusals = [r for r in caplog.records if "refuses to run plugin code" in r.getMessage()]
+    assert len(refusals) == 1
     execution.refresh_from_db()
     assert execution.status == ExecutionStatus.PENDING
 
