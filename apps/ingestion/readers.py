@@ -10,6 +10,7 @@ import json
 import queue
 import re
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -489,7 +490,7 @@ def _parquet_blocks(stream, fields, column_names=None) -> Iterator[Block]:
 
 def _check_unique(column_names: list[str]) -> None:
     """A file's columns are its fields by name: no name may stand for two of them."""
-    repeated = sorted({name for name in column_names if column_names.count(name) > 1})
+    repeated = sorted(name for name, count in Counter(column_names).items() if count > 1)
     if repeated:
         raise UnreadableFile(f"Columns are named twice: {', '.join(repeated)}.")
 
