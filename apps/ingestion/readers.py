@@ -269,7 +269,8 @@ def _pieces(stream, size: int, rows_end: Callable[[bytes], int]) -> Iterator[byt
     """The stream in pieces of about `size` bytes, each of whole rows: `rows_end(data)`
     says where the last whole row of `data` ends (0 when none does)."""
     rest = b""
-    while data := stream.read(size):
+    # A row unfinished is read no further than just past MAX_ROW_BYTES.
+    while data := stream.read(min(size, MAX_ROW_BYTES + 1 - len(rest))):
         data = rest + data if rest else data
         end = rows_end(data)
         if end:
