@@ -30,6 +30,7 @@ from apps.ingestion.schema import FieldType
 BLOCK_ROWS = 10_000
 # Parquet blocks come typed and need little converting: bigger ones cost less per row.
 PARQUET_BLOCK_ROWS = 32_768
+PARQUET_BUFFER_BYTES = 1 << 20
 JSON_LINES_CHUNK_BYTES = 4 << 20
 # CSV is read in pieces of whole rows, each parsed by Arrow on every core in blocks of
 # CSV_BLOCK_BYTES (its streaming reader parses on one core only, 1.8 times slower); the
@@ -480,8 +481,14 @@ def _columns_of(rows: list) -> Block:
     return Block(columns, dict.fromkeys(columns), len(rows))
 
 
+def open_parquet(stream) -> pq.ParquetFile:
+    """A Parquet file read a buffer at a time. By default Arrow loads all of a row group's
+    column chunks before its first row, and a writer may put a whole file in one."""
+    return pq.ParquetFile(stream, buffer_size=PARQUET_BUFFER_BYTES, pre_buffer=False)
+
+
 def _parquet_blocks(stream, fields, column_names=None) -> Iterator[Block]:
-    parquet = pq.ParquetFile(stream)
+    parquet = open_parquet(stream)
     _check_unique(parquet.schema_arrow.names)
     kinds = {field.name: _kind_of_arrow(field.type) for field in parquet.schema_arrow}
     for batch in parquet.iter_batches(batch_size=PARQUET_BLOCK_ROWS):

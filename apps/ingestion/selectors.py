@@ -1,12 +1,12 @@
 """Reads about datasets and batches, each a fixed number of queries."""
 
-import pyarrow.parquet as pq
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import Coalesce
 
 from apps.core.pagination import Page, in_days, keyset_page
 from apps.core.stored import open_stored
 from apps.ingestion.models import Batch, BatchStatus, Dataset
+from apps.ingestion.readers import open_parquet
 
 PREVIEW_ROWS = 20
 
@@ -45,7 +45,7 @@ def dataset_preview(dataset: Dataset, limit: int = PREVIEW_ROWS) -> tuple[list[s
     if batch is None:
         return columns, []
     with open_stored(batch.data) as stored:
-        first = next(pq.ParquetFile(stored).iter_batches(batch_size=limit), None)
+        first = next(open_parquet(stored).iter_batches(batch_size=limit), None)
     if first is None:
         return columns, []
     table = first.to_pylist()

@@ -589,3 +589,44 @@ def test_a_json_array_of_big_rows_comes_in_blocks_of_bounded_size(monkeypatch):
     blocks = list(readers.read_blocks(io.BytesIO(text.encode()), "json", {"note": T.STRING}))
     assert sum(block.rows for block in blocks) == 40
     assert max(block.rows for block in blocks) <= 12  # 1 MiB, and the reader's buffer
+
+
+def test_a_parquet_file_of_one_huge_row_group_is_read_a_buffer_at_a_time(tmp_path):
+    """Arrow would otherwise load all of a row group's column chunks before its first
+    row: a file written as one row group would be held whole in a worker's memory. The
+    growth of the peak is measured in a process of its own, which has read nothing else."""
+    import subprocess
+    import sys
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from tests.processes import ROOT
+
+    one_group = tmp_path / "one-group.parquet"
+    sevens = pa.table({"n": pa.repeat(7, 8_000_000)})
+    pq.write_table(
+        sevens, one_group, row_group_size=8_000_000, compression="none", use_dictionary=False
+    )
+    assert one_group.stat().st_size > 60 << 20
+
+    rows, growth = subprocess.run(
+        [sys.executable, "-c", READ_AND_TELL_PEAK, str(one_group)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert int(rows) == 8_000_000
+    assert int(growth) < 40  # MiB: the file's one row group is 61 MiB
+
+
+READ_AND_TELL_PEAK = """
+import os, sys
+from apps.ingestion.readers import read_blocks
+from tests.processes import peak_memory_mib
+at_rest = peak_memory_mib(os.getpid())
+with open(sys.argv[1], "rb") as stream:
+    rows = sum(block.rows for block in read_blocks(stream, "parquet", {"n": "Long"}))
+print(rows, peak_memory_mib(os.getpid()) - at_rest)
+"""
