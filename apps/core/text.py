@@ -99,3 +99,8 @@ def human_bytes(size: int) -> str:
         if size >= scale and size % scale == 0:
             return f"{size // scale} {unit}"
     return f"{size} bytes"
+
+
+def with_article(words: str) -> str:
+    """The words after the indefinite article they take: "an active", "a RUNNING"."""
+    return f"{'an' if words[:1].lower() in tuple('aeiou') else 'a'} {words}"

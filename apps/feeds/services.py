@@ -20,7 +20,7 @@ from apps.accounts.models import Organisation
 from apps.audit import services as audit
 from apps.core import handover, leases
 from apps.core.errors import TransitionError
-from apps.core.text import storable
+from apps.core.text import storable, with_article
 from apps.feeds.answers import BatchOutcome
 from apps.feeds.models import (
     AudienceSegmentExternalFeed,
@@ -130,14 +130,15 @@ def feed_resume(*, feed: Feed, user=None) -> Feed:
 
 @transaction.atomic
 def _set_status(feed: Feed, from_status: str, to_status: str, user=None) -> Feed:
+    action = "paused" if to_status == FeedStatus.PAUSED else "resumed"
     if not Feed.objects.filter(pk=feed.pk, status=from_status).update(
         status=to_status, updated_at=timezone.now()
     ):
         feed.refresh_from_db()
-        raise TransitionError(f"This feed is {feed.status}; only a {from_status} feed can be.")
-    audit.record(
-        "feed.paused" if to_status == FeedStatus.PAUSED else "feed.resumed", feed, user=user
-    )
+        raise TransitionError(
+            f"This feed is {feed.status}; only {with_article(from_status)} feed can be {action}."
+        )
+    audit.record(f"feed.{action}", feed, user=user)
     feed.refresh_from_db()
     feed_wake(feed.pk)
     return feed
@@ -254,8 +255,8 @@ def _move(
         batch.refresh_from_db()
         if not changed:
             raise TransitionError(
-                f"This batch is {batch.status}; only a "
-                f"{' or '.join(from_statuses)} batch can become {to_status}."
+                f"This batch is {batch.status}; only "
+                f"{with_article(' or '.join(from_statuses))} batch can become {to_status}."
             )
         FeedBatchStatusChange.objects.create(
             batch=batch, from_status=old or "", to_status=to_status, user=user, reason=reason[:500]

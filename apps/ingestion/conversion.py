@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
+from apps.core.text import with_article
 from apps.ingestion.schema import FieldType
 
 T = FieldType
@@ -162,7 +163,7 @@ def _map(value, inbound) -> dict[str, str | None]:
     for key, item in dict(value).items():
         if isinstance(item, dict | list):
             raise ConversionError(
-                f"map values are text or numbers; {key!r} holds a {kind_of(item)}"
+                f"map values are text or numbers; {key!r} holds {with_article(kind_of(item))}"
             )
         mapped[str(key)] = (
             None if item is None else str(item).lower() if isinstance(item, bool) else str(item)

@@ -6,6 +6,8 @@ import pyarrow as pa
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from apps.core.text import with_article
+
 MAX_FIELDS = 10_000
 FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 
@@ -93,7 +95,7 @@ def validate_schema(fields) -> list[dict]:
         if key and not required:
             raise ValidationError(f"{where}.key: a key field must be required too.")
         if key and kind in (FieldType.OBJECT, FieldType.MAP, FieldType.ARRAY):
-            raise ValidationError(f"{where}.key: a {kind} field cannot be a key.")
+            raise ValidationError(f"{where}.key: {with_article(kind)} field cannot be a key.")
         seen.add(name)
         normalised.append(
             {"name": name, "type": kind, "required": required, **({"key": True} if key else {})}

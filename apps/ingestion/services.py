@@ -23,7 +23,7 @@ from apps.accounts.models import Organisation
 from apps.audit import services as audit
 from apps.core import handover, leases
 from apps.core.errors import TransitionError
-from apps.core.text import storable, unstorable_reason
+from apps.core.text import storable, unstorable_reason, with_article
 from apps.ingestion import storage
 from apps.ingestion.models import (
     Batch,
@@ -664,8 +664,8 @@ def _transition(
         locked = Batch.objects.select_for_update().get(pk=batch.pk)
         if locked.status not in from_statuses:
             raise TransitionError(
-                f"Batch {batch.pk} is {locked.status}; only a "
-                f"{' or '.join(from_statuses)} batch can become {to_status}."
+                f"Batch {batch.pk} is {locked.status}; only "
+                f"{with_article(' or '.join(from_statuses))} batch can become {to_status}."
             )
         Batch.objects.filter(pk=batch.pk).update(
             status=to_status,

@@ -17,7 +17,7 @@ from apps.alerts import services as alerts
 from apps.audit import services as audit
 from apps.core import leases
 from apps.core.errors import TransitionError
-from apps.core.text import json_problem
+from apps.core.text import json_problem, with_article
 from apps.runner import isolation, statements
 from apps.runner.models import ExecutionLogChunk, Worker
 from apps.runner.wakeups import wake_workers
@@ -684,7 +684,7 @@ def _settle(
         execution.refresh_from_db()
         raise TransitionError(
             f"Execution {execution.pk} is {execution.status}; "
-            f"only a {from_status} execution can become {changes['status']}."
+            f"only {with_article(from_status)} execution can become {changes['status']}."
         )
     for name, value in changes.items():
         setattr(execution, name, value)

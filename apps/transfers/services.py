@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from apps.core import handover, leases
 from apps.core.errors import TransitionError
-from apps.core.text import storable, unstorable_reason
+from apps.core.text import storable, unstorable_reason, with_article
 from apps.ingestion import storage
 from apps.ingestion.models import Dataset
 from apps.ingestion.processing import ErrorLog
@@ -485,7 +485,7 @@ def _move(
         )
         if not moved:
             raise TransitionError(
-                f"The job is {old}; only a {' or '.join(from_statuses)} job can become "
+                f"The job is {old}; only {with_article(' or '.join(from_statuses))} job can become "
                 f"{to_status}.",
                 code="job_status",
             )

@@ -92,6 +92,18 @@ def test_the_dataset_page_shows_rows_and_a_preview(client, world, dataset):
     assert "3 rows in 1 batch" in page and "<code>order_id</code>" in page and ">ana<" in page
 
 
+def test_row_counts_are_written_with_thousands_separators_and_the_right_plural(
+    client, world, dataset
+):
+    single = loaded(dataset, b"order_id,amount\n1,2.5\n")
+    Batch.objects.filter(pk=single.pk).update(records_written=1_234_567)
+    client.force_login(world.reader_a)
+    assert "1 record read, 1,234,567 written" in client.get(f"/batches/{single.pk}/").text
+    assert "1,234,567 rows" in client.get(f"/datasets/{dataset.pk}/").text
+    assert "<td>1,234,567</td>" in client.get("/batches/").text
+    assert "<td>1,234,567</td>" in client.get("/datasets/").text
+
+
 def test_a_failed_batch_page_lists_its_errors(client, world, dataset):
     batch = loaded(dataset, b"order_id,amount\n1,ten\n")
     client.force_login(world.reader_a)
@@ -107,7 +119,7 @@ def test_revert_and_delete_from_the_batch_page(client, world, dataset):
     batch.refresh_from_db()
     assert batch.status == "inactive"
     response = client.post(f"/batches/{batch.pk}/revert", follow=True)
-    assert "only a active batch can become inactive" in response.text
+    assert "only an active batch can become inactive" in response.text
     client.post(f"/batches/{batch.pk}/delete")
     batch.refresh_from_db()
     assert batch.status == "deleted"

@@ -60,6 +60,8 @@ def test_pause_resume_and_the_batching_tab_go_through_the_services(client, world
     client.post(f"/feeds/{feed.pk}/pause")
     assert AudienceSegmentExternalFeed.objects.get(pk=feed.pk).status == "PAUSED"
     assert "Resume deliveries" in client.get(f"/feeds/{feed.pk}/").text
+    again = client.post(f"/feeds/{feed.pk}/pause", follow=True)
+    assert "This feed is PAUSED; only an ACTIVE feed can be paused." in again.text
     client.post(f"/feeds/{feed.pk}/resume")
     assert AudienceSegmentExternalFeed.objects.get(pk=feed.pk).status == "ACTIVE"
 

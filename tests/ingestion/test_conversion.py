@@ -102,7 +102,7 @@ def test_every_cell_of_the_conversion_table(inbound, target):
         ("ten", T.DOUBLE, "'ten' is not a number"),
         ("10/07/2018", T.DATE, "is not an ISO 8601 date"),
         ("yesterday", T.DATE_TIME, "is not an ISO 8601 date-time"),
-        ({"a": {"nested": 1}}, T.MAP, "map values are text or numbers; 'a' holds a Object"),
+        ({"a": {"nested": 1}}, T.MAP, "map values are text or numbers; 'a' holds an Object"),
     ],
 )
 def test_values_that_do_not_fit_say_why(value, target, reason):
