@@ -5,6 +5,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 TRUE_STRINGS = {"1", "true", "yes", "on"}
 FALSE_STRINGS = {"0", "false", "no", "off", ""}
+SMTP_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
 
 
 class StrictEnv(environ.Env):
@@ -30,3 +31,27 @@ class StrictEnv(environ.Env):
                 return False
             raise ValueError(f"expected true or false, got {value!r}")
         return super().parse_value(value, cast)
+
+    def smtp_mailer(self, var: str, timeout: int) -> dict | None:
+        """The MAILERS entry of the SMTP server a variable names by URL
+        (smtp://user:password@host:587, smtp+tls://…, smtp+ssl://…); None if it is unset."""
+        if not (url := self.str(var, default="")):
+            return None
+        try:
+            parsed = self.email_url_config(url)
+        except ImproperlyConfigured as error:
+            raise ImproperlyConfigured(f"Environment variable {var}: {error}") from None
+        if parsed["EMAIL_BACKEND"] != SMTP_BACKEND or not parsed["EMAIL_HOST"]:
+            raise ImproperlyConfigured(f"Environment variable {var}: no SMTP server in {url!r}")
+        return {
+            "BACKEND": SMTP_BACKEND,
+            "OPTIONS": {
+                "host": parsed["EMAIL_HOST"],
+                "port": parsed["EMAIL_PORT"],
+                "username": parsed["EMAIL_HOST_USER"],
+                "password": parsed["EMAIL_HOST_PASSWORD"],
+                "use_tls": parsed.get("EMAIL_USE_TLS", False),
+                "use_ssl": parsed.get("EMAIL_USE_SSL", False),
+                "timeout": timeout,
+            },
+        }

@@ -517,16 +517,18 @@ ALERT_WEBHOOK_TIMEOUT_SECONDS = env.float("BATCHWORKS_ALERT_WEBHOOK_TIMEOUT_SECO
 
 # --- E-mail ----------------------------------------------------------------------------------
 
-# Where notification e-mails go: an SMTP server named by a URL
-# (smtp://user:password@host:587, smtp+tls://…, smtp+ssl://…), or by default files in
-# var/mail, one per message, for a new user to read.
-if _email_url := env.str("BATCHWORKS_EMAIL_URL", default=""):
-    vars().update(env.email_url_config(_email_url))
-else:
-    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
-    EMAIL_FILE_PATH = DATA_DIR / "mail"
+# Where notification e-mails go: the SMTP server BATCHWORKS_EMAIL_URL names, or by default
+# files in var/mail, one per message, for a new user to read.
+MAILERS = {
+    "default": env.smtp_mailer(
+        "BATCHWORKS_EMAIL_URL", timeout=env.int("BATCHWORKS_EMAIL_TIMEOUT_SECONDS", default=30)
+    )
+    or {
+        "BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+        "OPTIONS": {"file_path": DATA_DIR / "mail"},
+    }
+}
 DEFAULT_FROM_EMAIL = env.str("BATCHWORKS_EMAIL_FROM", default="Batchworks <batchworks@localhost>")
-EMAIL_TIMEOUT = env.int("BATCHWORKS_EMAIL_TIMEOUT_SECONDS", default=30)
 
 # Where plugin code reaches this platform's API (the SDK's ingestion client).
 BATCHWORKS_API_URL = env.str("BATCHWORKS_API_URL", default="http://127.0.0.1:8000")

@@ -61,7 +61,7 @@ STATIC_ROOT = _shared_temp_dir("BATCHWORKS_TEST_STATIC_ROOT", "batchworks-test-s
 EXECUTION_WORK_DIR = _shared_temp_dir("BATCHWORKS_TEST_WORK_DIR", "batchworks-test-runs-")
 TRANSFER_WORK_DIR = _shared_temp_dir("BATCHWORKS_TEST_TRANSFER_DIR", "batchworks-test-transfers-")
 if not os.environ.get("BATCHWORKS_EMAIL_URL"):  # a test may start an SMTP server of its own
-    EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
 # Runs report and react quickly, so tests of cancel, timeout and lost workers are short.
 LEASE_HEARTBEAT_SECONDS = 0.3
 EXECUTION_STOP_GRACE_SECONDS = 1.0
