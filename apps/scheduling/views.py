@@ -9,6 +9,7 @@ from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 
@@ -140,7 +141,10 @@ def _act_on_instance(request, ws, pk, service, done: str):
         messages.error(request, refusal)
     else:
         messages.success(request, f"{instance.name}: {done}.")
-    return redirect(request.POST.get("next") or reverse("instance", args=[instance.pk]))
+    back = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(back, {request.get_host()}, request.is_secure()):
+        back = reverse("instance", args=[instance.pk])  # never off to another site
+    return redirect(back)
 
 
 @require_POST

@@ -123,6 +123,14 @@ def test_pause_without_javascript_redirects_and_says_so(client, world, instance)
     assert "Nightly import: paused, its coming runs canceled." in response.text
 
 
+@pytest.mark.parametrize("elsewhere", ["https://evil.example/", "//evil.example/", "\\\\evil"])
+def test_pause_never_redirects_to_another_site(client, world, instance, elsewhere):
+    response = as_user(client, world.editor_a).post(
+        f"/instances/{instance.pk}/pause", {"next": elsewhere}
+    )
+    assert response.url == f"/instances/{instance.pk}/"
+
+
 def test_run_at_reads_the_time_in_the_instances_time_zone(client, world):
     paris = make_instance(
         version=make_version(plugin=PluginFactory(organisation=world.org_a)),
