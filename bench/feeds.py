@@ -19,6 +19,7 @@ from django.core.files.base import ContentFile
 from django.db.models import Sum
 
 from apps.accounts.models import Organisation
+from apps.core.text import counted
 from apps.feeds.models import AudienceSegmentExternalFeed, BatchStatus, FeedBatch
 from apps.feeds.services import feed_create, updates_receive
 from apps.plugins.models import PluginType
@@ -53,7 +54,7 @@ def run(options) -> None:
             _throughput(version, updates, feeds, options.workers) for _ in range(options.repeat)
         ]
         print(
-            f"  median of {len(rates)}, {feeds} feed(s): {statistics.median(rates):,.0f} "
+            f"  median of {len(rates)}, {counted(feeds, 'feed')}: {statistics.median(rates):,.0f} "
             "updates/s from intake to delivered batch"
         )
     os.environ["BATCHWORKS_FEED_FLUSH_INTERVAL_SECONDS"] = str(AGE_SECONDS)  # its workers'
@@ -111,9 +112,9 @@ def _throughput(version, count: int, feed_count: int, workers: int) -> float:
         elapsed = time.perf_counter() - started
     total = per_feed * feed_count
     print(
-        f"throughput, {feed_count} feed(s), {workers} workers: {total} updates stored in "
-        f"{stored:.1f} s ({total / stored:,.0f}/s), all delivered after {elapsed:.1f} s = "
-        f"{total / elapsed:,.0f} updates/s from intake to delivered batch"
+        f"throughput, {counted(feed_count, 'feed')}, {workers} workers: {total:,} updates "
+        f"stored in {stored:.1f} s ({total / stored:,.0f}/s), all delivered after "
+        f"{elapsed:.1f} s = {total / elapsed:,.0f} updates/s from intake to delivered batch"
     )
     return total / elapsed
 

@@ -24,6 +24,7 @@ from django.utils import timezone
 from apps.alerts import services
 from apps.alerts.models import Alert, BodyFormat, ChannelKind, DeliveryStatus
 from apps.core import secrets
+from apps.core.text import counted
 
 USER_AGENT = "Batchworks-Alerts/1"
 
@@ -46,7 +47,7 @@ def deliver(alert_id: int) -> str:
         http_status=http_status,
         duration_ms=round((time.monotonic() - started) * 1000),
     )
-    return f"Alert {alert.pk}: {alert.status} after {alert.attempts} attempt(s). {error}"
+    return f"Alert {alert.pk}: {alert.status} after {counted(alert.attempts, 'attempt')}. {error}"
 
 
 class Failed(Exception):

@@ -26,6 +26,7 @@ from apps.alerts.models import (
 from apps.alerts.tasks import deliver
 from apps.audit import services as audit
 from apps.core import leases, secrets
+from apps.core.text import counted
 from apps.scheduling.models import Execution, ExecutionStatus, IntegrationBatchInstance
 
 CHANNEL_FIELDS = ("name", "kind", "recipients", "url", "body_format")
@@ -178,8 +179,8 @@ def run_succeeded(execution: Execution) -> None:
                 kind=AlertKind.RECOVERY,
                 subject=f"[Batchworks] {execution.instance.name} recovered",
                 message=(
-                    f"Execution {execution.pk} succeeded after {streak.failures} failed "
-                    f"run(s) in a row.\n{_link(execution)}"
+                    f"Execution {execution.pk} succeeded after "
+                    f"{counted(streak.failures, 'failed run')} in a row.\n{_link(execution)}"
                 ),
             )
 
@@ -232,7 +233,7 @@ def _alert_late(rule: AlertRule, minutes: int, instances: Q, now: datetime) -> i
             message=(
                 f"Execution {execution.pk} was expected at "
                 f"{execution.expected_start_date:%Y-%m-%d %H:%M:%S} UTC and is still PENDING "
-                f"{minutes} minute(s) later: are the workers running?"
+                f"{counted(minutes, 'minute')} later: are the workers running?"
                 f"\n{_link(execution)}"
             ),
         )
@@ -249,7 +250,7 @@ def _alert_long(rule: AlertRule, instances: Q, now: datetime) -> int:
     opened = 0
     for execution in running[: selectors.WATCH_BATCH]:
         if rule.running_longer_than_minutes:
-            said = f"{rule.running_longer_than_minutes} minute(s)"
+            said = counted(rule.running_longer_than_minutes, "minute")
         else:
             factor = rule.running_longer_than_p95 or 1.0
             p95 = selectors.recent_p95(execution.instance_id)

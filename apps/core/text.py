@@ -1,4 +1,5 @@
-"""Text from outside, checked before it reaches the database or a parser.
+"""Text from outside, checked before it reaches the database or a parser; and the
+platform's own words about numbers and errors, said the same way everywhere.
 
 PostgreSQL stores no NUL character (in text or jsonb) and no lone surrogate (they are not
 UTF-8); Python's json reads both from "\\u0000" and "\\ud800", and `str.isdigit()` accepts
@@ -104,3 +105,19 @@ def human_bytes(size: int) -> str:
 def with_article(words: str) -> str:
     """The words after the indefinite article they take: "an active", "a RUNNING"."""
     return f"{'an' if words[:1].lower() in tuple('aeiou') else 'a'} {words}"
+
+
+def counted(number: int, noun: str, plural: str = "") -> str:
+    """A number with its noun in the form the number calls for: "1 record", "1,234 records"."""
+    return f"{number:,} {noun if number == 1 else plural or noun + 's'}"
+
+
+def errors_in_brief(listed: list[dict], count: int, where=("file", "row", "field")) -> str:
+    """A refusal's reason: "3 errors; first: file a.csv, row 1, field amount: …", or the one
+    error's message alone when it is about no place. `where`: the keys that place an error
+    (a job of one file need not name it)."""
+    first = listed[0] if listed else {"message": "unknown"}
+    place = ", ".join(f"{key} {first[key]}" for key in where if first.get(key))
+    if count <= 1 and not place:
+        return first["message"]
+    return f"{counted(count, 'error')}; first: {place + ': ' if place else ''}{first['message']}"

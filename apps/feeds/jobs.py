@@ -5,6 +5,7 @@ import os
 import re
 import shutil
 
+from apps.core.text import counted
 from apps.feeds.services import feeds_wake_stalled
 from apps.runner import workspaces
 
@@ -18,7 +19,7 @@ def reap() -> int:
     woken = feeds_wake_stalled()
     sweep_leftover_folders()
     if woken:
-        logger.warning("feed reaper: woke %s feed(s) no worker was on", woken)
+        logger.warning("feed reaper: woke %s no worker was on", counted(woken, "feed"))
     return woken
 
 

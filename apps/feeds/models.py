@@ -7,6 +7,7 @@ from django.db.models import Q
 
 from apps.accounts.models import Organisation
 from apps.core.models import HistoryEntry, OrganisationOwned, StorableJSONField
+from apps.core.text import counted
 from apps.plugins.models import PluginType, PluginVersion
 from apps.scheduling.models import ResourceSize
 
@@ -209,7 +210,7 @@ class FeedBuffer(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.grouping_key!r}: {self.size} line(s)"
+        return f"{self.grouping_key!r}: {counted(self.size, 'line')}"
 
 
 class FeedTraffic(models.Model):

@@ -23,7 +23,7 @@ from apps.accounts.models import Organisation
 from apps.audit import services as audit
 from apps.core import handover, leases
 from apps.core.errors import TransitionError
-from apps.core.text import storable, unstorable_reason, with_article
+from apps.core.text import errors_in_brief, storable, unstorable_reason, with_article
 from apps.ingestion import storage
 from apps.ingestion.models import (
     Batch,
@@ -499,14 +499,12 @@ def batch_promote(*, batch: Batch, data: str, records_read: int, records_written
 
 def batch_fail(*, batch: Batch, errors: list[dict], error_count: int, records_read: int) -> Batch:
     errors = storable(errors)  # they quote the data, which may hold what no database stores
-    first = errors[0] if errors else {"message": "unknown"}
-    where = ", ".join(f"{k} {first[k]}" for k in ("file", "row", "field") if first.get(k))
     return _transition(
         batch,
         [BatchStatus.STAGING],
         BatchStatus.FAILED,
         None,
-        f"{error_count} error(s); first: {where + ': ' if where else ''}{first['message']}"[:500],
+        errors_in_brief(errors, error_count)[:500],
         errors=errors,
         error_count=error_count,
         records_read=records_read,

@@ -13,6 +13,7 @@ from django.core.files import File
 from django.core.files.storage import default_storage
 
 from apps.core.stored import open_stored
+from apps.core.text import counted
 from apps.ingestion.processing import BackgroundParquetWriter, ErrorLog, converted_tables
 from apps.ingestion.schema import arrow_schema, key_fields
 from apps.ingestion.selectors import dataset_active_data
@@ -91,8 +92,8 @@ def combine(job: TransferJob, converted: Path, records: int, work: Path) -> Impo
         data=_stored(job, merged_path),
         records=total,
         replacing=replacing,
-        summary=f"Merged {records} record(s) into {job.dataset.name} by {', '.join(keys)}: "
-        f"{updated} updated, {records - updated} added; it holds {total}.",
+        summary=f"Merged {counted(records, 'record')} into {job.dataset.name} by "
+        f"{', '.join(keys)}: {updated:,} updated, {records - updated:,} added; it holds {total:,}.",
     )
 
 
@@ -101,7 +102,8 @@ def _override(job: TransferJob, converted: Path, records: int) -> Imported:
         data=_stored(job, converted),
         records=records,
         replacing=None,
-        summary=f"Imported {records} record(s) into {job.dataset.name}, replacing its data.",
+        summary=f"Imported {counted(records, 'record')} into {job.dataset.name}, "
+        "replacing its data.",
     )
 
 

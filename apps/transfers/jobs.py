@@ -2,6 +2,7 @@
 
 import logging
 
+from apps.core.text import counted
 from apps.transfers.scratch import sweep_leftover_folders
 from apps.transfers.services import files_remove_expired, jobs_reap
 
@@ -22,5 +23,5 @@ def remove_expired_files() -> int:
     """Remove the files of exports whose links have expired."""
     removed = files_remove_expired()
     if removed:
-        logger.info("removed %s expired export file(s)", removed)
+        logger.info("removed %s", counted(removed, "expired export file"))
     return removed

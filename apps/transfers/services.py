@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from apps.core import handover, leases
 from apps.core.errors import TransitionError
-from apps.core.text import storable, unstorable_reason, with_article
+from apps.core.text import counted, errors_in_brief, storable, unstorable_reason, with_article
 from apps.ingestion import storage
 from apps.ingestion.models import Dataset
 from apps.ingestion.processing import ErrorLog
@@ -325,7 +325,7 @@ def export_complete(*, job: TransferJob, files: Sequence[Exported], records: int
         job,
         [S.PROCESSING],
         S.COMPLETED,
-        f"Exported {records} record(s) to {len(files)} file(s); the links expire "
+        f"Exported {counted(records, 'record')} to {counted(len(files), 'file')}; the links expire "
         f"{expires:%Y-%m-%d %H:%M} UTC.{_disregarded(job)}",
         records_processed=records,
         links_expire_at=expires,
@@ -338,18 +338,11 @@ def job_reject(*, job: TransferJob, errors: ErrorLog) -> TransferJob:
     """The input does not fit (rows that do not convert, a query DuckDB refuses): the
     first errors by row and field, and the count of all."""
     listed = storable(errors.in_reading_order())  # they quote the data
-    first = listed[0] if listed else {"message": "unknown"}
-    where = ", ".join(f"{k} {first[k]}" for k in ("row", "field") if first.get(k))
-    reason = (
-        f"{errors.count} error(s); first: {where + ': ' if where else ''}{first['message']}"
-        if errors.count > 1 or where
-        else first["message"]
-    )
     return _end(
         job,
         [S.PROCESSING, S.CANCELING],
         S.REJECTED,
-        reason[:2000],
+        errors_in_brief(listed, errors.count, where=("row", "field"))[:2000],
         errors=listed,
         error_count=errors.count,
         **_finished(job),
@@ -378,7 +371,7 @@ def job_retry_later(*, job: TransferJob, reason: str) -> TransferJob:
             job,
             [S.PROCESSING],
             S.FAILED,
-            f"Failed after {job.attempts} attempt(s); last error: {reason}"[:2000],
+            f"Failed after {counted(job.attempts, 'attempt')}; last error: {reason}"[:2000],
             **_finished(job),
         )
     delay = leases.backoff(settings.TRANSFER_RETRY_BACKOFF_SECONDS, job.attempts)

@@ -84,7 +84,7 @@ def test_a_failure_streak_mails_once_and_its_recovery_closes_it(inbox):
     assert inbox.arrived.wait(30)
     recovery = inbox.messages[1]
     assert recovery["Subject"] == "[Batchworks] Nightly import recovered"
-    assert f"Execution {success.pk} succeeded after 3 failed run(s)" in recovery.get_content()
+    assert f"Execution {success.pk} succeeded after 3 failed runs" in recovery.get_content()
     streak.refresh_from_db()
     assert streak.closed_at is not None
 
@@ -253,7 +253,7 @@ def test_late_and_long_runs_are_alerted_once_each():
     assert kinds == {waiting.pk: AlertKind.NOT_STARTED, running.pk: AlertKind.RUNNING_LONG}
     late = Alert.objects.get(kind=AlertKind.NOT_STARTED)
     assert late.rule == late_rule
-    assert "is still PENDING 5 minute(s) later" in late.message
+    assert "is still PENDING 5 minutes later" in late.message
 
 
 def test_a_run_is_long_against_its_instances_recent_p95():

@@ -135,3 +135,18 @@ def test_the_admin_adds_a_channel_through_the_service_and_refuses_a_bad_address(
     )
     assert "The signing secret is" in made.text and "not shown again" in made.text
     assert AlertChannel.objects.get().signing_secret  # made by the service, encrypted
+
+
+def test_a_failure_alert_counts_its_failed_runs_in_words(client, world):
+    channel = channel_of(world.org_a)
+    for failures in (1, 3):
+        Alert.objects.create(
+            organisation=world.org_a,
+            channel=channel,
+            kind=AlertKind.FAILURE,
+            subject=f"Streak of {failures}",
+            message="…",
+            failures=failures,
+        )
+    page = as_user(client, world.reader_a).get("/alerts/").text
+    assert "1 failure, open" in page and "3 failures, open" in page

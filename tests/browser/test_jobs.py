@@ -31,7 +31,7 @@ def test_a_file_is_imported_then_exported_with_a_previewed_query(page, world, tm
         page.wait_for_url(re.compile(r"/jobs/[0-9a-f-]{36}/$"))
         mark_page(page)
         expect(page.locator("h1 .status")).to_have_text("COMPLETED", timeout=60_000)
-        expect(page.locator(".reason")).to_contain_text("Imported 3 record(s) into Attendee")
+        expect(page.locator(".reason")).to_contain_text("Imported 3 records into Attendee")
         assert same_document(page), "the job is followed live, without reloads"
         screenshot(page, "job-import-completed")
 

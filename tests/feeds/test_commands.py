@@ -17,7 +17,7 @@ def test_feed_send_stores_every_line_in_order(world, tmp_path, capsys):
         "\n".join(json.dumps(update(("EMAIL", f"{n}@x"))) for n in range(2500)) + "\n\n"
     )
     call_command("feed_send", str(feed.pk), str(path), organisation=world.org_a.name)
-    assert "Sent 2500 update(s)" in capsys.readouterr().out
+    assert "Sent 2,500 updates" in capsys.readouterr().out
     values = [
         u[0]["value"]
         for u in feed.updates.order_by("id").values_list("user_identifiers", flat=True)

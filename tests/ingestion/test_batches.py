@@ -176,7 +176,7 @@ def test_every_error_is_counted_and_the_first_are_listed(batch_with):
         {"file": "bad.csv", "row": 3, "field": "order_id", "message": "'x' is not a whole number."},
     ]
     assert batch.status_changes.last().reason.startswith(
-        "3 error(s); first: file bad.csv, row 1, field amount"
+        "3 errors; first: file bad.csv, row 1, field amount"
     )
 
 

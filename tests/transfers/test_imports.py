@@ -18,7 +18,7 @@ def test_an_override_import_replaces_the_data_in_one_step(attendees):
     first = imported(attendees)
     assert first.status == "Completed", first.reason
     assert first.records_processed == 3
-    assert "Imported 3 record(s) into Attendee" in first.reason
+    assert "Imported 3 records into Attendee" in first.reason
     assert rows(attendees)[0] == ["ana@example.com", "Ana", 34, "2018-07-10T15:05:59+00:00", "true"]
 
     second = imported(attendees, JSON_ARRAY, content_type="application/json", name="data.json")
@@ -68,5 +68,5 @@ def test_bad_rows_reject_the_job_by_row_and_field_and_change_nothing(attendees):
         "field": "age",
         "message": "'old' is not a whole number.",
     }
-    assert job.reason.startswith("2 error(s); first: row 1, field age:")
+    assert job.reason.startswith("2 errors; first: row 1, field age:")
     assert rows(attendees) == before

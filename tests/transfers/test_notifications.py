@@ -37,7 +37,7 @@ def test_a_completed_export_mails_its_links(attendees, inbox):
     assert message["To"] == "ana@example.com"
     assert message["Subject"] == "[Batchworks] Export job 'Attendee Export': Completed"
     body = message.get_content()
-    assert "Exported 3 record(s) to 1 file(s)" in body
+    assert "Exported 3 records to 1 file" in body
     assert "attendee-export.csv" in body
     assert "/ls/api/batch/download/" in body
     job.refresh_from_db()

@@ -66,7 +66,7 @@ def test_a_worker_killed_mid_import_leaves_the_dataset_whole_then_the_job_is_tak
         wait_for(lambda: reload(job).is_ended, timeout=180, message="the retry to finish")
     assert job.status == "Completed", job.reason
     assert job.attempts == 2
-    assert "800000 added; it holds 800003" in job.reason
+    assert "800,000 added; it holds 800,003" in job.reason
     assert attendees.batches.filter(status=BatchStatus.ACTIVE).count() == 1
     assert [c.to_status for c in job.status_changes.order_by("created_at", "pk")] == [
         "Initialized",
@@ -94,5 +94,5 @@ def test_a_worker_killed_mid_export_on_its_last_attempt_fails_the_job_and_keeps_
     kill_while_processing(job)
     wait_for(lambda: services.jobs_reap()["lost"], timeout=15, message="the reaper to notice")
     assert reload(job).status == "Failed"
-    assert job.reason.startswith("Failed after 1 attempt(s); last error: worker")
+    assert job.reason.startswith("Failed after 1 attempt; last error: worker")
     assert not job.files.exists()

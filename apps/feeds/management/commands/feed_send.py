@@ -8,6 +8,7 @@ from rest_framework.exceptions import ValidationError
 
 from apps.audit.context import from_command
 from apps.core.api.errors import flatten
+from apps.core.text import counted
 from apps.feeds import services
 from apps.feeds.intake import clean_updates
 from apps.feeds.models import AudienceSegmentExternalFeed
@@ -54,7 +55,7 @@ class Command(BaseCommand):
         finally:
             if file:
                 stream.close()
-        self.stdout.write(f"Sent {sent} update(s) to feed {target.pk}.")
+        self.stdout.write(f"Sent {counted(sent, 'update')} to feed {target.pk}.")
 
 
 def _parsed(chunk: list[tuple[int, str]]) -> list[dict]:

@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand
 
 from apps.audit.context import from_command
+from apps.core.text import counted
 from apps.plugins.services import secrets_rotate
 
 
@@ -12,4 +13,4 @@ class Command(BaseCommand):
 
     @from_command
     def handle(self, *args, **options):
-        self.stdout.write(f"Re-encrypted {secrets_rotate()} secret(s) with the first key.")
+        self.stdout.write(f"Re-encrypted {counted(secrets_rotate(), 'secret')} with the first key.")
