@@ -104,7 +104,7 @@ def human_bytes(size: int) -> str:
 
 def with_article(words: str) -> str:
     """The words after the indefinite article they take: "an active", "a RUNNING"."""
-    return f"{'an' if words[:1].lower() in tuple('aeiou') else 'a'} {words}"
+    return f"{'an' if words and words[0].lower() in 'aeiou' else 'a'} {words}"
 
 
 def counted(number: int, noun: str, plural: str = "") -> str:
@@ -112,7 +112,9 @@ def counted(number: int, noun: str, plural: str = "") -> str:
     return f"{number:,} {noun if number == 1 else plural or noun + 's'}"
 
 
-def errors_in_brief(listed: list[dict], count: int, where=("file", "row", "field")) -> str:
+def errors_in_brief(
+    listed: list[dict], count: int, where: tuple[str, ...] = ("file", "row", "field")
+) -> str:
     """A refusal's reason: "3 errors; first: file a.csv, row 1, field amount: …", or the one
     error's message alone when it is about no place. `where`: the keys that place an error
     (a job of one file need not name it)."""

@@ -2,6 +2,7 @@
 this test starts, from a worker process as deployed."""
 
 import pytest
+from django.template.loader import render_to_string
 
 from apps.transfers import services
 from tests.processes import manage
@@ -58,3 +59,10 @@ def test_a_rejected_import_mails_its_first_errors(attendees, inbox):
     assert "row 1, field age: 'old' is not a whole number." in message.get_content()
     job.refresh_from_db()
     assert job.status == "Rejected"
+
+
+def test_the_message_writes_large_counts_as_people_read_them(attendees):
+    job = imported(attendees)
+    job.records_processed, job.error_count = 1_234_567, 2_500
+    body = render_to_string("transfers/notification.txt", {"job": job, "links": []})
+    assert "Records:      1,234,567" in body and "Errors (2,500 in all;" in body
