@@ -90,8 +90,11 @@ def run(job: TransferJob, work: Path, watch: Watch) -> tuple[list[Exported], int
 
 def _write(job: TransferJob, work: Path, watch: Watch) -> tuple[list[Path], int]:
     records = 0
-    with _query(job, work) as (con, relation), _time_limit(con):
-        watch.on_stop(con.interrupt)
+    with (
+        _query(job, work) as (con, relation),
+        _time_limit(con),
+        watch.interrupting(con.interrupt),
+    ):
         pieces, encode = _output(job, relation, work)
         try:
             for batch in _blocks(_shaped(job, relation)):

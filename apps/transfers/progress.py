@@ -4,6 +4,7 @@ ways a run ends early."""
 
 import logging
 import threading
+from contextlib import contextmanager
 
 from django.conf import settings
 from django.db import DatabaseError, connection
@@ -35,7 +36,7 @@ class Rejected(Exception):
 
 class Watch:
     """Beats for the job every LEASE_HEARTBEAT_SECONDS with the records processed so far;
-    notices a cancel (or the lease lost) and then interrupts what runs (`on_stop`)."""
+    notices a cancel (or the lease lost) and then interrupts what runs (`interrupting`)."""
 
     def __init__(self, job: TransferJob):
         self.job = job
@@ -44,6 +45,7 @@ class Watch:
         self.lost = False
         self._done = threading.Event()
         self._interrupts: list = []
+        self._interrupts_lock = threading.Lock()
         self._thread = threading.Thread(target=self._beat, name=f"transfer-{job.pk}", daemon=True)
 
     def __enter__(self) -> "Watch":
@@ -63,11 +65,19 @@ class Watch:
         if self.stopped.is_set():
             raise Stopped()
 
-    def on_stop(self, interrupt) -> None:
-        """Call `interrupt` (DuckDB's, say) when the job should stop."""
-        self._interrupts.append(interrupt)
-        if self.stopped.is_set():
-            interrupt()
+    @contextmanager
+    def interrupting(self, interrupt):
+        """While the block runs, call `interrupt` (DuckDB's, say) when the job should stop.
+        Never after: what it interrupts (a connection) may be closed by then."""
+        with self._interrupts_lock:
+            self._interrupts.append(interrupt)
+            if self.stopped.is_set():
+                interrupt()
+        try:
+            yield
+        finally:
+            with self._interrupts_lock:
+                self._interrupts.remove(interrupt)
 
     def _beat(self) -> None:
         try:
@@ -80,9 +90,10 @@ class Watch:
                     continue
                 if status in (None, TransferStatus.CANCELING):
                     self.lost = status is None
-                    self.stopped.set()
-                    for interrupt in self._interrupts:
-                        interrupt()
+                    with self._interrupts_lock:
+                        self.stopped.set()
+                        for interrupt in self._interrupts:
+                            interrupt()
                     return
         finally:
             connection.close()  # this thread's own connection

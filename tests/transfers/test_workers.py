@@ -4,12 +4,15 @@ half-imported dataset."""
 
 import os
 import signal
+import threading
 
+import duckdb
 import pytest
 
 from apps.ingestion.models import BatchStatus
 from apps.transfers import services
 from apps.transfers.models import TransferJob
+from apps.transfers.progress import Stopped, Watch
 from tests.processes import running
 from tests.runner.conftest import wait_for
 from tests.transfers.conftest import imported, upload
@@ -96,3 +99,40 @@ def test_a_worker_killed_mid_export_on_its_last_attempt_fails_the_job_and_keeps_
     assert reload(job).status == "Failed"
     assert job.reason.startswith("Failed after 1 attempt; last error: worker")
     assert not job.files.exists()
+
+
+def test_a_cancel_after_the_query_ended_interrupts_no_closed_connection(attendees, monkeypatch):
+    """The watch calls DuckDB's interrupt only while the query's connection is open: a
+    cancel arriving later (while the files are stored, say) stops the job quietly."""
+    failures = []
+    monkeypatch.setattr(threading, "excepthook", failures.append)
+    job = services.job_start(
+        job=services.export_submit(
+            dataset=attendees, job_name="Late cancel", content_type="text/csv"
+        )
+    )
+    with Watch(job) as watch:
+        con = duckdb.connect()
+        with watch.interrupting(con.interrupt):
+            pass
+        con.close()
+        services.job_cancel(job=job)
+        wait_for(watch.stopped.is_set, timeout=10, message="the watch to notice the cancel")
+    assert failures == []
+    with pytest.raises(Stopped):
+        watch.check()
+
+
+def test_a_cancel_interrupts_the_query_running_meanwhile(attendees):
+    job = services.job_start(
+        job=services.export_submit(dataset=attendees, job_name="Cancel", content_type="text/csv")
+    )
+    con, backstop_fired = duckdb.connect(), threading.Event()
+    backstop = threading.Timer(60, lambda: (backstop_fired.set(), con.interrupt()))
+    backstop.start()  # so that a failure cannot hang the suite
+    with Watch(job) as watch, watch.interrupting(con.interrupt):
+        services.job_cancel(job=job)
+        with pytest.raises(duckdb.InterruptException):
+            con.sql("SELECT count(*) FROM range(100000000000) a, range(1000) b").fetchall()
+    backstop.cancel()
+    assert watch.stopped.is_set() and not backstop_fired.is_set()
