@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import PurePosixPath
+from typing import cast
 
 import ijson
 import pyarrow as pa
@@ -173,7 +174,7 @@ def _csv_blocks(stream, fields, column_names=None) -> Iterator[Block]:
     piece Arrow refuses so is parsed as text, its values converted one by one), on a
     thread of their own while the previous piece is converted."""
     pieces = _pieces(stream, CSV_PIECE_BYTES, _csv_rows_end)
-    first = next(pieces, b"")
+    first = next(pieces, memoryview(b""))
     reading = CsvReading.sniffed(first, fields, column_names)
     blocks = itertools.chain(
         [reading.block(first, header=column_names is None)],
@@ -189,10 +190,10 @@ class CsvReading:
     read_types: dict[str, tuple[pa.DataType, str]]  # (read as, inbound kind) by column
 
     @classmethod
-    def sniffed(cls, first: bytes, fields: dict[str, str], column_names) -> "CsvReading":
+    def sniffed(cls, first: memoryview, fields: dict[str, str], column_names) -> "CsvReading":
         """The columns' names (the header's, unless given) and the types to read them as,
         dates by the form of the first one in the first rows."""
-        head = first[: _csv_rows_end(first[:CSV_SNIFFED_BYTES]) or len(first)]
+        head = first[: _csv_rows_end(first[:CSV_SNIFFED_BYTES].tobytes()) or len(first)]
         table = _read_csv(head, column_names, {name: pa.string() for name in fields})
         _check_unique(table.column_names)
         read_types = {name: CSV_READ_TYPES.get(kind, CSV_TEXT) for name, kind in fields.items()}
@@ -202,7 +203,7 @@ class CsvReading:
                 read_types[name] = _date_read_type(fields[name], first_value)
         return cls(fields, column_names or table.column_names, read_types)
 
-    def block(self, piece: bytes, *, header: bool) -> Block:
+    def block(self, piece: memoryview, *, header: bool) -> Block:
         """The piece's rows by the read types, or as text where Arrow refuses them so."""
         names = None if header else self.column_names
         read_types = self._read_types(piece)
@@ -214,7 +215,7 @@ class CsvReading:
         kinds = {name: read_types[name][1] if name in read_types else None for name in columns}
         return Block(columns, kinds, table.num_rows, as_text=partial(self.text_block, piece, names))
 
-    def text_block(self, piece: bytes, names: list[str] | None) -> Block:
+    def text_block(self, piece: memoryview, names: list[str] | None) -> Block:
         table = _read_csv(piece, names, {name: pa.string() for name in self.fields})
         columns = {name: table.column(name) for name in table.column_names}
         kinds: dict[str, str | None] = {name: FieldType.STRING for name in columns}
@@ -223,8 +224,8 @@ class CsvReading:
                 columns[name], kinds[name] = _csv_booleans(columns[name])
         return Block(columns, kinds, table.num_rows)
 
-    def _read_types(self, piece: bytes) -> dict[str, tuple[pa.DataType, str]]:
-        if not any(mark in piece for mark in HEXADECIMAL_MARKS):
+    def _read_types(self, piece: memoryview) -> dict[str, tuple[pa.DataType, str]]:
+        if not any(_find(piece, mark) >= 0 for mark in HEXADECIMAL_MARKS):
             return self.read_types
         return {
             name: CSV_TEXT if kind[0] == pa.int64() else kind
@@ -247,7 +248,7 @@ def _first_value(column: pa.ChunkedArray) -> str | None:
     return values[0] if values else None
 
 
-def _read_csv(piece: bytes, column_names: list[str] | None, column_types: dict) -> pa.Table:
+def _read_csv(piece: memoryview, column_names: list[str] | None, column_types: dict) -> pa.Table:
     convert_options = pa_csv.ConvertOptions(
         column_types=column_types,
         strings_can_be_null=True,
@@ -266,21 +267,29 @@ def _read_csv(piece: bytes, column_names: list[str] | None, column_types: dict) 
         return pa_csv.read_csv(pa.py_buffer(piece), whole, parse_options, convert_options)
 
 
-def _pieces(stream, size: int, rows_end: Callable[[bytes], int]) -> Iterator[bytes]:
-    """The stream in pieces of about `size` bytes, each of whole rows: `rows_end(data)`
-    says where the last whole row of `data` ends (0 when none does)."""
-    rest = b""
-    # A row unfinished is read no further than just past MAX_ROW_BYTES.
-    while data := stream.read(min(size, MAX_ROW_BYTES + 1 - len(rest))):
-        data = rest + data if rest else data
-        end = rows_end(data)
+def _pieces(stream, size: int, rows_end: Callable[[bytes], int]) -> Iterator[memoryview]:
+    """The stream in pieces of about `size` bytes, each of whole rows, and each a view of
+    the start of the bytes read rather than a copy: `rows_end(data)` says where the last
+    whole row of `data` ends (0 when none does). What follows that row is read again as
+    the start of the next piece, so `stream` must be seekable, and a read shorter than
+    asked for must mean the end of the stream (as with files)."""
+    wanted = size
+    while data := stream.read(wanted):
+        end = rows_end(data) if len(data) == wanted else len(data)
         if end:
-            yield data[:end] if end < len(data) else data
-        rest = data[end:]
-        if len(rest) > MAX_ROW_BYTES:  # held whole until it ends: a worker's memory
+            yield memoryview(data)[:end]
+            wanted = size
+        elif wanted > MAX_ROW_BYTES:  # held whole until it ends: a worker's memory
             raise UnreadableFile(f"A row is longer than {human_bytes(MAX_ROW_BYTES)}.")
-    if rest:
-        yield rest
+        else:  # a row longer than a piece: read it no further than just past the limit
+            wanted = min(wanted * 2, MAX_ROW_BYTES + 1)
+        stream.seek(end - len(data), io.SEEK_CUR)
+
+
+def _find(piece: memoryview, sought: bytes, start: int = 0) -> int:
+    """Where `sought` first is in the piece from `start`, or -1: found by the bytes the
+    piece is a view of (a memoryview has no find of its own)."""
+    return cast(bytes, piece.obj).find(sought, start, len(piece))
 
 
 def _csv_rows_end(data: bytes) -> int:
@@ -380,11 +389,11 @@ def _json_lines_blocks(stream, fields, column_names=None) -> Iterator[Block]:
         if block is not None:
             yield block
         else:
-            lines = io.StringIO(chunk.decode("utf-8"), newline=None)
+            lines = io.StringIO(str(chunk, "utf-8"), newline=None)
             yield from _blocks_of(json.loads(line) for line in lines if line.strip())
 
 
-def _json_read_types(chunk: bytes, fields: dict[str, str]) -> dict | None:
+def _json_read_types(chunk: memoryview, fields: dict[str, str]) -> dict | None:
     """The Arrow type to read each field's values as, or None when some field's values
     are objects or arrays. A date field whose first values are numbers is read as epoch
     milliseconds, else as text (a chunk that mixes both is read value by value)."""
@@ -392,7 +401,7 @@ def _json_read_types(chunk: bytes, fields: dict[str, str]) -> dict | None:
     if not all(read_types.values()):
         return None
     dates = {name for name, kind in fields.items() if kind in (FieldType.DATE, FieldType.DATE_TIME)}
-    for line in chunk.splitlines()[:SNIFFED_LINES]:
+    for line in _first_lines(chunk, SNIFFED_LINES):
         if not dates:
             break
         try:
@@ -440,11 +449,22 @@ def read_ahead(items: Iterator, depth: int = 1) -> Iterator:
         producer.join()
 
 
-def _arrow_json_block(chunk: bytes, read_types: dict) -> Block | None:
+def _first_lines(chunk: memoryview, count: int) -> list[bytes]:
+    """The chunk's first lines, up to `count`, found without splitting all of it."""
+    lines: list[bytes] = []
+    start = 0
+    while len(lines) < count and start < len(chunk):
+        end = _find(chunk, b"\n", start) + 1 or len(chunk)
+        lines.append(chunk[start:end].tobytes())
+        start = end
+    return lines
+
+
+def _arrow_json_block(chunk: memoryview, read_types: dict) -> Block | None:
     schema = pa.schema([(name, arrow_type) for name, (arrow_type, _) in read_types.items()])
     try:
         table = pa_json.read_json(
-            io.BytesIO(chunk),
+            pa.BufferReader(chunk),
             read_options=pa_json.ReadOptions(block_size=max(len(chunk), 1 << 20)),
             parse_options=pa_json.ParseOptions(
                 explicit_schema=schema, unexpected_field_behavior="infer"

@@ -570,6 +570,9 @@ def test_a_row_past_the_limit_makes_its_file_unreadable_without_holding_it_all(
     many_short_rows = ROWS_OF[file_format](["short\\nrow"] * 100_000)  # 1.5 MB or more
     rows, errors = staged(file_format, many_short_rows, schema)
     assert (len(rows), errors) == (100_000, [])
+    # A row longer than a piece, but within the limit, is read whole.
+    rows, errors = staged(file_format, ROWS_OF[file_format](["a", "x" * (200 << 10), "b"]), schema)
+    assert ([len(row["note"]) for row in rows], errors) == ([1, 200 << 10, 1], [])
     # Ending just past the limit (for a JSON array, past it by more than ijson reads at a
     # time, 64 KiB: it is counted from the read after the row before it ended), and far.
     just_past = (256 + (80 if file_format == "json" else 8)) << 10
