@@ -1,6 +1,7 @@
-"""Keyset pagination for the console's long lists: newest first by a date, then by id, a
-page at a time from a cursor. A deep page costs what the first does, and nothing counts
-the whole table. Lists are filtered by UTC days (in_days)."""
+"""Keyset pagination for the console's long lists: newest first by a date, then by id (or
+in the order of a name, then by id), a page at a time from a cursor. A deep page costs
+what the first does, and nothing counts the whole table. Lists are filtered by UTC days
+(in_days)."""
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -33,6 +34,21 @@ def keyset_page(queryset, date_field: str, cursor: str = "", size: int = 50) -> 
     more = len(rows) > size
     rows = rows[:size]
     return Page(rows=rows, next_cursor=cursor_of(rows[-1], date_field) if more else None)
+
+
+def named_page(queryset, name_field: str, cursor: str = "", size: int = 50) -> Page:
+    """Rows in the order of a name, then id, from the one after the cursor ("<id>.<name>")."""
+    pk, _, name = cursor.partition(".")
+    if (pk := as_pk(queryset.model, pk)) is not None:
+        queryset = queryset.filter(
+            Q(**{f"{name_field}__gte": name}),  # as in keyset_page: the index seeks to it
+            Q(**{f"{name_field}__gt": name}) | Q(**{name_field: name, "pk__gt": pk}),
+        )
+    rows = list(queryset.order_by(name_field, "pk")[: size + 1])
+    last = rows[size - 1] if len(rows) > size else None
+    return Page(
+        rows=rows[:size], next_cursor=f"{last.pk}.{getattr(last, name_field)}" if last else None
+    )
 
 
 def cursor_of(row, date_field: str) -> str:

@@ -1,9 +1,13 @@
 """A stacked bar chart of executions per day by status, drawn as SVG on the server: no
-chart library to load, readable without JavaScript, with a table of the same numbers."""
+chart library to load, readable without JavaScript, with a table of the same numbers.
+Its numbers, dates and links are written out here, not by template filters: localizing
+its hundred-odd floats and dates, and reversing a URL per bar, took 23 ms of the
+dashboard's 100 (1,000,000 executions, the development machine)."""
 
 import math
 from dataclasses import dataclass
-from datetime import date
+
+from django.urls import reverse
 
 from apps.scheduling.models import ExecutionStatus
 
@@ -19,37 +23,41 @@ COLOURS = {
 
 @dataclass(frozen=True)
 class Bar:
-    x: float
-    y: float
-    width: float
-    height: float
+    x: str  # SVG coordinates, as written in the chart
+    y: str
+    width: str
+    height: str
     colour: str
     label: str
-    day: date
-    status: str
+    href: str  # its runs, listed
 
 
 @dataclass(frozen=True)
 class Tick:
-    y: float
+    y: str
     value: int
+
+
+def _svg(number: float) -> str:
+    return f"{number:.1f}"
 
 
 def y_axis(days, per_day: dict) -> list[Tick]:
     """Gridline values for the chart's y-axis: 0 and up to four round steps to the top."""
     top = max((sum(per_day.get((day, s), 0) for s in COLOURS) for day in days), default=0)
     if not top:
-        return [Tick(HEIGHT, 0)]
+        return [Tick(_svg(HEIGHT), 0)]
     magnitude = 10 ** math.floor(math.log10(top))
     step = next(
         m * magnitude for m in (0.1, 0.2, 0.25, 0.5, 1, 2, 5, 10) if top / (m * magnitude) <= 4
     )
     step = max(int(step), 1)
-    return [Tick(HEIGHT - value * HEIGHT / top, value) for value in range(0, top + 1, step)]
+    return [Tick(_svg(HEIGHT - value * HEIGHT / top), value) for value in range(0, top + 1, step)]
 
 
 def stacked_bars(days, per_day: dict) -> tuple[list[Bar], list[dict]]:
     """The bars, and one row per day (for the table and the axis labels)."""
+    executions = reverse("executions")
     totals = [sum(per_day.get((day, status), 0) for status in COLOURS) for day in days]
     scale = HEIGHT / max(max(totals, default=0), 1)
     slot = WIDTH / len(days)
@@ -63,21 +71,21 @@ def stacked_bars(days, per_day: dict) -> tuple[list[Bar], list[dict]]:
                 bottom -= height
                 bars.append(
                     Bar(
-                        index * slot + GAP / 2,
-                        bottom,
-                        slot - GAP,
-                        height,
+                        _svg(index * slot + GAP / 2),
+                        _svg(bottom),
+                        _svg(slot - GAP),
+                        _svg(height),
                         colour,
                         f"{day:%b %d}: {count} {status}",
-                        day,
-                        status,
+                        f"{executions}?status={status}&from_date={day}&to_date={day}",
                     )
                 )
         rows.append(
             {
-                "day": day,
+                "day": day.isoformat(),
+                "label": f"{day:%b} {day.day}",
                 "total": totals[index],
-                "x": index * slot + slot / 2,
+                "x": _svg(index * slot + slot / 2),
                 "counts": [per_day.get((day, status), 0) for status in COLOURS],
             }
         )

@@ -9,7 +9,7 @@ from django.db.models import Count, Exists, F, OuterRef, Q, Subquery, Window
 from django.db.models.functions import RowNumber, TruncDate
 
 from apps.core.models import StorableJSONField
-from apps.core.pagination import Page, in_days, keyset_page
+from apps.core.pagination import Page, in_days, keyset_page, named_page
 from apps.plugins.models import PluginProperty, PropertyOrigin
 from apps.scheduling.models import (
     Backfill,
@@ -28,6 +28,9 @@ CHART_DAYS = 14
 SCHEDULER_SILENT_AFTER = timedelta(seconds=150)
 
 
+INSTANCES_PER_PAGE = 25  # each row draws 30 runs: a page of them weighs what 50 runs do
+
+
 def instance_rows(organisation, *, archived: bool = False):
     return (
         IntegrationBatchInstance.objects.filter(organisation=organisation, archived=archived)
@@ -35,6 +38,13 @@ def instance_rows(organisation, *, archived: bool = False):
         .with_next_run()
         .with_last_run()
         .order_by("name", "pk")
+    )
+
+
+def instances_page(organisation, *, archived: bool, cursor: str) -> Page:
+    """By name, a page at a time (see named_page)."""
+    return named_page(
+        instance_rows(organisation, archived=archived), "name", cursor, INSTANCES_PER_PAGE
     )
 
 

@@ -94,12 +94,16 @@ def dashboard(request, ws):
 @console_view()
 def instance_list(request, ws):
     archived = request.GET.get("archived") == "1"
+    page = selectors.instances_page(
+        ws.organisation, archived=archived, cursor=request.GET.get("after", "")
+    )
     return render(
         request,
         "scheduling/instance_list.html",
         {
             "section": "instances",
-            "instances": _with_history(selectors.instance_rows(ws.organisation, archived=archived)),
+            "instances": _with_history(page.rows),
+            "page": page,
             "archived": archived,
         },
     )

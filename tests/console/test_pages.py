@@ -1,6 +1,7 @@
 """The console's pages and actions, through Django's test client."""
 
 from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
 
 import pytest
 from django.db import connection
@@ -414,6 +415,38 @@ def test_list_pages_run_the_same_queries_for_few_or_many_rows(client, world, url
     few = page_queries(client, url)
     add(120)
     assert page_queries(client, url) == few
+
+
+def test_the_instances_list_comes_a_page_at_a_time_by_name(client, world):
+    """Each row draws its last 30 runs: the list pages by name, every instance on exactly
+    one page, the archived ones apart; a cursor no one could have followed is page one."""
+    from apps.scheduling.selectors import INSTANCES_PER_PAGE
+
+    version = make_version(plugin=PluginFactory(organisation=world.org_a))
+    names = [f"Import {n:03}" for n in range(INSTANCES_PER_PAGE * 2 + 3)]
+    names[INSTANCES_PER_PAGE] = names[INSTANCES_PER_PAGE - 1]  # a name twice, across pages
+    for name in reversed(names):
+        make_instance(version=version, name=name)
+    archived = make_instance(version=version, name="Import 001")
+    IntegrationBatchInstance.objects.filter(pk=archived.pk).update(archived=True)
+    client = as_user(client, world.reader_a)
+
+    listed, url, pages = [], "/instances/", 0
+    while url:
+        page = client.get(url)
+        pages += 1
+        listed += [instance.name for instance in page.context["instances"]]
+        after = page.context["page"].next_cursor
+        url = f"/instances/?after={quote(after)}" if after else ""
+        assert ("« First" in page.text, "Next »" in page.text) == (pages > 1, bool(after))
+    assert listed == names and pages == 3
+
+    archived_list = client.get("/instances/?archived=1").text
+    assert "Import 001" in archived_list and "Next »" not in archived_list
+    for nonsense in ["x", "999999999999999999999.a", ".", "12"]:
+        assert client.get(f"/instances/?after={nonsense}").status_code == 200
+    beyond = client.get(f"/instances/?after=1.{'z' * 20}")
+    assert "No more instances." in beyond.text
 
 
 def test_an_instance_page_runs_the_same_queries_for_a_short_or_long_history(
