@@ -253,9 +253,9 @@ def test_a_tick_plans_only_instances_missing_their_coming_run_in_batches(
     already = [hourly(version=version) for _ in range(5)]
     schedule_tick(now=at(3))
     missing = [hourly(version=version) for _ in range(25)]
-    # Two to find them; then per batch of 10: the instances, their coming runs, the insert
-    # and, on PostgreSQL, a notice to the workers.
-    with django_assert_num_queries(2 + 3 * (3 + (connection.vendor == "postgresql"))):
+    # Two to find them (which also tell which have a coming run); then per batch of 10:
+    # the instances, the insert and, on PostgreSQL, a notice to the workers.
+    with django_assert_num_queries(2 + 3 * (2 + (connection.vendor == "postgresql"))):
         assert schedule_tick(now=at(3), batch_size=10) == 25
     assert all(at(4) in cron_runs(instance) for instance in already + missing)
 
