@@ -24,10 +24,8 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db import connection
 from django.db.models import Max
 from django.tasks import TaskResultStatus
-from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
@@ -45,7 +43,7 @@ from apps.scheduling.models import (
 )
 from apps.scheduling.services import schedule_tick
 from bench import cpu, peers, rq_peer
-from bench.setup import median_and_p95, stopwatch
+from bench.setup import counting_queries, median_and_p95, stopwatch
 
 ROOT = Path(__file__).resolve().parents[1]
 NO_OP = b"""from batchworks_sdk import IntegrationBatchPlugin
@@ -98,9 +96,10 @@ def _tick(version, count: int) -> None:
         for i in range(count)
     )
     for label in ("first tick (inserts every coming run)", "steady-state tick"):
-        with CaptureQueriesContext(connection) as queries, stopwatch() as elapsed:
+        with counting_queries() as counted, stopwatch() as elapsed:
             schedule_tick(now=now)
-        print(f"{label}: {count} instances in {elapsed['seconds']:.2f} s, {len(queries)} queries")
+        queries = counted["queries"]
+        print(f"{label}: {count} instances in {elapsed['seconds']:.2f} s, {queries} queries")
     # The later phases' queue holds only their own work: the coming runs go.
     ticked = IntegrationBatchInstance.objects.filter(name__startswith="bench ")
     ticked.update(cron_status=CronStatus.PAUSED)

@@ -1,6 +1,8 @@
 """Form pieces the console's apps share."""
 
 from django import forms
+from django.forms.utils import flatatt
+from django.utils.html import format_html, format_html_join
 
 
 def day_field(label: str) -> forms.DateField:
@@ -29,3 +31,24 @@ class DayRangeFilterForm(forms.Form):
         if first and last and last < first:
             self.add_error("to_date", f"Ends before it starts: pick {first:%Y-%m-%d} or later.")
         return cleaned
+
+
+class QuickSelect(forms.Select):
+    """A select written out here rather than by Django's templates, which render each
+    option through one of its own: a filter listing an organisation's 50 instances took
+    a fifth of the executions page."""
+
+    def _render(self, template_name, context, renderer=None):
+        widget = context["widget"]
+        options = format_html_join(
+            "",
+            '<option value="{}"{}>{}</option>',
+            (
+                (option["value"], flatatt(option["attrs"]), option["label"])
+                for _, group, _ in widget["optgroups"]
+                for option in group
+            ),
+        )
+        return format_html(
+            '<select name="{}"{}>{}</select>', widget["name"], flatatt(widget["attrs"]), options
+        )

@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from apps.core.console import show_refusal
-from apps.core.forms import DayRangeFilterForm
+from apps.core.forms import DayRangeFilterForm, QuickSelect
 from apps.core.text import parse_int
 from apps.plugins.models import PluginProperty, PluginType, PluginVersion
 from apps.plugins.property_types import is_secret, value_as_text, value_from_text
@@ -280,7 +280,10 @@ class ExecutionFilterForm(DayRangeFilterForm):
         choices=[("", "Any type"), *ExecutionType.choices], required=False, label="Type"
     )
     instance = forms.ModelChoiceField(
-        queryset=IntegrationBatchInstance.objects.none(), required=False, empty_label="Any instance"
+        queryset=IntegrationBatchInstance.objects.none(),
+        required=False,
+        empty_label="Any instance",
+        widget=QuickSelect,
     )
 
     backfill = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)

@@ -449,6 +449,24 @@ def test_the_instances_list_comes_a_page_at_a_time_by_name(client, world):
     assert "No more instances." in beyond.text
 
 
+def test_the_executions_instance_filter_lists_the_organisations_instances_escaped(
+    client, world, instance
+):
+    other = make_instance(version=instance.version, name="<b>Bold</b> & co")
+    make_instance(version=make_version(plugin=PluginFactory(organisation=world.org_b)), name="B's")
+    page = as_user(client, world.reader_a).get(f"/executions/?instance={other.pk}").text
+    select = page[
+        page.index('<select name="instance"') : page.index(
+            "</select>", page.index('<select name="instance"')
+        )
+    ]
+    assert select == (
+        '<select name="instance" id="id_instance"><option value="">Any instance</option>'
+        f'<option value="{other.pk}" selected>&lt;b&gt;Bold&lt;/b&gt; &amp; co</option>'
+        f'<option value="{instance.pk}">Nightly import</option>'
+    )
+
+
 def test_an_instance_page_runs_the_same_queries_for_a_short_or_long_history(
     client, world, instance
 ):
