@@ -36,7 +36,7 @@ class DayRangeFilterForm(forms.Form):
 class QuickSelect(forms.Select):
     """A select written out here rather than by Django's templates, which render each
     option through one of its own: a filter listing an organisation's 50 instances took
-    a fifth of the executions page."""
+    8 ms of the executions page's 57 (measured on a slow machine)."""
 
     def _render(self, template_name, context, renderer=None):
         widget = context["widget"]
