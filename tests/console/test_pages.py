@@ -352,6 +352,45 @@ def test_the_executions_list_polls_once_and_only_for_runs_that_change_soon(clien
     assert "[mayRefresh()]" in results  # not while the tab is hidden or a question is open
 
 
+def test_the_dashboard_charts_each_days_runs_by_status_and_links_them(client, world, instance):
+    """The chart's table has the counts; each bar opens that day's runs of its status and
+    says so; other organisations' runs and runs older than 14 days count nowhere."""
+    now = timezone.now().replace(hour=12)
+    two_days_ago = (now - timedelta(days=2)).date()
+
+    def ran(instance, when, status, count):
+        for n in range(count):
+            start = when - timedelta(minutes=n)
+            ExecutionFactory(
+                instance=instance,
+                execution_type="MANUAL",
+                status=status,
+                expected_start_date=start,
+                start_date=start,
+                end_date=start + timedelta(seconds=30),
+            )
+
+    ran(instance, now - timedelta(days=2), "SUCCEEDED", 3)
+    ran(instance, now - timedelta(days=2), "FAILED", 1)
+    ran(instance, now - timedelta(days=20), "FAILED", 4)
+    theirs = make_instance(version=make_version(plugin=PluginFactory(organisation=world.org_b)))
+    ran(theirs, now - timedelta(days=2), "FAILED", 5)
+
+    page = as_user(client, world.reader_a).get("/").text
+    table = page.split("<summary>The numbers</summary>")[1].split("</table>")[0]
+    # Day, SUCCEEDED, FAILED, CANCELED, RUNNING, PENDING, total
+    assert (
+        f"<tr><td>{two_days_ago}</td><td>3</td><td>1</td><td>0</td><td>0</td><td>0</td><td>4</td></tr>"
+        in table
+    )
+    assert table.count("<tr><td>") == 14 and "<td>5</td>" not in table
+    link = f"/executions/?status=FAILED&amp;from_date={two_days_ago}&amp;to_date={two_days_ago}"
+    assert f'<a href="{link}"><rect ' in page
+    assert f"<title>{two_days_ago:%b %d}: 1 FAILED</title>" in page
+    listed = client.get(link.replace("&amp;", "&")).context["page"].rows
+    assert [execution.status for execution in listed] == ["FAILED"]
+
+
 def test_switching_organisation_changes_what_pages_show(client, world, instance):
     Membership.objects.create(user=world.editor_a, organisation=world.org_b, role=Role.READER)
     client = as_user(client, world.editor_a)
