@@ -34,6 +34,19 @@ def as_user(client, user):
     return client
 
 
+def ran_by_hand(instance, status: str, starts, took=timedelta(seconds=5)) -> None:
+    """Finished MANUAL runs of the instance, one starting at each of `starts`."""
+    for start in starts:
+        ExecutionFactory(
+            instance=instance,
+            execution_type="MANUAL",
+            status=status,
+            expected_start_date=start,
+            start_date=start,
+            end_date=start + took,
+        )
+
+
 def test_pages_need_a_login(client):
     response = client.get("/instances/")
     assert response.status_code == 302 and response.url.startswith("/login")
@@ -359,16 +372,7 @@ def test_the_dashboard_charts_each_days_runs_by_status_and_links_them(client, wo
     two_days_ago = (now - timedelta(days=2)).date()
 
     def ran(instance, when, status, count):
-        for n in range(count):
-            start = when - timedelta(minutes=n)
-            ExecutionFactory(
-                instance=instance,
-                execution_type="MANUAL",
-                status=status,
-                expected_start_date=start,
-                start_date=start,
-                end_date=start + timedelta(seconds=30),
-            )
+        ran_by_hand(instance, status, [when - timedelta(minutes=n) for n in range(count)])
 
     ran(instance, now - timedelta(days=2), "SUCCEEDED", 3)
     ran(instance, now - timedelta(days=2), "FAILED", 1)
@@ -514,16 +518,8 @@ def test_an_instance_page_runs_the_same_queries_for_a_short_or_long_history(
     now = timezone.now()
 
     def ran(count, status):
-        for n in range(count):
-            start = now - timedelta(minutes=n + 1, seconds=count)
-            ExecutionFactory(
-                instance=instance,
-                execution_type="MANUAL",
-                status=status,
-                expected_start_date=start,
-                start_date=start,
-                end_date=start + timedelta(seconds=5),
-            )
+        starts = [now - timedelta(minutes=n + 1, seconds=count) for n in range(count)]
+        ran_by_hand(instance, status, starts)
 
     ran(2, "SUCCEEDED")
     few = page_queries(client, url)
