@@ -41,7 +41,7 @@ def named_page(queryset, name_field: str, cursor: str = "", size: int = 50) -> P
     pk, _, name = cursor.partition(".")
     if (pk := as_pk(queryset.model, pk)) is not None:
         queryset = queryset.filter(
-            Q(**{f"{name_field}__gte": name}),  # as in keyset_page: the index seeks to it
+            Q(**{f"{name_field}__gte": name}),  # as in keyset_page: a bound an index can seek
             Q(**{f"{name_field}__gt": name}) | Q(**{name_field: name, "pk__gt": pk}),
         )
     rows = list(queryset.order_by(name_field, "pk")[: size + 1])
