@@ -4,6 +4,7 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
+from django.core.cache import cache
 from django.db import connection
 from django.db.models import Count, Exists, F, OuterRef, Q, Subquery, Window
 from django.db.models.functions import RowNumber, TruncDate
@@ -23,6 +24,9 @@ from apps.scheduling.models import (
 PAGE_SIZE = 50
 FAILING_SHOWN = 10
 CHART_DAYS = 14
+# The chart counts today's runs on every request and the 13 days before at most this
+# often: those are 40,000 runs at 1,000,000 executions, 25 ms of a 50 ms page each time.
+PAST_DAYS_FRESH_FOR = timedelta(minutes=1)
 # Ticks come every few seconds (run_scheduler) or every minute (cron): this long without
 # one means the scheduler has stopped.
 SCHEDULER_SILENT_AFTER = timedelta(seconds=150)
@@ -186,18 +190,6 @@ def dashboard(organisation, now: datetime) -> Dashboard:
         .values_list("status", "count")
     )
     first_day = (now - timedelta(days=CHART_DAYS - 1)).date()
-    per_day = {
-        (day, status): count
-        for day, status, count in executions.filter(
-            # A range on the column itself, which its index serves (a __date filter is not).
-            expected_start_date__gte=datetime.combine(first_day, time.min, tzinfo=UTC),
-            expected_start_date__lte=now,
-        )
-        .annotate(day=TruncDate("expected_start_date"))
-        .values_list("day", "status")
-        .annotate(count=Count("pk"))
-        .values_list("day", "status", "count")
-    }
     return Dashboard(
         last_day={status: last_day.get(status, 0) for status in ExecutionStatus.values},
         coming=list(
@@ -212,7 +204,7 @@ def dashboard(organisation, now: datetime) -> Dashboard:
             .order_by("-end_date")[:8]
         ),
         days=[first_day + timedelta(days=offset) for offset in range(CHART_DAYS)],
-        per_day=per_day,
+        per_day=_runs_per_day(organisation, executions, first_day, now),
         failing=list(
             IntegrationBatchInstance.objects.filter(organisation=organisation, archived=False)
             .with_last_run()
@@ -228,6 +220,33 @@ class SchedulerHealth:
     message: str
     last_good_tick_at: datetime | None
     unschedulable: list[IntegrationBatchInstance]  # the organisation's, with schedule_error
+
+
+def _runs_per_day(organisation, executions, first_day: date, now: datetime) -> dict[tuple, int]:
+    """(UTC day, status) -> how many runs were due that day, from first_day until now."""
+    # Ranges on the column itself, which its index serves (a __date filter is not).
+    today = datetime.combine(now.date(), time.min, tzinfo=UTC)
+    past_days = executions.filter(
+        expected_start_date__gte=datetime.combine(first_day, time.min, tzinfo=UTC),
+        expected_start_date__lt=today,
+    )
+    before_today = cache.get_or_set(
+        f"runs-per-day:{organisation.pk}:{organisation.created_at.timestamp()}:{first_day}",
+        lambda: _count_by_day(past_days),
+        timeout=PAST_DAYS_FRESH_FOR.total_seconds(),
+    )
+    today_so_far = executions.filter(expected_start_date__gte=today, expected_start_date__lte=now)
+    return before_today | _count_by_day(today_so_far)
+
+
+def _count_by_day(executions) -> dict[tuple, int]:
+    return {
+        (day, status): count
+        for day, status, count in executions.annotate(day=TruncDate("expected_start_date"))
+        .values_list("day", "status")
+        .annotate(count=Count("pk"))
+        .values_list("day", "status", "count")
+    }
 
 
 def scheduler_health(organisation, now: datetime) -> SchedulerHealth:

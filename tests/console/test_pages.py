@@ -1,9 +1,11 @@
 """The console's pages and actions, through Django's test client."""
 
+import re
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -395,6 +397,27 @@ def test_the_dashboard_charts_each_days_runs_by_status_and_links_them(client, wo
     assert [execution.status for execution in listed] == ["FAILED"]
 
 
+def test_the_chart_counts_today_at_each_refresh_and_the_days_before_once_a_minute(
+    client, world, instance
+):
+    """A run finishing today shows at the next refresh; a run added to a day before (a
+    backfill's, say) shows once that day's count, kept a minute, is made again."""
+    client = as_user(client, world.reader_a)
+    now = timezone.now()
+    today, yesterday = now.date(), (now - timedelta(days=1)).date()
+
+    def total(day) -> int:  # the last cell of the day's row in the chart's table
+        row = re.search(rf"<tr><td>{day}</td>(.*?)</tr>", client.get("/").text)
+        return int(re.findall(r"<td>(\d+)</td>", row[1])[-1])
+
+    assert total(today) == total(yesterday) == 0
+    ran_by_hand(instance, "FAILED", [now - timedelta(days=1)])
+    ran_by_hand(instance, "SUCCEEDED", [now])
+    assert (total(today), total(yesterday)) == (1, 0)
+    cache.clear()  # as a minute passing does
+    assert total(yesterday) == 1
+
+
 def test_switching_organisation_changes_what_pages_show(client, world, instance):
     Membership.objects.create(user=world.editor_a, organisation=world.org_b, role=Role.READER)
     client = as_user(client, world.editor_a)
@@ -406,6 +429,7 @@ def test_switching_organisation_changes_what_pages_show(client, world, instance)
 
 
 def page_queries(client, url) -> int:
+    cache.clear()  # the dashboard's counts of past days are made again, as at worst
     with CaptureQueriesContext(connection) as queries:
         assert client.get(url).status_code == 200
     return len(queries)
