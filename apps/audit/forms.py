@@ -1,6 +1,7 @@
 from django import forms
 
 from apps.audit.models import Surface
+from apps.core.forms import filter_choice
 
 
 def _text(max_length: int, placeholder: str, **kwargs):
@@ -15,5 +16,5 @@ def _text(max_length: int, placeholder: str, **kwargs):
 class AuditFilterForm(forms.Form):
     action = _text(64, "instance. or instance.paused")
     actor = _text(150, "username")
-    surface = forms.ChoiceField(choices=[("", "Any surface"), *Surface.choices], required=False)
+    surface = filter_choice("Any surface", Surface.choices)
     target_type = _text(32, "plugin, integrationbatchinstance…", label="Object type")

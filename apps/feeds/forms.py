@@ -1,5 +1,6 @@
 from django import forms
 
+from apps.core.forms import filter_choice
 from apps.core.models import SafeJSONFormField
 from apps.feeds.models import BatchStatus, FeedStatus
 from apps.plugins.models import PluginType, PluginVersion
@@ -60,4 +61,4 @@ class BatchingForm(forms.Form):
 
 
 class BatchFilterForm(forms.Form):
-    status = forms.ChoiceField(choices=[("", "Any status"), *BatchStatus.choices], required=False)
+    status = filter_choice("Any status", BatchStatus.choices)

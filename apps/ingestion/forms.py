@@ -1,6 +1,6 @@
 from django import forms
 
-from apps.core.forms import DayRangeFilterForm, day_field
+from apps.core.forms import ByNameChoiceField, DayRangeFilterForm, day_field, filter_choice
 from apps.core.text import parse_int
 from apps.ingestion.models import BatchStatus, Dataset
 from apps.ingestion.schema import FieldType
@@ -47,8 +47,8 @@ def show_schema_errors(messages: list[str], form: DatasetForm, fields) -> None:
 
 
 class BatchFilterForm(DayRangeFilterForm):
-    status = forms.ChoiceField(choices=[("", "Any status"), *BatchStatus.choices], required=False)
-    dataset = forms.ModelChoiceField(
+    status = filter_choice("Any status", BatchStatus.choices)
+    dataset = ByNameChoiceField(
         queryset=Dataset.objects.none(), required=False, empty_label="Any dataset"
     )
     execution = forms.IntegerField(required=False, min_value=1, label="Execution #")

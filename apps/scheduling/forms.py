@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from apps.core.console import show_refusal
-from apps.core.forms import DayRangeFilterForm, QuickSelect
+from apps.core.forms import ByNameChoiceField, DayRangeFilterForm, filter_choice
 from apps.core.text import parse_int
 from apps.plugins.models import PluginProperty, PluginType, PluginVersion
 from apps.plugins.property_types import is_secret, value_as_text, value_from_text
@@ -273,17 +273,12 @@ class BackfillForm(InstanceTimeForm):
 
 
 class ExecutionFilterForm(DayRangeFilterForm):
-    status = forms.ChoiceField(
-        choices=[("", "Any status"), *ExecutionStatus.choices], required=False
-    )
-    execution_type = forms.ChoiceField(
-        choices=[("", "Any type"), *ExecutionType.choices], required=False, label="Type"
-    )
-    instance = forms.ModelChoiceField(
+    status = filter_choice("Any status", ExecutionStatus.choices)
+    execution_type = filter_choice("Any type", ExecutionType.choices, label="Type")
+    instance = ByNameChoiceField(
         queryset=IntegrationBatchInstance.objects.none(),
         required=False,
         empty_label="Any instance",
-        widget=QuickSelect,
     )
 
     backfill = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)

@@ -1,7 +1,7 @@
 from django import forms
 
 from apps.core.console import show_refusal
-from apps.core.forms import DayRangeFilterForm, day_field
+from apps.core.forms import ByNameChoiceField, DayRangeFilterForm, day_field, filter_choice
 from apps.ingestion.models import Dataset
 from apps.transfers.models import TransferKind, TransferStatus
 
@@ -104,13 +104,9 @@ def show_service_errors(form, errors: dict[str, list[str]]) -> None:
 
 
 class JobFilterForm(_DatasetChoice, DayRangeFilterForm):
-    status = forms.ChoiceField(
-        choices=[("", "Any status"), *TransferStatus.choices], required=False
-    )
-    kind = forms.ChoiceField(
-        choices=[("", "Imports and exports"), *TransferKind.choices], required=False, label="Type"
-    )
-    dataset = forms.ModelChoiceField(
+    status = filter_choice("Any status", TransferStatus.choices)
+    kind = filter_choice("Imports and exports", TransferKind.choices, label="Type")
+    dataset = ByNameChoiceField(
         queryset=Dataset.objects.none(), required=False, empty_label="Any dataset"
     )
     from_date = day_field("Submitted from")

@@ -521,7 +521,9 @@ def test_the_executions_instance_filter_lists_the_organisations_instances_escape
 ):
     other = make_instance(version=instance.version, name="<b>Bold</b> & co")
     make_instance(version=make_version(plugin=PluginFactory(organisation=world.org_b)), name="B's")
-    page = as_user(client, world.reader_a).get(f"/executions/?instance={other.pk}").text
+    page = as_user(client, world.reader_a).get(f"/executions/?instance={other.pk}&status=FAILED")
+    page = page.text
+    assert '<option value="FAILED" selected>Failed</option>' in page
     select = page[
         page.index('<select name="instance"') : page.index(
             "</select>", page.index('<select name="instance"')
@@ -569,7 +571,10 @@ def test_an_instance_page_runs_the_same_queries_for_a_short_or_long_history(
             {"from_date": "2026-03-02", "to_date": "2026-03-01"},
             "Ends before it starts",
         ),
+        ("/executions/", {"instance": "999999"}, "Select a valid choice"),
+        ("/batches/", {"dataset": "999999"}, "Select a valid choice"),
         ("/jobs/", {"status": "NOPE"}, "Select a valid choice"),
+        ("/jobs/", {"dataset": "one"}, "Select a valid choice"),
         ("/audit/", {"surface": "NOPE"}, "Select a valid choice"),
     ],
 )
