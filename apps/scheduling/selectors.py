@@ -3,6 +3,7 @@
 import math
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import cast
 
 from django.core.cache import cache
 from django.db import connection
@@ -230,10 +231,13 @@ def _runs_per_day(organisation, executions, first_day: date, now: datetime) -> d
         expected_start_date__gte=datetime.combine(first_day, time.min, tzinfo=UTC),
         expected_start_date__lt=today,
     )
-    before_today = cache.get_or_set(
-        f"runs-per-day:{organisation.pk}:{organisation.created_at.timestamp()}:{first_day}",
-        lambda: _count_by_day(past_days),
-        timeout=PAST_DAYS_FRESH_FOR.total_seconds(),
+    before_today = cast(
+        dict[tuple, int],
+        cache.get_or_set(
+            f"runs-per-day:{organisation.pk}:{organisation.created_at.timestamp()}:{first_day}",
+            lambda: _count_by_day(past_days),
+            timeout=PAST_DAYS_FRESH_FOR.total_seconds(),
+        ),
     )
     today_so_far = executions.filter(expected_start_date__gte=today, expected_start_date__lte=now)
     return before_today | _count_by_day(today_so_far)
