@@ -47,23 +47,27 @@ class InstanceQuerySet(OrganisationScopedQuerySet):
         """Instances whose cron runs: ACTIVE, not archived."""
         return self.filter(archived=False, cron_status=CronStatus.ACTIVE).exclude(cron="")
 
+    def with_next_waiting(self):
+        """`next_pending_date` and `next_pending_type`: the first run waiting, of any kind
+        (a paused instance's MANUAL runs still run)."""
+        waiting = Execution.objects.filter(
+            instance=OuterRef("pk"), status=ExecutionStatus.PENDING
+        ).order_by("expected_start_date")
+        return self.annotate(
+            next_pending_date=Subquery(waiting.values("expected_start_date")[:1]),
+            next_pending_type=Subquery(waiting.values("execution_type")[:1]),
+        )
+
     def with_next_run(self):
-        """`next_run_date`: when the coming CRON run is to start; `next_pending_date` and
-        `next_pending_type`: the first run waiting of any kind (a paused instance's MANUAL
-        runs still run)."""
+        """As with_next_waiting, and `next_run_date`: when the coming CRON run is to start."""
         coming = Execution.objects.filter(
             instance=OuterRef("pk"),
             status=ExecutionStatus.PENDING,
             execution_type=ExecutionType.CRON,
             retry_of__isnull=True,
         ).order_by("expected_start_date")
-        waiting = Execution.objects.filter(
-            instance=OuterRef("pk"), status=ExecutionStatus.PENDING
-        ).order_by("expected_start_date")
-        return self.annotate(
-            next_run_date=Subquery(coming.values("expected_start_date")[:1]),
-            next_pending_date=Subquery(waiting.values("expected_start_date")[:1]),
-            next_pending_type=Subquery(waiting.values("execution_type")[:1]),
+        return self.with_next_waiting().annotate(
+            next_run_date=Subquery(coming.values("expected_start_date")[:1])
         )
 
     def with_last_run(self):

@@ -3,7 +3,7 @@
 import math
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import cast
+from typing import NamedTuple, cast
 
 from django.core.cache import cache
 from django.db import connection
@@ -40,7 +40,7 @@ def instance_rows(organisation, *, archived: bool = False):
     return (
         IntegrationBatchInstance.objects.filter(organisation=organisation, archived=archived)
         .select_related("version__plugin")
-        .with_next_run()
+        .with_next_waiting()
         .with_last_run()
         .order_by("name", "pk")
     )
@@ -56,9 +56,8 @@ def instances_page(organisation, *, archived: bool, cursor: str) -> Page:
 HISTORY_RUNS = 30  # cells in an instance's run history
 
 
-@dataclass(frozen=True)
-class Run:
-    """A run of a history: what a cell shows (lighter than an Execution, 30 per instance)."""
+class Run(NamedTuple):
+    """A run of a history: what a cell shows (a tuple, not an Execution: 30 per instance)."""
 
     pk: int
     instance_id: int

@@ -536,6 +536,25 @@ def test_the_executions_instance_filter_lists_the_organisations_instances_escape
     )
 
 
+def test_each_run_history_cell_opens_its_run_and_says_how_it_went(client, world, instance):
+    instance = make_instance(version=instance.version, name="Aardvark")  # no runs but these
+    start = datetime(2026, 3, 1, 6, 30, tzinfo=UTC)
+    ran_by_hand(instance, "SUCCEEDED", [start], took=timedelta(seconds=2.5))
+    ran_by_hand(instance, "FAILED", [start + timedelta(hours=1)], took=timedelta(minutes=3))
+    succeeded, failed = Execution.objects.filter(instance=instance).order_by("expected_start_date")
+    client = as_user(client, world.reader_a)
+    for page in (client.get("/instances/").text, client.get(f"/instances/{instance.pk}/").text):
+        assert (
+            '<span class="runs" role="list" aria-label="Its last 2 runs, oldest first">'
+            f'<a role="listitem" href="/executions/{succeeded.pk}/" class="status-SUCCEEDED" '
+            f'title="#{succeeded.pk} SUCCEEDED in 2.5 s · 2026-03-01 06:30:00 UTC" '
+            f'aria-label="Execution {succeeded.pk} SUCCEEDED in 2.5 s"></a>'
+            f'<a role="listitem" href="/executions/{failed.pk}/" class="status-FAILED" '
+            f'title="#{failed.pk} FAILED in 3 min 00 s · 2026-03-01 07:30:00 UTC" '
+            f'aria-label="Execution {failed.pk} FAILED in 3 min 00 s"></a></span>'
+        ) in page
+
+
 def test_an_instance_page_runs_the_same_queries_for_a_short_or_long_history(
     client, world, instance
 ):

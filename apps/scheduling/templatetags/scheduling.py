@@ -4,10 +4,10 @@ from datetime import UTC, timedelta
 from html import escape
 
 from django import template
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 
+from apps.core.templatetags.console import around_the_id
 from apps.scheduling.cron import describe_cron
 
 register = template.Library()
@@ -84,23 +84,21 @@ def run_cells(history) -> str:
     by a template per cell: a list shows 30 of them for every instance."""
     if not history.runs:
         return mark_safe('<span class="muted">no runs yet</span>')
-    link = reverse("execution", args=[0]).replace("/0/", "/{}/")
-    # Plain strings, escaped where they hold words: format_html per cell cost more than
-    # the rest of an instances list.
-    cells = "".join(
-        f'<a role="listitem" href="{link.format(run.pk)}" class="status-{run.status}" '
-        f'title="{escape(title)}" aria-label="{escape(label)}"></a>'
-        for run in history.runs
-        for title, label in [_cell_words(run)]
-    )
+    head, tail = around_the_id("execution")
+    cells = "".join([_cell(run, head, tail) for run in history.runs])
     return mark_safe(
         f'<span class="runs" role="list" aria-label="Its last {len(history.runs)} runs, '
         f'oldest first">{cells}</span>'
     )
 
 
-def _cell_words(run) -> tuple[str, str]:
+def _cell(run, head: str, tail: str) -> str:
+    """Plain strings, not escaped: ids, statuses, durations and dates, nothing anyone typed
+    (format_html per cell cost more than the rest of an instances list)."""
     span = run.duration
-    took = f" in {duration(span)}" if span else ""
-    when = run.expected_start_date.astimezone(UTC).isoformat(" ", "seconds")[:19] + " UTC"
-    return f"#{run.pk} {run.status}{took} · {when}", f"Execution {run.pk} {run.status}{took}"
+    what = f"{run.pk} {run.status}{f' in {duration(span)}' if span else ''}"
+    when = run.expected_start_date.astimezone(UTC).isoformat(" ", "seconds")[:19]
+    return (
+        f'<a role="listitem" href="{head}{run.pk}{tail}" class="status-{run.status}" '
+        f'title="#{what} · {when} UTC" aria-label="Execution {what}"></a>'
+    )
