@@ -1,13 +1,15 @@
 """A stacked bar chart of executions per day by status, drawn as SVG on the server: no
 chart library to load, readable without JavaScript, with a table of the same numbers.
-Its numbers, dates and links are written out here, not by template filters: localizing
+Its bars, numbers, dates and links are written out here, not by the template: localizing
 its hundred-odd floats and dates, and reversing a URL per bar, took 23 ms of the
-dashboard's 100 (1,000,000 executions, the development machine)."""
+dashboard's 100 (1,000,000 executions, the development machine), and the template's
+seven lookups a bar 3 ms more."""
 
 import math
 from dataclasses import dataclass
 
 from django.urls import reverse
+from django.utils.safestring import mark_safe
 
 from apps.scheduling.models import ExecutionStatus
 
@@ -19,17 +21,6 @@ COLOURS = {
     ExecutionStatus.RUNNING: "#1f5fbf",
     ExecutionStatus.PENDING: "#d4a72c",
 }
-
-
-@dataclass(frozen=True)
-class Bar:
-    x: str  # SVG coordinates, as written in the chart
-    y: str
-    width: str
-    height: str
-    colour: str
-    label: str
-    href: str  # its runs, listed
 
 
 @dataclass(frozen=True)
@@ -55,8 +46,9 @@ def y_axis(days, per_day: dict) -> list[Tick]:
     return [Tick(_svg(HEIGHT - value * HEIGHT / top), value) for value in range(0, top + 1, step)]
 
 
-def stacked_bars(days, per_day: dict) -> tuple[list[Bar], list[dict]]:
-    """The bars, and one row per day (for the table and the axis labels)."""
+def stacked_bars(days, per_day: dict) -> tuple[str, list[dict]]:
+    """The bars, as SVG (each opening the runs it counts), and one row per day (for the
+    table and the axis labels)."""
     executions = reverse("executions")
     totals = [sum(per_day.get((day, status), 0) for status in COLOURS) for day in days]
     scale = HEIGHT / max(max(totals, default=0), 1)
@@ -70,23 +62,18 @@ def stacked_bars(days, per_day: dict) -> tuple[list[Bar], list[dict]]:
                 height = count * scale
                 bottom -= height
                 bars.append(
-                    Bar(
-                        _svg(index * slot + GAP / 2),
-                        _svg(bottom),
-                        _svg(slot - GAP),
-                        _svg(height),
-                        colour,
-                        f"{day:%b %d}: {count} {status}",
-                        f"{executions}?status={status}&from_date={day}&to_date={day}",
-                    )
+                    f'<a href="{executions}?status={status}&amp;from_date={day}&amp;to_date={day}">'
+                    f'<rect x="{_svg(index * slot + GAP / 2)}" y="{_svg(bottom)}" '
+                    f'width="{_svg(slot - GAP)}" height="{_svg(height)}" fill="{colour}" rx="2">'
+                    f"<title>{day:%b %d}: {count} {status}</title></rect></a>"
                 )
         rows.append(
             {
                 "day": day.isoformat(),
                 "label": f"{day:%b} {day.day}",
-                "total": totals[index],
+                "total": str(totals[index]),
                 "x": _svg(index * slot + slot / 2),
-                "counts": [per_day.get((day, status), 0) for status in COLOURS],
+                "counts": [str(per_day.get((day, status), 0)) for status in COLOURS],
             }
         )
-    return bars, rows
+    return mark_safe("".join(bars)), rows  # nothing in them anyone typed

@@ -181,17 +181,18 @@ class Dashboard:
 
 def dashboard(organisation, now: datetime) -> Dashboard:
     executions = Execution.objects.filter(organisation=organisation)
-    last_day = dict(
+    last_24_hours = _count_by_day(
         executions.filter(
             expected_start_date__gt=now - timedelta(hours=24), expected_start_date__lte=now
         )
-        .values_list("status")
-        .annotate(count=Count("pk"))
-        .values_list("status", "count")
     )
+    today = {key: count for key, count in last_24_hours.items() if key[0] == now.date()}
     first_day = (now - timedelta(days=CHART_DAYS - 1)).date()
     return Dashboard(
-        last_day={status: last_day.get(status, 0) for status in ExecutionStatus.values},
+        last_day={
+            status: sum(count for (_, of), count in last_24_hours.items() if of == status)
+            for status in ExecutionStatus.values
+        },
         coming=list(
             executions.pending()
             .filter(expected_start_date__gt=now)
@@ -204,7 +205,7 @@ def dashboard(organisation, now: datetime) -> Dashboard:
             .order_by("-end_date")[:8]
         ),
         days=[first_day + timedelta(days=offset) for offset in range(CHART_DAYS)],
-        per_day=_runs_per_day(organisation, executions, first_day, now),
+        per_day=_days_before_today(organisation, executions, first_day, now) | today,
         failing=list(
             IntegrationBatchInstance.objects.filter(organisation=organisation, archived=False)
             .with_last_run()
@@ -214,35 +215,26 @@ def dashboard(organisation, now: datetime) -> Dashboard:
     )
 
 
-@dataclass(frozen=True)
-class SchedulerHealth:
-    healthy: bool
-    message: str
-    last_good_tick_at: datetime | None
-    unschedulable: list[IntegrationBatchInstance]  # the organisation's, with schedule_error
-
-
-def _runs_per_day(organisation, executions, first_day: date, now: datetime) -> dict[tuple, int]:
-    """(UTC day, status) -> how many runs were due that day, from first_day until now."""
-    # Ranges on the column itself, which its index serves (a __date filter is not).
-    today = datetime.combine(now.date(), time.min, tzinfo=UTC)
+def _days_before_today(organisation, executions, first_day: date, now: datetime) -> dict:
+    """(UTC day, status) -> how many runs were due that day, from first_day to yesterday:
+    counted at most once every PAST_DAYS_FRESH_FOR."""
+    # A range on the column itself, which its index serves (a __date filter is not).
     past_days = executions.filter(
         expected_start_date__gte=datetime.combine(first_day, time.min, tzinfo=UTC),
-        expected_start_date__lt=today,
+        expected_start_date__lt=datetime.combine(now.date(), time.min, tzinfo=UTC),
     )
-    before_today = cast(
-        dict[tuple, int],
+    return cast(
+        dict,
         cache.get_or_set(
             f"runs-per-day:{organisation.pk}:{organisation.created_at.timestamp()}:{first_day}",
             lambda: _count_by_day(past_days),
             timeout=PAST_DAYS_FRESH_FOR.total_seconds(),
         ),
     )
-    today_so_far = executions.filter(expected_start_date__gte=today, expected_start_date__lte=now)
-    return before_today | _count_by_day(today_so_far)
 
 
 def _count_by_day(executions) -> dict[tuple, int]:
+    """(UTC day, status) -> how many of these runs were due that day."""
     return {
         (day, status): count
         for day, status, count in executions.annotate(day=TruncDate("expected_start_date"))
@@ -250,6 +242,14 @@ def _count_by_day(executions) -> dict[tuple, int]:
         .annotate(count=Count("pk"))
         .values_list("day", "status", "count")
     }
+
+
+@dataclass(frozen=True)
+class SchedulerHealth:
+    healthy: bool
+    message: str
+    last_good_tick_at: datetime | None
+    unschedulable: list[IntegrationBatchInstance]  # the organisation's, with schedule_error
 
 
 def scheduler_health(organisation, now: datetime) -> SchedulerHealth:
