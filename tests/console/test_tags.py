@@ -9,13 +9,23 @@ def rendered(source: str, **context) -> str:
     return engines["django"].from_string(source).render(context)
 
 
-@pytest.mark.parametrize("view_name", ["instance", "execution", "plugin", "dataset", "batch"])
-def test_pk_url_links_where_url_does_under_any_script_prefix(view_name):
+@pytest.mark.parametrize(
+    ("view_name", "list_name"),
+    [
+        ("instance", "instances"),
+        ("execution", "executions"),
+        ("plugin", "plugins"),
+        ("dataset", "datasets"),
+        ("batch", "batches"),
+    ],
+)
+def test_route_links_where_url_does_under_any_script_prefix(view_name, list_name):
     for prefix in ("/", "/batchworks/"):
         set_script_prefix(prefix)
         try:
-            expected = reverse(view_name, args=[987])
-            assert expected.startswith(prefix)
-            assert rendered("{% pk_url name pk %}", name=view_name, pk=987) == expected
+            by_id, listed = reverse(view_name, args=[987]), reverse(list_name)
+            assert by_id.startswith(prefix) and listed.startswith(prefix)
+            assert rendered("{% route name pk %}", name=view_name, pk=987) == by_id
+            assert rendered("{% route name %}", name=list_name) == listed
         finally:
             clear_script_prefix()
