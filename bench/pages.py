@@ -10,6 +10,7 @@ import time
 from datetime import timedelta
 
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.core.management import call_command
 from django.db import connection
@@ -46,18 +47,25 @@ def run(options) -> None:
     }
     print(f"{options.executions_total:,} executions; {REQUESTS} requests per page")
     for name, url in pages.items():
-        client.get(url)  # warm up
-        timings = []
-        for _ in range(REQUESTS):
-            start = time.perf_counter()
-            with counting_queries() as counted:
-                response = client.get(url)
-            timings.append(time.perf_counter() - start)
-            assert response.status_code == 200, (url, response.status_code)
-        median, p95 = median_and_p95(timings)
-        milliseconds = f"median {median * 1000:.1f} ms, p95 {p95 * 1000:.1f} ms"
-        budget = f"{median * 1000 / PAGE_BUDGET_MS:.2f} of the {PAGE_BUDGET_MS} ms budget"
-        print(f"{name}: {milliseconds} ({budget}), {counted['queries']} queries")
+        _measure(client, name, url)
+    # The chart's past days are counted once a minute (the first request after pays).
+    _measure(client, "dashboard, its past days counted again", "/", before=cache.clear)
+
+
+def _measure(client, name: str, url: str, before=lambda: None) -> None:
+    client.get(url)  # warm up
+    timings = []
+    for _ in range(REQUESTS):
+        before()
+        start = time.perf_counter()
+        with counting_queries() as counted:
+            response = client.get(url)
+        timings.append(time.perf_counter() - start)
+        assert response.status_code == 200, (url, response.status_code)
+    median, p95 = median_and_p95(timings)
+    milliseconds = f"median {median * 1000:.1f} ms, p95 {p95 * 1000:.1f} ms"
+    budget = f"{median * 1000 / PAGE_BUDGET_MS:.2f} of the {PAGE_BUDGET_MS} ms budget"
+    print(f"{name}: {milliseconds} ({budget}), {counted['queries']} queries")
 
 
 def _world(total: int):
