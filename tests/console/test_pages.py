@@ -421,6 +421,18 @@ def test_the_chart_counts_today_at_each_refresh_and_the_days_before_once_a_minut
     assert total(yesterday) == 1
 
 
+def test_the_dashboard_says_in_words_what_is_kept_by_default(client, world):
+    def sentence() -> str:
+        words = " ".join(re.sub(r"<[^>]+>", "", client.get("/").text).split())
+        return words[words.index("Kept by default:") :].split(" Instances may")[0]
+
+    client = as_user(client, world.reader_a)
+    assert sentence() == "Kept by default: everything is kept."
+    world.org_a.keep_executions_days, world.org_a.keep_logs_days = 30, 1
+    world.org_a.save()
+    assert sentence() == "Kept by default: runs 30 days, logs 1 day."
+
+
 def test_switching_organisation_changes_what_pages_show(client, world, instance):
     Membership.objects.create(user=world.editor_a, organisation=world.org_b, role=Role.READER)
     client = as_user(client, world.editor_a)
