@@ -288,6 +288,29 @@ def test_at_390px_the_header_and_the_tables_fit(browser, live_server, world, ins
         context.close()
 
 
+def test_at_1300px_an_instance_row_with_its_30_runs_fits_actions_and_all(
+    browser, live_server, world, instance
+):
+    from tests.console.test_pages import ran_by_hand
+
+    now = timezone.now()
+    ran_by_hand(instance, "SUCCEEDED", [now - timedelta(hours=n + 1) for n in range(30)])
+    execution_create_manual(instance=instance, expected_start_date=now + timedelta(days=1))
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1300, "height": 900})
+    page = context.new_page()
+    try:
+        log_in(page, world.editor_a.username)
+        page.goto("/instances/")
+        table, frame = page.locator("table").bounding_box(), page.locator(".overflow-auto")
+        assert table and table["width"] <= frame.bounding_box()["width"], "it scrolls sideways"
+        row = page.locator("tr", has_text="Paris morning")
+        expect(row.locator(".runs a")).to_have_count(30)
+        expect(row.get_by_role("button", name="Run now")).to_be_in_viewport()
+        screenshot(page, "instances-1300px")
+    finally:
+        context.close()
+
+
 def test_focus_stays_on_the_row_after_its_swap(page, world, instance):
     log_in(page, world.editor_a.username)
     page.goto("/instances/")

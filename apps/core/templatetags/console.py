@@ -16,10 +16,11 @@ register = template.Library()
 @register.simple_tag
 def moment(value: datetime | None, zone: str = "", seconds: bool = False) -> str:
     """A time in UTC, after the same time in `zone` when it is another: what every page
-    shows of a date, to the minute (or to the second)."""
+    shows of a date, to the minute (or to the second). A narrow column may wrap it
+    between the day, the time and the zone, never inside the day."""
     if not value:
         return mark_safe('<span class="muted">—</span>')
-    shape = "%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M"
+    clock = "%H:%M:%S" if seconds else "%H:%M"
     local = ""
     if zone and zone != "UTC":
         try:
@@ -28,13 +29,13 @@ def moment(value: datetime | None, zone: str = "", seconds: bool = False) -> str
             here = None
         if here is not None:
             local = (
-                f'<span class="nowrap">{here:{shape}} <span class="muted">{escape(zone)}</span>'
-                '</span><span class="muted"> · </span>'
+                f'<span class="nowrap">{here:%Y-%m-%d}</span> {here:{clock}} '
+                f'<span class="muted">{escape(zone)}</span><span class="muted"> · </span>'
             )
     utc = value.astimezone(UTC)
     return mark_safe(
-        f'<time datetime="{utc.isoformat()}">{local}<span class="nowrap">{utc:{shape}} '
-        '<span class="muted">UTC</span></span></time>'
+        f'<time datetime="{utc.isoformat()}">{local}<span class="nowrap">{utc:%Y-%m-%d}</span> '
+        f'{utc:{clock}} <span class="muted">UTC</span></time>'
     )
 
 
