@@ -28,15 +28,17 @@ def moment(value: datetime | None, zone: str = "", seconds: bool = False) -> str
         except (ZoneInfoNotFoundError, ValueError):  # a zone the system stopped knowing
             here = None
         if here is not None:
-            local = (
-                f'<span class="nowrap">{here:%Y-%m-%d}</span> {here:{clock}} '
-                f'<span class="muted">{escape(zone)}</span><span class="muted"> · </span>'
-            )
+            local = f'{_stamp(here, clock, escape(zone))}<span class="muted"> · </span>'
     utc = value.astimezone(UTC)
     return mark_safe(
-        f'<time datetime="{utc.isoformat()}">{local}<span class="nowrap">{utc:%Y-%m-%d}</span> '
-        f'{utc:{clock}} <span class="muted">UTC</span></time>'
+        f'<time datetime="{utc.isoformat()}">{local}{_stamp(utc, clock, "UTC")}</time>'
     )
+
+
+def _stamp(value: datetime, clock: str, zone: str) -> str:
+    """Its day, time and zone (given escaped), never wrapped inside the day."""
+    day = f'<span class="nowrap">{value:%Y-%m-%d}</span>'
+    return f'{day} {value:{clock}} <span class="muted">{zone}</span>'
 
 
 @register.simple_tag
@@ -65,11 +67,10 @@ def around_the_id(view_name: str) -> tuple[str, str]:
 
 PLACEHOLDER_ID = 2**31 - 1
 
-# Both keyed by the script prefix too, which reverse() puts in front.
-
 
 @cache
 def _reversed(view_name: str, script_prefix: str) -> str:
+    """Keyed by the script prefix too, which reverse() puts in front (as below)."""
     return reverse(view_name)
 
 
